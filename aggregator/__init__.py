@@ -1,0 +1,1 @@
+"""fedchain aggregator package."""

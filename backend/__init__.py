@@ -1,0 +1,1 @@
+"""fedchain backend package."""

@@ -1,0 +1,1 @@
+"""fedchain client package."""

@@ -1,0 +1,1 @@
+"""fedchain fedchain package."""

@@ -1,0 +1,1 @@
+"""fedchain frontend package."""
