@@ -1,0 +1,47 @@
+# fedchain: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc-bin
+export SE_OFFLINE := true
+
+.PHONY: setup node python compile demo test test-fast lint gas clean
+
+setup: python node compile
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel
+
+python: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+node: node_modules/.bin/anvil
+
+node_modules/.bin/anvil: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+compile: python node
+	$(BIN)/ape compile
+
+demo: setup
+	$(BIN)/fedchain demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ape test tests
+
+test-fast: ## tests without re-running setup
+	$(BIN)/ape test tests
+
+lint:
+	$(BIN)/ruff check .
+
+gas: setup
+	$(BIN)/ape run gas_report
+
+clean:
+	rm -rf .build contracts/.cache

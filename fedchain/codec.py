@@ -1,0 +1,132 @@
+"""Model and dataset files: safetensors with a canonical JSON manifest in the header. Never pickle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import safetensors.numpy
+
+MANIFEST_KEY = "fedchain.manifest"
+MODEL_FORMAT = "fedchain.model/1"
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+MAX_HEADER_BYTES = 1024 * 1024
+KINDS = ("initial", "update", "aggregate", "dataset")
+
+
+class CodecError(ValueError):
+    """A file is not a valid fedchain model or dataset file."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """What a model file says about itself; stored as canonical JSON in the safetensors header."""
+
+    kind: str
+    architecture: str
+    parent_cid: str = ""
+    task_id: int = 0
+    round: int = 0
+    trainer: str = ""
+    num_samples: int = 0
+    epsilon_spent: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    format: str = MODEL_FORMAT
+
+    def to_json(self) -> str:
+        return canonical_json(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelManifest:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CodecError("bad_manifest", f"manifest is not JSON: {exc}") from exc
+        if not isinstance(raw, dict) or raw.get("format") != MODEL_FORMAT:
+            raise CodecError("bad_manifest", f"manifest format is not {MODEL_FORMAT}")
+        known = {f for f in cls.__dataclass_fields__}
+        try:
+            manifest = cls(**{k: v for k, v in raw.items() if k in known})
+        except TypeError as exc:
+            raise CodecError("bad_manifest", f"manifest is missing fields: {exc}") from exc
+        if manifest.kind not in KINDS:
+            raise CodecError("bad_manifest", f"unknown manifest kind {manifest.kind!r}")
+        return manifest
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def encode_model(tensors: dict[str, np.ndarray], manifest: ModelManifest) -> bytes:
+    """Serialise float32 tensors plus manifest; identical inputs give identical bytes."""
+    clean: dict[str, np.ndarray] = {}
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        if manifest.kind != "dataset" and array.dtype != np.float32:
+            raise CodecError("bad_dtype", f"tensor {name} is {array.dtype}, models are float32")
+        clean[name] = array
+    return safetensors.numpy.save(clean, metadata={MANIFEST_KEY: manifest.to_json()})
+
+
+def read_header(blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+    """Parse and bound the safetensors header without touching tensor data."""
+    if len(blob) > max_bytes:
+        raise CodecError("too_large", f"file is {len(blob)} bytes, limit {max_bytes}")
+    if len(blob) < 8:
+        raise CodecError("not_safetensors", "file is shorter than a safetensors header")
+    (header_len,) = struct.unpack("<Q", blob[:8])
+    if header_len > MAX_HEADER_BYTES or 8 + header_len > len(blob):
+        raise CodecError("not_safetensors", f"bad safetensors header length {header_len}")
+    try:
+        header = json.loads(blob[8 : 8 + header_len])
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CodecError("not_safetensors", f"safetensors header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise CodecError("not_safetensors", "safetensors header is not an object")
+    return header
+
+
+def decode_model(blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[dict[str, np.ndarray], ModelManifest]:
+    """Parse a model or dataset file; raise CodecError with a reason code on anything malformed."""
+    header = read_header(blob, max_bytes)
+    metadata = header.get("__metadata__") or {}
+    if MANIFEST_KEY not in metadata:
+        raise CodecError("bad_manifest", "file has no fedchain manifest")
+    manifest = ModelManifest.from_json(metadata[MANIFEST_KEY])
+    try:
+        tensors = safetensors.numpy.load(blob)
+    except Exception as exc:  # safetensors raises its own error types for corrupt data
+        raise CodecError("not_safetensors", f"cannot decode tensors: {exc}") from exc
+    return tensors, manifest
+
+
+def encode_dataset(x: np.ndarray, y: np.ndarray, name: str) -> bytes:
+    """A labelled dataset (features float32, labels int64) as a fedchain file."""
+    manifest = ModelManifest(kind="dataset", architecture=name, num_samples=int(len(y)))
+    tensors = {"x": np.asarray(x, dtype=np.float32), "y": np.asarray(y, dtype=np.int64)}
+    return encode_model(tensors, manifest)
+
+
+def decode_dataset(blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
+    tensors, manifest = decode_model(blob, max_bytes)
+    if manifest.kind != "dataset" or set(tensors) != {"x", "y"}:
+        raise CodecError("bad_manifest", "file is not a fedchain dataset")
+    x, y = tensors["x"], tensors["y"]
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+        raise CodecError("bad_shape", f"dataset shapes x{x.shape} y{y.shape} do not match")
+    return x, y
