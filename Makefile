@@ -41,7 +41,7 @@ lint:
 	$(BIN)/ruff check .
 
 gas: setup
-	$(BIN)/ape run gas_report
+	$(BIN)/python bench/gas_report.py
 
 clean:
 	rm -rf .build contracts/.cache

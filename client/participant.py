@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,11 @@ from ape.exceptions import ContractLogicError
 
 from client.privacy import check_budget, epsilon_spent, plan_noise_multiplier
 from client.trainer import TrainConfig, train_local
-from fedchain.chain import Fedchain, FedchainError, Phase, TrainerStatus, explain_revert
+from fedchain.chain import Fedchain, FedchainError, Phase, TaskStatus, TrainerStatus, explain_revert
 from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
 from fedchain.commitments import ScoreTree, derive_salt, trainer_commitment
 from fedchain.config import settings
-from fedchain.rounds import chain_now, try_advance
+from fedchain.rounds import chain_now, in_phase, try_advance, wait_for
 from fedchain.store import ContentStore
 
 log = logging.getLogger(__name__)
@@ -181,6 +183,61 @@ class TrainerNode:
         salt = self._salt(task_id, round_)
         return _transact("reveal", self.fed.tasks.revealUpdate, task_id, pending.cid,
                          bytes.fromhex(pending.digest), pending.num_samples, salt, sender=self.account)
+
+    # --- whole rounds ------------------------------------------------------------------------
+    def participate(self, task_id: int, echo: Callable[[str], None] = log.info, timeout: float | None = None) -> int:
+        """Wait for a round open to commits, train and commit, wait for the reveal phase, reveal."""
+        poll = settings().poll_seconds
+
+        def open_for_us(task: Any, rnd: Any) -> bool:
+            if Phase(rnd.phase) != Phase.TRAINER_COMMIT or chain_now() > rnd.phaseDeadline:
+                return False
+            entry = self.fed.tasks.getTrainerEntry(task_id, task.currentRound, self.address)
+            return TrainerStatus(entry.status) == TrainerStatus.NONE
+
+        task, _ = wait_for(self.fed, task_id, open_for_us, sender=self.account, poll_seconds=poll, timeout=timeout)
+        if TaskStatus(task.status) != TaskStatus.ACTIVE:
+            raise FedchainError(f"task {task_id} is completed")
+        round_ = task.currentRound
+        echo(f"round {round_}: training on {len(self.y)} samples")
+        pending = self.train_and_commit(task_id)
+        echo(f"round {round_}: committed {pending.cid}")
+        _, rnd = wait_for(self.fed, task_id, in_phase(round_, Phase.TRAINER_REVEAL), sender=self.account,
+                          poll_seconds=poll, timeout=timeout)
+        rnd = self.fed.round(task_id, round_)
+        if Phase(rnd.phase) != Phase.TRAINER_REVEAL:
+            raise FedchainError(f"round {round_} left the reveal phase before we could reveal ({Phase(rnd.phase).label})")
+        self.reveal(task_id, round_)
+        echo(f"round {round_}: revealed")
+        return round_
+
+    def follow(self, task_id: int, echo: Callable[[str], None] = log.info) -> None:
+        """Take part in every round until the task completes, claiming rewards as rounds finalize."""
+        while TaskStatus(self.fed.task(task_id).status) == TaskStatus.ACTIVE:
+            try:
+                self.participate(task_id, echo)
+            except FedchainError as exc:
+                if TaskStatus(self.fed.task(task_id).status) != TaskStatus.ACTIVE:
+                    break
+                echo(f"skipping: {exc}")
+                time.sleep(settings().poll_seconds)
+            claimed = self.claim(task_id)
+            if claimed:
+                echo(f"claimed {claimed / 10**18:g} FED")
+        claimed = self.claim(task_id)
+        if claimed:
+            echo(f"claimed {claimed / 10**18:g} FED")
+        echo(f"task {task_id} completed")
+
+    def epsilon_report(self, task_id: int) -> float | None:
+        """Epsilon spent on this task so far, as written in our latest revealed update's manifest."""
+        task = self.fed.task(task_id)
+        for r in range(task.currentRound, 0, -1):
+            entry = self.fed.tasks.getTrainerEntry(task_id, r, self.address)
+            if TrainerStatus(entry.status) in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED):
+                blob = self.store.get(entry.cid, sha256=bytes(entry.updateDigest), max_bytes=settings().max_model_bytes)
+                return decode_model(blob, settings().max_model_bytes)[1].epsilon_spent
+        return None
 
     # --- rewards -----------------------------------------------------------------------------
     def claimable(self, task_id: int) -> list[tuple[int, int, int, list[bytes]]]:

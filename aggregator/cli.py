@@ -1,0 +1,35 @@
+"""`fedchain aggregator`: serve tasks as an approved, staked aggregator."""
+
+from __future__ import annotations
+
+import click
+from ape.cli import ConnectedProviderCommand, account_option
+
+from fedchain.chain import FedchainError
+
+
+@click.group()
+def aggregator() -> None:
+    """Aggregator commands."""
+
+
+@aggregator.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.option("--task", "task_ids", type=int, multiple=True, required=True, help="Task id to serve (repeatable).")
+@click.option("--store", envvar="FEDCHAIN_STORE",
+              help="Content store: 'local' (default) or 'local:PATH'. Env: FEDCHAIN_STORE.")
+@click.option("--poll", type=click.FloatRange(0.05, 600), help="Seconds between chain polls.")
+@click.option("--timeout", type=click.FloatRange(1), help="Give up after this many seconds.")
+def run(account, task_ids: tuple[int, ...], store: str | None, poll: float | None, timeout: float | None) -> None:
+    """Aggregate every round of the given tasks until they complete. Safe to restart at any point."""
+    from aggregator.service import AggregatorNode
+    from fedchain.chain import Fedchain
+    from fedchain.store import open_store
+
+    try:
+        node = AggregatorNode(Fedchain.connect(), account, open_store(store))
+        node.run(list(task_ids), poll_seconds=poll, timeout=timeout,
+                 on_action=lambda t, a: click.echo(f"task {t} round {node.fed.task(t).currentRound}: {a}"))
+    except (FedchainError, TimeoutError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("all tasks completed")

@@ -1,0 +1,131 @@
+"""Gas used per external function, measured on a local anvil over a full federated run.
+
+Run: `make gas` (or `.venv/bin/python bench/gas_report.py [--trainers 5] [--rounds 2] [--json]`).
+Every transaction of the scenario is decoded by selector against the fedchain ABIs, so the table covers
+whatever the scenario exercised: deployment, staking, task creation, commits, reveals, advances, claims,
+slashing, unstaking and reclaiming.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import click
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def selectors(project) -> dict[tuple[str, bytes], str]:
+    """(contract name, 4-byte selector) -> function name, for every fedchain contract."""
+    from eth_utils import keccak
+
+    table = {}
+    for name in ("FedToken", "Staking", "TaskManager"):
+        for abi in project.get_contract(name).contract_type.mutable_methods:
+            table[(name, keccak(text=abi.selector)[:4])] = abi.name
+    return table
+
+
+def collect(start_block: int, addresses: dict[str, str], table: dict) -> dict[str, list[int]]:
+    """Gas per 'Contract.function' for every transaction mined since start_block."""
+    from ape import chain
+
+    by_address = {a.lower(): n for n, a in addresses.items()}
+    gas: dict[str, list[int]] = defaultdict(list)
+    for block in chain.blocks.range(start_block, chain.blocks.height + 1):
+        for txn in block.transactions:
+            receipt = chain.get_receipt(txn.txn_hash.hex() if hasattr(txn.txn_hash, "hex") else txn.txn_hash)
+            if txn.receiver is None or not txn.receiver:
+                contract = by_address.get(str(receipt.contract_address or "").lower(), "?")
+                gas[f"{contract}.constructor"].append(int(receipt.gas_used))
+                continue
+            contract = by_address.get(str(txn.receiver).lower())
+            if contract is None:
+                continue
+            name = table.get((contract, bytes(txn.data[:4])), "0x" + bytes(txn.data[:4]).hex())
+            gas[f"{contract}.{name}"].append(int(receipt.gas_used))
+    return gas
+
+
+def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
+    """A demo-sized run plus the paths the demo does not take (slash, unstake, withdraw, reclaim)."""
+    from ape import chain
+    from rich.console import Console
+
+    from aggregator.service import AggregatorNode
+    from client.participant import TrainerNode
+    from fedchain.chain import ONE_TOKEN
+    from fedchain.demo import DemoConfig, Participants, run_round, setup
+    from fedchain.rounds import try_advance
+    from fedchain.store import open_store
+
+    store = open_store(None)
+    cfg = DemoConfig(rounds=rounds, trainers=trainers, phase_seconds=60)
+    people = Participants.from_test_accounts(trainers)
+    start = chain.blocks.height + 1
+    fed, task_id, data = setup(cfg, people, store)
+    (x, y), test = data["train"], data["test"]
+    nodes = [TrainerNode(fed, a, store, (x[i], y[i]), cfg.train) for a, i in zip(people.trainers, data["parts"])]
+    agg = AggregatorNode(fed, people.aggregator, store)
+    console = Console(quiet=True)
+    for r in range(1, rounds):
+        run_round(fed, task_id, r, nodes, agg, console, test)
+    # last round: one trainer commits and never reveals, then gets slashed
+    for node in nodes:
+        node.train_and_commit(task_id)
+    try_advance(fed, task_id, people.deployer)
+    for node in nodes[:-1]:
+        node.reveal(task_id, rounds)
+    chain.pending_timestamp += cfg.phase_seconds + 1
+    while fed.task(task_id).currentRound == rounds and fed.task(task_id).status == 1:
+        if not agg.step(task_id):
+            chain.pending_timestamp += cfg.phase_seconds + 1
+    for node in nodes:
+        node.claim(task_id)
+    fed.tasks.reclaimUnallocated(task_id, sender=people.sponsor)
+    nodes[0].request_unstake(10 * ONE_TOKEN)
+    chain.pending_timestamp += fed.staking.unbondingDelay() + 1
+    nodes[0].withdraw()
+    addresses = {"FedToken": fed.token.address, "Staking": fed.staking.address, "TaskManager": fed.tasks.address}
+    return start, addresses
+
+
+@click.command()
+@click.option("--trainers", default=5, show_default=True)
+@click.option("--rounds", default=2, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def main(trainers: int, rounds: int, as_json: bool) -> None:
+    """Print min/mean/max gas per contract function over a full local run."""
+    from fedchain.config import ensure_tool_paths
+
+    ensure_tool_paths()
+    os.environ.setdefault("FEDCHAIN_HOME", tempfile.mkdtemp(prefix="fedchain-gas-"))
+    os.environ.setdefault("APE_FOUNDRY_HOST", "auto")
+    from ape import networks
+    from ape.logging import logger
+
+    from fedchain.chain import contracts_project
+
+    logger.set_level("ERROR")
+    with networks.parse_network_choice("ethereum:local:foundry"):
+        start, addresses = scenario(trainers, rounds)
+        gas = collect(start, addresses, selectors(contracts_project()))
+    rows = {k: {"calls": len(v), "min": min(v), "mean": int(statistics.mean(v)), "max": max(v)}
+            for k, v in sorted(gas.items())}
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"gas per function ({trainers} trainers, {rounds} rounds)")
+    click.echo(f"{'function':<44}{'calls':>6}{'min':>10}{'mean':>10}{'max':>10}")
+    for name, row in rows.items():
+        click.echo(f"{name:<44}{row['calls']:>6}{row['min']:>10}{row['mean']:>10}{row['max']:>10}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""`fedchain client`: the trainer's commands, with ape's --network and --account options."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal, InvalidOperation
+
+import click
+from ape.cli import ConnectedProviderCommand, account_option
+
+from fedchain.chain import ONE_TOKEN, FedchainError, Phase, TaskStatus, TrainerStatus, to_tokens
+
+STORE_HELP = "Content store: 'local' (default, $FEDCHAIN_HOME/store) or 'local:PATH'. Env: FEDCHAIN_STORE."
+
+
+class TokenAmount(click.ParamType):
+    """An amount of FED with up to 18 decimals, e.g. 100 or 0.5."""
+
+    name = "amount"
+
+    def convert(self, value, param, ctx):
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if amount <= 0:
+            self.fail("amount must be positive", param, ctx)
+        wei = amount * ONE_TOKEN
+        if wei != wei.to_integral_value():
+            self.fail("at most 18 decimals", param, ctx)
+        return int(wei)
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from exc
+
+
+def _node(account, store: str | None, data: str = "none", shard: str = "1/1", alpha: float = 0.5, seed: int = 0,
+          epochs: int = 1, batch_size: int = 32, lr: float | None = None, epsilon: float | None = None):
+    from client.datasets import load_trainer_data
+    from client.participant import TrainerNode
+    from client.trainer import TrainConfig
+    from fedchain.chain import Fedchain
+    from fedchain.store import open_store
+
+    try:
+        fed = Fedchain.connect()
+        xy = load_trainer_data(data, shard, alpha, seed)
+    except (FedchainError, ValueError, OSError) as exc:
+        _fail(exc)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed)
+    if lr is not None:
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr)
+    return TrainerNode(fed, account, open_store(store), xy, config, target_epsilon=epsilon)
+
+
+def data_options(fn):
+    options = [
+        click.option("--data", default="digits", show_default=True,
+                     help="Training data: a scikit-learn dataset name (digits, breast_cancer, wine, iris) "
+                          "or a .npz file with arrays x and y."),
+        click.option("--shard", default="1/1", show_default=True,
+                     help="For built-in datasets: use non-IID shard I of N (e.g. 2/5)."),
+        click.option("--alpha", default=0.5, show_default=True, help="Dirichlet concentration of the shards."),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--epochs", default=1, show_default=True, type=click.IntRange(1, 1000)),
+        click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 100000)),
+        click.option("--lr", type=float, help="Learning rate (default: the trainer's default)."),
+        click.option("--epsilon", type=click.FloatRange(0.01, 1000),
+                     help="Your own epsilon target for the whole task (the task's on-chain bound also applies)."),
+        click.option("--store", envvar="FEDCHAIN_STORE", help=STORE_HELP),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.group()
+def client() -> None:
+    """Trainer commands: stake, train, reveal, claim."""
+
+
+@client.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.argument("amount", type=TokenAmount())
+def stake(account, amount: int) -> None:
+    """Lock AMOUNT FED as stake."""
+    node = _node(account, None)
+    try:
+        node.stake(amount)
+    except FedchainError as exc:
+        _fail(exc)
+    click.echo(f"staked {to_tokens(amount):g} FED; total stake {to_tokens(node.fed.staking.stakeOf(account)):g} FED")
+
+
+@client.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.argument("amount", type=TokenAmount())
+def unstake(account, amount: int) -> None:
+    """Start unbonding AMOUNT FED (withdraw after the unbonding delay)."""
+    node = _node(account, None)
+    try:
+        node.request_unstake(amount)
+    except FedchainError as exc:
+        _fail(exc)
+    pending, release = node.fed.staking.unbondingOf(account)
+    click.echo(f"unbonding {to_tokens(pending):g} FED, withdrawable after {time.ctime(release)}")
+
+
+@client.command(cls=ConnectedProviderCommand)
+@account_option()
+def withdraw(account) -> None:
+    """Withdraw unbonded stake."""
+    node = _node(account, None)
+    try:
+        node.withdraw()
+    except FedchainError as exc:
+        _fail(exc)
+    click.echo(f"withdrawn; balance {to_tokens(node.fed.token.balanceOf(account)):g} FED")
+
+
+@client.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.option("--task", "task_id", type=int, help="Also show this task's rounds.")
+@click.option("--store", envvar="FEDCHAIN_STORE", help=STORE_HELP)
+def status(account, task_id: int | None, store: str | None) -> None:
+    """Balance, stake, and per-round participation, rewards and privacy spent."""
+    node = _node(account, store)
+    fed = node.fed
+    pending, release = fed.staking.unbondingOf(account)
+    click.echo(f"account   {account.address}")
+    click.echo(f"balance   {to_tokens(fed.token.balanceOf(account)):g} FED")
+    click.echo(f"staked    {to_tokens(fed.staking.stakeOf(account)):g} FED")
+    if pending:
+        click.echo(f"unbonding {to_tokens(pending):g} FED until {time.ctime(release)}")
+    if task_id is None:
+        return
+    task = fed.task(task_id)
+    if TaskStatus(task.status) == TaskStatus.NONE:
+        _fail(FedchainError(f"no task {task_id}"))
+    rnd = fed.round(task_id, task.currentRound)
+    click.echo(f"task {task_id}: {TaskStatus(task.status).name.lower()}, round {task.currentRound}/"
+               f"{task.params.numRounds}, phase {Phase(rnd.phase).label}, deadline {time.ctime(rnd.phaseDeadline)}")
+    for r in range(1, task.currentRound + 1):
+        entry = fed.tasks.getTrainerEntry(task_id, r, account)
+        if TrainerStatus(entry.status) == TrainerStatus.NONE:
+            continue
+        click.echo(f"  round {r}: {TrainerStatus(entry.status).name.lower()}, {entry.numSamples} samples, "
+                   f"{entry.cid or '-'}")
+    for r, score, reward, _ in node.claimable(task_id):
+        click.echo(f"  claimable: round {r}, score {score / 1e6:.4f}, {to_tokens(reward):g} FED")
+    spent = node.epsilon_report(task_id)
+    if spent is not None:
+        click.echo(f"  epsilon spent so far: {spent:.3f}")
+
+
+@client.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.option("--task", "task_id", type=int, required=True)
+@data_options
+def train(account, task_id: int, **options) -> None:
+    """Train one round: fetch the global model, train locally, upload, commit, wait, reveal."""
+    node = _node(account, **options)
+    try:
+        round_ = node.participate(task_id, echo=click.echo)
+    except (FedchainError, TimeoutError) as exc:
+        _fail(exc)
+    click.echo(f"revealed update for task {task_id} round {round_}")
+
+
+@client.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.option("--task", "task_id", type=int, required=True)
+@data_options
+def run(account, task_id: int, **options) -> None:
+    """Follow the task round after round until it completes, claiming rewards as rounds finalize."""
+    node = _node(account, **options)
+    try:
+        node.follow(task_id, echo=click.echo)
+    except (FedchainError, TimeoutError) as exc:
+        _fail(exc)
+
+
+@client.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.option("--task", "task_id", type=int, required=True)
+@click.option("--store", envvar="FEDCHAIN_STORE", help=STORE_HELP)
+def claim(account, task_id: int, store: str | None) -> None:
+    """Claim the rewards of every finalized round of the task."""
+    node = _node(account, store)
+    try:
+        total = node.claim(task_id)
+    except FedchainError as exc:
+        _fail(exc)
+    click.echo(f"claimed {to_tokens(total):g} FED" if total else "nothing to claim")

@@ -1,0 +1,58 @@
+"""The `fedchain` command: demo, client, aggregator."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from fedchain.config import DEFAULT_NETWORK, ensure_tool_paths
+
+
+@click.group()
+@click.version_option(package_name="fedchain")
+def main() -> None:
+    """fedchain: federated learning with DP training, content-addressed models and on-chain rounds."""
+    ensure_tool_paths()
+
+
+@main.command()
+@click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--trainers", default=5, show_default=True, type=click.IntRange(1, 16))
+@click.option("--dp/--no-dp", default=False, show_default=True, help="Train with DP-SGD inside the task's bound.")
+@click.option("--epsilon", default=8.0, show_default=True, type=click.FloatRange(0.1, 100),
+              help="Task-wide epsilon bound when --dp is on.")
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, as_json: bool) -> None:
+    """Run a complete federated training on a local anvil chain (started if none is running)."""
+    from rich.console import Console
+
+    os.environ.setdefault("APE_FOUNDRY_HOST", "http://127.0.0.1:8545")
+    from ape import networks
+    from ape.logging import logger
+
+    from fedchain.demo import DemoConfig, dump_json, run_demo
+
+    logger.set_level("WARNING")
+    console = Console(stderr=as_json)
+    cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed)
+    with networks.parse_network_choice(DEFAULT_NETWORK):
+        summary = run_demo(cfg, console)
+    if as_json:
+        click.echo(dump_json(summary))
+
+
+def _register_subcommands() -> None:
+    from aggregator.cli import aggregator
+    from client.cli import client
+
+    main.add_command(client)
+    main.add_command(aggregator)
+
+
+_register_subcommands()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""`fedchain demo`: one machine, a local chain, 1 sponsor, N trainers with non-IID digits, 1 aggregator."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ape import accounts, chain
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from aggregator.scoring import evaluate
+from aggregator.service import AggregatorNode
+from client.participant import TrainerNode
+from client.trainer import TrainConfig
+from fedchain.chain import ONE_TOKEN, Fedchain, Phase, to_tokens
+from fedchain.codec import ModelManifest, decode_model, encode_dataset, encode_model, sha256
+from fedchain.data import dirichlet_partition, load_dataset, split_holdout
+from fedchain.deploy import LOCAL_UNBONDING_DELAY, deploy_protocol
+from fedchain.models import initial_tensors
+from fedchain.store import ContentStore, open_store
+
+ARCHITECTURE = "mlp:64-32-10"
+
+
+@dataclass
+class DemoConfig:
+    rounds: int = 5
+    trainers: int = 5
+    dp: bool = False
+    epsilon: float = 8.0
+    delta: float = 1e-5
+    alpha: float = 0.5
+    seed: int = 7
+    budget_tokens: int = 1000
+    phase_seconds: int = 120
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class Participants:
+    deployer: Any
+    treasury: Any
+    sponsor: Any
+    aggregator: Any
+    trainers: list[Any]
+
+    @classmethod
+    def from_test_accounts(cls, n: int) -> Participants:
+        pool = accounts.test_accounts
+        if n < 1 or n + 4 > len(pool):
+            raise ValueError(f"--trainers must be between 1 and {len(pool) - 4}")
+        return cls(pool[0], pool[1], pool[2], pool[3], [pool[4 + i] for i in range(n)])
+
+
+def task_params(cfg: DemoConfig, model: tuple[str, bytes], validation: tuple[str, bytes]) -> tuple:
+    """TaskParams in Solidity field order."""
+    stake = 100 * ONE_TOKEN
+    return (
+        ARCHITECTURE, model[0], model[1], validation[0], validation[1],
+        cfg.budget_tokens * ONE_TOKEN, cfg.rounds,
+        max(1, (cfg.trainers + 1) // 2), cfg.trainers, 1, 1,
+        cfg.phase_seconds, cfg.phase_seconds, cfg.phase_seconds, cfg.phase_seconds,
+        stake, stake, "fedavg", b"",
+        int(cfg.epsilon * 1000) if cfg.dp else 0, int(cfg.delta * 1e18) if cfg.dp else 0,
+    )
+
+
+def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[Fedchain, int, dict]:
+    """Deploy, fund, stake, publish the initial model and validation set, create the task."""
+    fed = deploy_protocol(people.deployer, treasury=people.treasury.address,
+                          unbonding_delay=LOCAL_UNBONDING_DELAY, aggregators=[people.aggregator.address])
+    token, minter = fed.token, people.deployer
+    token.mint(people.sponsor, 10 * cfg.budget_tokens * ONE_TOKEN, sender=minter)
+    for who in [people.aggregator, *people.trainers]:
+        token.mint(who, 1000 * ONE_TOKEN, sender=minter)
+        token.approve(fed.staking.address, 500 * ONE_TOKEN, sender=who)
+        fed.staking.stake((500 if who is people.aggregator else 100) * ONE_TOKEN, sender=who)
+    x, y = load_dataset("digits")
+    train, validation, test = split_holdout(x, y, 0.15, 0.2, cfg.seed)
+    initial = encode_model(initial_tensors(ARCHITECTURE, cfg.seed), ModelManifest(kind="initial", architecture=ARCHITECTURE))
+    val_blob = encode_dataset(*validation, name="digits-validation")
+    model_ref = (store.put(initial), sha256(initial))
+    val_ref = (store.put(val_blob), sha256(val_blob))
+    token.approve(fed.tasks.address, cfg.budget_tokens * ONE_TOKEN, sender=people.sponsor)
+    receipt = fed.tasks.createTask(task_params(cfg, model_ref, val_ref), sender=people.sponsor)
+    task_id = int(next(iter(receipt.events.filter(fed.tasks.TaskCreated))).taskId)
+    parts = dirichlet_partition(train[1], cfg.trainers, cfg.alpha, cfg.seed)
+    data = {"train": train, "test": test, "parts": parts}
+    return fed, task_id, data
+
+
+def round_gas(start_block: int, end_block: int) -> int:
+    return sum(int(b.gas_used) for b in chain.blocks.range(start_block, end_block + 1))
+
+
+def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = None) -> dict:
+    """Run the whole demo on the connected local chain; returns the machine-readable summary."""
+    store = store or open_store(None)
+    people = Participants.from_test_accounts(cfg.trainers)
+    console.print(f"[bold]fedchain demo[/]: {cfg.trainers} trainers, {cfg.rounds} rounds, "
+                  f"DP {'on (epsilon ' + str(cfg.epsilon) + ')' if cfg.dp else 'off'}, chain id {chain.chain_id}")
+    fed, task_id, data = setup(cfg, people, store)
+    console.print(f"deployed TaskManager at {fed.tasks.address}; task {task_id} created")
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    target = cfg.epsilon if cfg.dp else None
+    trainers = [
+        TrainerNode(fed, acct, store, (x_train[idx], y_train[idx]), cfg.train, target_epsilon=target, delta=cfg.delta)
+        for acct, idx in zip(people.trainers, data["parts"])
+    ]
+    aggregator = AggregatorNode(fed, people.aggregator, store)
+    rows: list[dict] = []
+    for round_ in range(1, cfg.rounds + 1):
+        rows.append(run_round(fed, task_id, round_, trainers, aggregator, console, (x_test, y_test)))
+        print_round(console, rows[-1])
+    summary = summarize(fed, people, task_id, rows)
+    print_final(console, summary)
+    return summary
+
+
+def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNode], aggregator: AggregatorNode,
+              console: Console, test: tuple) -> dict:
+    start_block = chain.blocks.height + 1
+    started = time.monotonic()
+    epsilons = []
+    with Progress(TextColumn(f"round {round_}"), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        bar = progress.add_task("training", total=len(trainers))
+        for trainer in trainers:
+            pending = trainer.train_and_commit(task_id)
+            epsilons.append(pending.epsilon_spent)
+            progress.advance(bar)
+        trainers[0].advance_if_due(task_id)
+        progress.update(bar, description="revealing", completed=0)
+        for trainer in trainers:
+            trainer.reveal(task_id, round_)
+            progress.advance(bar)
+        progress.update(bar, description="aggregating", completed=0, total=5)
+        while fed.task(task_id).currentRound == round_ and Phase(fed.round(task_id, round_).phase) < Phase.FINALIZED:
+            if aggregator.step(task_id):
+                progress.advance(bar)
+            else:
+                time.sleep(0.2)
+    rnd = fed.round(task_id, round_)
+    rewards = {t.address: sum(r for _, _, r, _ in t.claimable(task_id)) for t in trainers}
+    for trainer in trainers:
+        trainer.claim(task_id)
+    tensors, _ = decode_model(store_get(aggregator, rnd))
+    quality = evaluate(fed.task(task_id).params.architecture, tensors, *test)
+    finalized = Phase(rnd.phase) == Phase.FINALIZED
+    return {
+        "round": round_,
+        "status": "finalized" if finalized else "failed",
+        "test_accuracy": round(quality.accuracy, 4),
+        "test_loss": round(quality.loss, 4),
+        "validation_accuracy": rnd.accuracyPpm / 1e6,
+        "validation_loss": rnd.lossMicro / 1e6,
+        "accepted": int(rnd.accepted),
+        "rejected": int(rnd.rejected),
+        "rewards": {a: to_tokens(v) for a, v in rewards.items()},
+        "gas_used": round_gas(start_block, chain.blocks.height),
+        "epsilon": max((e for e in epsilons if e is not None), default=None),
+        "seconds": round(time.monotonic() - started, 2),
+        "model_cid": rnd.resultCid,
+    }
+
+
+def store_get(aggregator: AggregatorNode, rnd: Any) -> bytes:
+    return aggregator.store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=aggregator.max_bytes)
+
+
+def print_round(console: Console, row: dict) -> None:
+    table = Table(title=f"Round {row['round']} — {row['status']}", title_justify="left")
+    for col in ("test acc", "test loss", "val acc", "accepted", "rejected", "rewards (FED)", "gas", "epsilon", "time"):
+        table.add_column(col, justify="right")
+    eps = "-" if row["epsilon"] is None else f"{row['epsilon']:.2f}"
+    table.add_row(f"{row['test_accuracy']:.2%}", f"{row['test_loss']:.3f}", f"{row['validation_accuracy']:.2%}",
+                  str(row["accepted"]), str(row["rejected"]), f"{sum(row['rewards'].values()):.2f}",
+                  f"{row['gas_used']:,}", eps, f"{row['seconds']:.1f}s")
+    console.print(table)
+
+
+def summarize(fed: Fedchain, people: Participants, task_id: int, rows: list[dict]) -> dict:
+    def account(name: str, addr: str) -> dict:
+        return {"name": name, "address": addr, "balance": to_tokens(fed.token.balanceOf(addr)),
+                "staked": to_tokens(fed.staking.stakeOf(addr))}
+
+    named = [("sponsor", people.sponsor.address), ("aggregator", people.aggregator.address),
+             ("treasury", people.treasury.address)]
+    named += [(f"trainer {i + 1}", t.address) for i, t in enumerate(people.trainers)]
+    named += [("TaskManager", fed.tasks.address), ("Staking", fed.staking.address)]
+    return {
+        "task_id": task_id,
+        "final_test_accuracy": rows[-1]["test_accuracy"] if rows else None,
+        "rounds": rows,
+        "balances": [account(n, a) for n, a in named],
+        "total_supply": to_tokens(fed.token.totalSupply()),
+        "contracts": {"token": fed.token.address, "staking": fed.staking.address, "tasks": fed.tasks.address},
+    }
+
+
+def print_final(console: Console, summary: dict) -> None:
+    console.print(f"\n[bold]final test accuracy: {summary['final_test_accuracy']:.2%}[/]")
+    table = Table(title="Token balances (FED)", title_justify="left")
+    for col in ("account", "address", "balance", "staked"):
+        table.add_column(col, justify="right" if col in ("balance", "staked") else "left")
+    for row in summary["balances"]:
+        table.add_row(row["name"], row["address"], f"{row['balance']:.4f}", f"{row['staked']:.2f}")
+    console.print(table)
+
+
+def dump_json(summary: dict) -> str:
+    return json.dumps(summary, indent=2, sort_keys=True)
