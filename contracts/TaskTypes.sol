@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @notice Lifecycle of a task.
+enum TaskStatus {
+    None,
+    Active,
+    Completed
+}
+
+/// @notice Phase of one round (see docs/PROTOCOL.md, "Round phases").
+enum Phase {
+    None,
+    TrainerCommit,
+    TrainerReveal,
+    AggregatorCommit,
+    AggregatorReveal,
+    Finalized,
+    Failed
+}
+
+/// @notice State of a trainer in one round.
+enum TrainerStatus {
+    None,
+    Committed,
+    Revealed,
+    Claimed,
+    Slashed
+}
+
+/// @notice State of an aggregator in one round.
+enum AggregatorStatus {
+    None,
+    Committed,
+    Revealed,
+    Slashed
+}
+
+/// @notice What a sponsor submits to `createTask` (field order is ABI: do not reorder).
+struct TaskParams {
+    string architecture;
+    string initialModelCid;
+    bytes32 initialModelDigest;
+    string validationCid;
+    bytes32 validationDigest;
+    uint256 rewardBudget;
+    uint32 numRounds;
+    uint32 minTrainers;
+    uint32 maxTrainers;
+    uint32 aggregatorQuorum;
+    uint32 maxAggregators;
+    uint64 commitDuration;
+    uint64 revealDuration;
+    uint64 aggregatorCommitDuration;
+    uint64 aggregatorRevealDuration;
+    uint256 minTrainerStake;
+    uint256 minAggregatorStake;
+    string strategy;
+    bytes strategyParams;
+    uint64 dpEpsilonMilli;
+    uint64 dpDeltaE18;
+}
+
+/// @notice What an aggregator reveals (field order is ABI: do not reorder).
+struct AggregateResult {
+    string resultCid;
+    bytes32 resultDigest;
+    bytes32 scoresRoot;
+    uint256 totalWeight;
+    uint32 accepted;
+    uint32 rejected;
+    uint32 accuracyPpm;
+    uint64 lossMicro;
+}
+
+/// @notice A task as returned by `getTask`.
+struct TaskInfo {
+    address sponsor;
+    TaskStatus status;
+    uint32 currentRound;
+    string globalModelCid;
+    bytes32 globalModelDigest;
+    uint256 remainingBudget;
+    TaskParams params;
+}
+
+/// @notice A round as returned by `getRound`. The result fields are those of the accepted result
+///         (set by the reveal that reached quorum); `failedPhase` is the phase the round failed in.
+struct RoundInfo {
+    Phase phase;
+    uint64 phaseDeadline;
+    uint32 committed;
+    uint32 revealed;
+    uint32 aggCommitted;
+    uint32 aggRevealed;
+    bytes32 acceptedKey;
+    string resultCid;
+    bytes32 resultDigest;
+    bytes32 scoresRoot;
+    uint256 totalWeight;
+    uint32 accepted;
+    uint32 rejected;
+    uint32 accuracyPpm;
+    uint64 lossMicro;
+    uint256 roundBudget;
+    uint256 paid;
+    bytes32 failureReason;
+    Phase failedPhase;
+}
+
+/// @notice A trainer's entry in one round.
+struct TrainerEntry {
+    TrainerStatus status;
+    bytes32 commitment;
+    bytes32 updateDigest;
+    uint64 numSamples;
+    string cid;
+}
+
+/// @notice An aggregator's entry in one round.
+struct AggregatorEntry {
+    AggregatorStatus status;
+    bytes32 commitment;
+    bytes32 resultKey;
+}
