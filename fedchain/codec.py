@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -58,9 +59,30 @@ class ModelManifest:
             manifest = cls(**{k: v for k, v in raw.items() if k in known})
         except TypeError as exc:
             raise CodecError("bad_manifest", f"manifest is missing fields: {exc}") from exc
+        manifest._check_types()
         if manifest.kind not in KINDS:
             raise CodecError("bad_manifest", f"unknown manifest kind {manifest.kind!r}")
         return manifest
+
+    def _check_types(self) -> None:
+        """Reject manifests whose fields have the wrong JSON types (files come from strangers)."""
+        for name in ("kind", "architecture", "parent_cid", "trainer", "format"):
+            if not isinstance(getattr(self, name), str):
+                raise CodecError("bad_manifest", f"manifest field {name} must be a string")
+        for name in ("task_id", "round", "num_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise CodecError("bad_manifest", f"manifest field {name} must be a non-negative integer")
+        if self.epsilon_spent is not None and not _is_finite_number(self.epsilon_spent):
+            raise CodecError("bad_manifest", "manifest field epsilon_spent must be a number or null")
+        if not isinstance(self.metrics, dict) or not all(
+            isinstance(k, str) and _is_finite_number(v) for k, v in self.metrics.items()
+        ):
+            raise CodecError("bad_manifest", "manifest field metrics must map names to numbers")
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def canonical_json(value: Any) -> str:
@@ -101,17 +123,23 @@ def read_header(blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, An
     return header
 
 
-def decode_model(blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[dict[str, np.ndarray], ModelManifest]:
+def decode_model(
+    blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[dict[str, np.ndarray], ModelManifest]:
     """Parse a model or dataset file; raise CodecError with a reason code on anything malformed."""
     header = read_header(blob, max_bytes)
     metadata = header.get("__metadata__") or {}
-    if MANIFEST_KEY not in metadata:
+    if not isinstance(metadata, dict) or not isinstance(metadata.get(MANIFEST_KEY), str):
         raise CodecError("bad_manifest", "file has no fedchain manifest")
     manifest = ModelManifest.from_json(metadata[MANIFEST_KEY])
     try:
-        tensors = safetensors.numpy.load(blob)
+        tensors = safetensors.numpy.load(bytes(blob))
     except Exception as exc:  # safetensors raises its own error types for corrupt data
         raise CodecError("not_safetensors", f"cannot decode tensors: {exc}") from exc
+    if manifest.kind != "dataset":
+        for name, array in tensors.items():
+            if array.dtype != np.float32:
+                raise CodecError("bad_dtype", f"tensor {name} is {array.dtype}, models are float32")
     return tensors, manifest
 
 
@@ -127,6 +155,8 @@ def decode_dataset(blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[np.
     if manifest.kind != "dataset" or set(tensors) != {"x", "y"}:
         raise CodecError("bad_manifest", "file is not a fedchain dataset")
     x, y = tensors["x"], tensors["y"]
+    if x.dtype != np.float32 or y.dtype != np.int64:
+        raise CodecError("bad_dtype", f"dataset dtypes x {x.dtype} y {y.dtype}, expected float32 and int64")
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
         raise CodecError("bad_shape", f"dataset shapes x{x.shape} y{y.shape} do not match")
     return x, y

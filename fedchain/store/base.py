@@ -1,0 +1,108 @@
+"""The content-store seam: every component fetches and publishes files through ``ContentStore``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+
+
+class ContentError(Exception):
+    """Base class of content-store errors."""
+
+
+class ContentNotFound(ContentError):
+    """The store does not hold (and cannot fetch) the requested CID."""
+
+
+class DigestMismatch(ContentError):
+    """The bytes behind a CID do not have the expected sha256 digest."""
+
+
+class ContentTooLarge(ContentError):
+    """The content is larger than the caller's ``max_bytes``."""
+
+
+class StoreUnavailable(ContentError):
+    """The store's backend (e.g. an IPFS node) cannot be reached."""
+
+
+class ContentStore(ABC):
+    """Content-addressed storage keyed by base32 CIDv1 (``ipfs add --cid-version=1`` semantics).
+
+    Methods accept any CID form ``fedchain.cid.normalize_cid`` accepts and raise ``ValueError`` for
+    strings that are not CIDs.  Implementations never return bytes that fail the requested checks.
+    """
+
+    @abstractmethod
+    def put(self, data: bytes) -> str:
+        """Store ``data``; return its base32 CIDv1.  Idempotent."""
+
+    @abstractmethod
+    def put_file(self, path: str | os.PathLike[str]) -> str:
+        """Store a file's contents without loading it whole; return its base32 CIDv1."""
+
+    @abstractmethod
+    def get(self, cid: str, *, sha256: bytes | None = None, max_bytes: int) -> bytes:
+        """Return the content of ``cid``.
+
+        Raises ``ContentNotFound``, ``ContentTooLarge`` when it exceeds ``max_bytes`` (checked before the
+        content is read in full where possible) and ``DigestMismatch`` when ``sha256`` is given and
+        differs from the content's sha256.
+        """
+
+    @abstractmethod
+    def has(self, cid: str) -> bool:
+        """Whether the content of ``cid`` is available without fetching it from elsewhere."""
+
+    @abstractmethod
+    def pin(self, cid: str) -> None:
+        """Keep ``cid`` from garbage collection; raise ``ContentNotFound`` when it is not available."""
+
+    @abstractmethod
+    def unpin(self, cid: str) -> None:
+        """Drop the pin on ``cid``; unpinning a CID that is not pinned is a no-op."""
+
+    @abstractmethod
+    def pins(self) -> list[str]:
+        """Pinned CIDs (base32 CIDv1), sorted."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op for stores without connections
+        """Release connections or other resources held by the store."""
+
+    def __enter__(self) -> ContentStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def check_content(cid: str, data: bytes, *, sha256: bytes | None, max_bytes: int) -> bytes:
+    """Shared post-fetch checks: size limit, then digest; returns ``data`` when both pass."""
+    if len(data) > max_bytes:
+        raise ContentTooLarge(f"{cid} is larger than the {max_bytes}-byte limit")
+    if sha256 is not None:
+        if len(sha256) != 32:
+            raise ValueError("sha256 must be a 32-byte digest")
+        actual = hashlib.sha256(data).digest()
+        if actual != sha256:
+            raise DigestMismatch(f"{cid}: sha256 is {actual.hex()}, expected {bytes(sha256).hex()}")
+    return data
+
+
+def validate_max_bytes(max_bytes: int) -> int:
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ValueError(f"max_bytes must be a non-negative int, got {max_bytes!r}")
+    return max_bytes
+
+
+__all__ = [
+    "ContentError",
+    "ContentNotFound",
+    "ContentStore",
+    "ContentTooLarge",
+    "DigestMismatch",
+    "StoreUnavailable",
+    "check_content",
+    "validate_max_bytes",
+]
