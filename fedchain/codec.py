@@ -79,6 +79,8 @@ class ModelManifest:
             isinstance(k, str) and _is_finite_number(v) for k, v in self.metrics.items()
         ):
             raise CodecError("bad_manifest", "manifest field metrics must map names to numbers")
+        if not isinstance(self.details, dict):
+            raise CodecError("bad_manifest", "manifest field details must be an object")
 
 
 def _is_finite_number(value: Any) -> bool:
