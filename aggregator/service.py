@@ -15,10 +15,9 @@ from ape.exceptions import ContractLogicError
 from aggregator.scoring import evaluate, quantize_micro, quantize_ppm, score_updates
 from aggregator.strategies import ClientUpdate, get_strategy
 from aggregator.validation import RejectedUpdate, validate_update
-from client.participant import sign_bytes
 from fedchain.chain import AggregatorStatus, Fedchain, FedchainError, Phase, TaskStatus, TrainerStatus, explain_revert
 from fedchain.codec import ModelManifest, decode_dataset, decode_model, encode_model, sha256
-from fedchain.commitments import AggregateResult, ScoreTree, aggregator_commitment, derive_salt, result_key
+from fedchain.commitments import AggregateResult, ScoreTree, aggregator_commitment, ape_signer, derive_salt, result_key
 from fedchain.config import settings
 from fedchain.models import expected_shapes
 from fedchain.rounds import chain_now, try_advance
@@ -134,7 +133,7 @@ class AggregatorNode:
     # --- acting on the chain ------------------------------------------------------------------
     def _salt(self, task_id: int, round_: int) -> bytes:
         d = self.fed.deployment
-        return derive_salt(sign_bytes(self.account), "aggregator", d.chain_id, d.tasks, task_id, round_)
+        return derive_salt(ape_signer(self.account), "aggregator", d.chain_id, d.tasks, task_id, round_)
 
     def _send(self, description: str, fn: Callable, *args: Any) -> Any:
         try:

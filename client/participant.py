@@ -14,10 +14,10 @@ import numpy as np
 from ape.exceptions import ContractLogicError
 
 from client.privacy import check_budget, epsilon_spent, plan_noise_multiplier
-from client.trainer import TrainConfig, train_local
+from client.trainer import TrainConfig, dp_schedule, train_local
 from fedchain.chain import Fedchain, FedchainError, Phase, TaskStatus, TrainerStatus, explain_revert
 from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
-from fedchain.commitments import ScoreTree, derive_salt, trainer_commitment
+from fedchain.commitments import ScoreTree, ape_signer, derive_salt, trainer_commitment
 from fedchain.config import settings
 from fedchain.rounds import chain_now, in_phase, try_advance, wait_for
 from fedchain.store import ContentStore
@@ -36,17 +36,6 @@ class PendingUpdate:
     digest: str
     num_samples: int
     epsilon_spent: float | None
-
-
-def sign_bytes(account: Any):
-    """A deterministic signer over `account` for salt derivation."""
-    from eth_account.messages import encode_defunct
-
-    def signer(message: bytes) -> bytes:
-        signature = account.sign_message(encode_defunct(primitive=message))
-        return signature.encode_rsv()
-
-    return signer
 
 
 def _transact(description: str, fn, *args, **kwargs):
@@ -105,7 +94,7 @@ class TrainerNode:
 
     def _salt(self, task_id: int, round_: int) -> bytes:
         d = self.fed.deployment
-        return derive_salt(sign_bytes(self.account), "trainer", d.chain_id, d.tasks, task_id, round_)
+        return derive_salt(ape_signer(self.account), "trainer", d.chain_id, d.tasks, task_id, round_)
 
     def privacy_plan(self, task: Any, steps_per_round: int, sample_rate: float) -> tuple[float, float]:
         """(noise multiplier, epsilon budget) for this task: the smaller of our target and the task bound."""
@@ -141,7 +130,7 @@ class TrainerNode:
         spent: float | None = None
         dp_required = task.params.dpEpsilonMilli > 0
         if dp_required or self.target_epsilon is not None or config.dp:
-            steps, rate = _steps_and_rate(len(self.y), config)
+            rate, steps = dp_schedule(len(self.y), config)
             noise, budget = self.privacy_plan(task, steps, rate) if (dp_required or self.target_epsilon) else (
                 config.noise_multiplier, float("inf"))
             done = self.rounds_participated(task_id, round_)
@@ -274,12 +263,6 @@ class TrainerNode:
 
     def advance_if_due(self, task_id: int) -> Any | None:
         return try_advance(self.fed, task_id, self.account)
-
-
-def _steps_and_rate(n: int, config: TrainConfig) -> tuple[int, float]:
-    rate = min(1.0, config.batch_size / max(n, 1))
-    steps = config.epochs * max(1, round(1 / rate))
-    return steps, rate
 
 
 def _replace(config: TrainConfig, **changes: Any) -> TrainConfig:

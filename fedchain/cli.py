@@ -36,7 +36,7 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, as_jso
     from fedchain.demo import DemoConfig, dump_json, run_demo
 
     logger.set_level("WARNING")
-    console = Console(stderr=as_json)
+    console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 120)
     cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed)
     with networks.parse_network_choice(DEFAULT_NETWORK):
         summary = run_demo(cfg, console)

@@ -175,8 +175,8 @@ def store_get(aggregator: AggregatorNode, rnd: Any) -> bytes:
 
 def print_round(console: Console, row: dict) -> None:
     table = Table(title=f"Round {row['round']} — {row['status']}", title_justify="left")
-    for col in ("test acc", "test loss", "val acc", "accepted", "rejected", "rewards (FED)", "gas", "epsilon", "time"):
-        table.add_column(col, justify="right")
+    for col in ("test acc", "test loss", "val acc", "accepted", "rejected", "rewards FED", "gas", "epsilon", "time"):
+        table.add_column(col, justify="right", no_wrap=True)
     eps = "-" if row["epsilon"] is None else f"{row['epsilon']:.2f}"
     table.add_row(f"{row['test_accuracy']:.2%}", f"{row['test_loss']:.3f}", f"{row['validation_accuracy']:.2%}",
                   str(row["accepted"]), str(row["rejected"]), f"{sum(row['rewards'].values()):.2f}",
