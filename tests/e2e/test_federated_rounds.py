@@ -1,0 +1,102 @@
+"""A complete federated run on anvil: 3 trainers, 2 rounds, rewards claimed exactly as the formula says."""
+
+from __future__ import annotations
+
+from ape import chain
+from rich.console import Console
+
+from aggregator.service import AggregatorNode
+from fedchain.chain import Phase, TaskStatus
+from fedchain.codec import decode_model
+from fedchain.commitments import result_key
+from fedchain.demo import run_round
+from fedchain.rounds import try_advance
+from fedchain.store.local import LocalContentStore
+
+
+def scores_of(fed, store, rnd) -> dict[str, int]:
+    blob = store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=1 << 26)
+    return decode_model(blob)[1].details["scores"]
+
+
+def test_three_trainers_two_rounds_rewards_follow_formula(federation):
+    f = federation
+    token, tasks = f.fed.token, f.fed.tasks
+    supply = token.totalSupply()
+    remaining = f.fed.task(f.task_id).remainingBudget
+    assert remaining == f.cfg.budget_tokens * 10**18
+    test = f.data["test"]
+    for round_ in (1, 2):
+        before = {t.address: token.balanceOf(t.address) for t in f.trainers}
+        row = run_round(f.fed, f.task_id, round_, f.trainers, f.aggregator, Console(quiet=True), test)
+        rnd = f.fed.round(f.task_id, round_)
+        assert Phase(rnd.phase) == Phase.FINALIZED
+        assert row["accepted"] == 3 and row["rejected"] == 0
+        # the round budget: remaining / rounds left, at finalization
+        expected_budget = remaining // (f.cfg.rounds - round_ + 1)
+        assert rnd.roundBudget == expected_budget
+        remaining -= expected_budget
+        scores = scores_of(f.fed, f.store, rnd)
+        samples = {t.address.lower(): tasks.getTrainerEntry(f.task_id, round_, t.address).numSamples
+                   for t in f.trainers}
+        assert rnd.totalWeight == sum(scores[a] * samples[a] for a in samples)
+        for t in f.trainers:
+            a = t.address.lower()
+            expected = rnd.roundBudget * scores[a] * samples[a] // rnd.totalWeight
+            assert expected > 0
+            assert token.balanceOf(t.address) - before[t.address] == expected
+        assert rnd.paid == sum(token.balanceOf(t.address) - before[t.address] for t in f.trainers)
+        # the task's global model is the round's result
+        task = f.fed.task(f.task_id)
+        assert task.globalModelCid == rnd.resultCid
+    task = f.fed.task(f.task_id)
+    assert TaskStatus(task.status) == TaskStatus.COMPLETED
+    assert task.remainingBudget == remaining
+    assert token.totalSupply() == supply
+    assert row["test_accuracy"] > 0.6
+    # nothing left to claim, and claiming again fails
+    assert all(t.claimable(f.task_id) == [] for t in f.trainers)
+
+
+def advance_to(f, round_: int, phase: Phase) -> None:
+    while Phase(f.fed.round(f.task_id, round_).phase) < phase:
+        assert try_advance(f.fed, f.task_id, f.people.deployer) is not None
+
+
+def train_and_reveal(f, round_: int, trainers=None) -> None:
+    trainers = f.trainers if trainers is None else trainers
+    for t in trainers:
+        t.train_and_commit(f.task_id)
+    chain.pending_timestamp += f.cfg.phase_seconds + 1
+    advance_to(f, round_, Phase.TRAINER_REVEAL)
+    for t in trainers:
+        t.reveal(f.task_id, round_)
+    advance_to(f, round_, Phase.AGGREGATOR_COMMIT)
+
+
+def test_two_aggregators_compute_identical_results(federation, tmp_path):
+    f = federation
+    train_and_reveal(f, 1)
+    first = f.aggregator.compute(f.task_id, 1)
+    other_store = LocalContentStore(tmp_path / "other-store")
+    for t in f.trainers:  # a second aggregator with its own copy of the content
+        entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, t.address)
+        other_store.put(f.store.get(entry.cid, max_bytes=1 << 26))
+    task = f.fed.task(f.task_id)
+    for cid in (task.globalModelCid, task.params.validationCid):
+        other_store.put(f.store.get(cid, max_bytes=1 << 26))
+    second = AggregatorNode(f.fed, f.people.deployer, other_store).compute(f.task_id, 1)
+    assert first.blob == second.blob
+    assert result_key(first.result) == result_key(second.result)
+
+
+def test_aggregator_restarted_between_commit_and_reveal_still_reveals(federation):
+    f = federation
+    train_and_reveal(f, 1)
+    assert f.aggregator.step(f.task_id) == "committed"
+    restarted = AggregatorNode(f.fed, f.people.aggregator, f.store)  # no memory of the commit
+    actions = []
+    while f.fed.task(f.task_id).currentRound == 1:
+        actions.append(restarted.step(f.task_id))
+    assert "revealed" in actions
+    assert Phase(f.fed.round(f.task_id, 1).phase) == Phase.FINALIZED
