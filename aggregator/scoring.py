@@ -1,0 +1,111 @@
+"""Deterministic evaluation and quantised scores that every aggregator computes bit for bit alike.
+
+The forward pass runs in float64 numpy with a fixed accumulation order (one elementwise multiply-add per
+input feature; no BLAS, no threads), so results do not depend on thread counts or the BLAS build. Sums
+over samples use ``math.fsum`` (exactly rounded, order-free).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from aggregator.strategies import ClientUpdate
+from fedchain.models import parse_architecture
+
+PPM = 1_000_000
+MAX_UINT64 = 2**64 - 1
+_CHUNK_ELEMENTS = 1 << 22  # bound on samples * layer width per forward chunk
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Accuracy in [0, 1] and mean cross-entropy loss (natural log) on a labelled set."""
+
+    accuracy: float
+    loss: float
+
+
+def _linear(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``h @ weight.T + bias`` accumulated feature by feature in a fixed order."""
+    out = np.broadcast_to(bias, (h.shape[0], bias.shape[0])).copy()
+    for k in range(weight.shape[1]):
+        out += h[:, k : k + 1] * weight[:, k]
+    return out
+
+
+def logits(architecture: str, tensors: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Float64 logits ``[n, classes]`` of the model on ``x``."""
+    spec = parse_architecture(architecture)
+    layers = [
+        (np.asarray(tensors[w], dtype=np.float64), np.asarray(tensors[b], dtype=np.float64))
+        for w, b in spec.linear_names()
+    ]
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != spec.num_features:
+        raise ValueError(f"x has shape {x.shape}, {architecture} expects [n, {spec.num_features}]")
+    chunk = max(1, _CHUNK_ELEMENTS // max(spec.sizes))
+    parts = []
+    with np.errstate(all="ignore"):
+        for start in range(0, len(x), chunk):
+            h = x[start : start + chunk]
+            for i, (weight, bias) in enumerate(layers):
+                if i > 0:
+                    h = np.maximum(h, 0.0)
+                h = _linear(h, weight, bias)
+            parts.append(h)
+    if not parts:
+        return np.zeros((0, spec.num_classes))
+    return np.concatenate(parts)
+
+
+def evaluate(architecture: str, tensors: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Evaluation:
+    """Accuracy and mean cross-entropy of the model on ``(x, y)``; identical across runs and thread counts."""
+    y = np.asarray(y)
+    if len(y) == 0 or y.shape != (len(x),):
+        raise ValueError("need a non-empty labelled set with one label per row of x")
+    z = logits(architecture, tensors, x)
+    if y.min() < 0 or y.max() >= z.shape[1]:
+        raise ValueError(f"labels must be in [0, {z.shape[1]})")
+    rows = np.arange(len(y))
+    correct = int(np.count_nonzero(np.argmax(z, axis=1) == y))
+    with np.errstate(all="ignore"):
+        top = z.max(axis=1)
+        total = np.zeros(len(y))
+        for j in range(z.shape[1]):
+            total += np.exp(z[:, j] - top)
+        per_sample = top + np.log(total) - z[rows, y]
+    loss = math.fsum(per_sample.tolist()) / len(y) if np.isfinite(per_sample).all() else math.inf
+    return Evaluation(accuracy=correct / len(y), loss=loss)
+
+
+def _quantize(value: float, scale: int) -> int:
+    """Exact ``round(value * scale)`` with ties to even (``Fraction`` arithmetic has no rounding error)."""
+    return round(Fraction(value) * scale)
+
+
+def quantize_ppm(x: float) -> int:
+    """A fraction as parts per million: exact round-half-even of ``x * 1e6``, clamped to [0, 1_000_000]."""
+    if not math.isfinite(x):
+        raise ValueError(f"cannot quantise non-finite value {x}")
+    return min(PPM, max(0, _quantize(x, PPM)))
+
+
+def quantize_micro(loss: float) -> int:
+    """A loss in millionths (round half even), clamped to [0, 2**64 - 1]; non-finite losses map to the max."""
+    if not math.isfinite(loss):
+        return MAX_UINT64
+    return min(MAX_UINT64, max(0, _quantize(loss, PPM)))
+
+
+def score_updates(
+    architecture: str, updates: Sequence[ClientUpdate], x_val: np.ndarray, y_val: np.ndarray
+) -> dict[str, int]:
+    """Trainer -> quantised validation accuracy (ppm) of that trainer's update on its own."""
+    return {
+        u.trainer: quantize_ppm(evaluate(architecture, u.tensors, x_val, y_val).accuracy) for u in updates
+    }

@@ -1,0 +1,83 @@
+"""Checks an update file before it is aggregated; anything malformed becomes ``RejectedUpdate``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedchain.codec import CodecError, ModelManifest, decode_model
+
+
+class RejectedUpdate(Exception):
+    """An update the aggregator refuses; ``code`` is a short machine-readable reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_manifest_types(manifest: ModelManifest) -> None:
+    """JSON can hold anything; make sure later comparisons on manifest fields cannot crash."""
+    for field in ("architecture", "parent_cid", "trainer"):
+        if not isinstance(getattr(manifest, field), str):
+            raise RejectedUpdate("bad_manifest", f"manifest {field} is not a string")
+    for field in ("task_id", "round", "num_samples"):
+        value = getattr(manifest, field)
+        if not _is_int(value) or value < 0:
+            raise RejectedUpdate("bad_manifest", f"manifest {field} is not a non-negative integer")
+    if manifest.epsilon_spent is not None and not _is_number(manifest.epsilon_spent):
+        raise RejectedUpdate("bad_manifest", "manifest epsilon_spent is not a number")
+    metrics = manifest.metrics
+    if not isinstance(metrics, dict) or not all(_is_number(v) for v in metrics.values()):
+        raise RejectedUpdate("bad_manifest", "manifest metrics is not an object of numbers")
+
+
+def validate_update(
+    blob: bytes, expected_shapes: dict[str, tuple[int, ...]], max_bytes: int
+) -> tuple[dict[str, np.ndarray], ModelManifest]:
+    """Decode an update file and check kind, tensor names, dtypes, shapes and finiteness.
+
+    Codes: ``too_large``, ``not_safetensors``, ``bad_manifest`` (also for a kind other than ``update``),
+    ``wrong_keys``, ``bad_dtype``, ``wrong_shape``, ``non_finite``. Never raises anything else for any
+    input bytes.
+    """
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise RejectedUpdate("not_safetensors", f"update is {type(blob).__name__}, not bytes")
+    blob = bytes(blob)
+    if len(blob) > max_bytes:
+        raise RejectedUpdate("too_large", f"update is {len(blob)} bytes, limit {max_bytes}")
+    try:
+        tensors, manifest = decode_model(blob, max_bytes)
+    except CodecError as exc:
+        raise RejectedUpdate(exc.code, str(exc)) from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a Rust panic in safetensors is a BaseException
+        raise RejectedUpdate("not_safetensors", f"cannot decode update: {type(exc).__name__}: {exc}") from exc
+    if manifest.kind != "update":
+        raise RejectedUpdate("bad_manifest", f"manifest kind is {manifest.kind!r}, expected 'update'")
+    _check_manifest_types(manifest)
+    if set(tensors) != set(expected_shapes):
+        missing = sorted(set(expected_shapes) - set(tensors))
+        extra = sorted(set(tensors) - set(expected_shapes))
+        raise RejectedUpdate("wrong_keys", f"missing tensors {missing[:10]}, unexpected tensors {extra[:10]}")
+    for name in sorted(expected_shapes):
+        array = tensors[name]
+        if array.dtype != np.float32:
+            raise RejectedUpdate("bad_dtype", f"tensor {name} is {array.dtype}, expected float32")
+        if tuple(array.shape) != tuple(expected_shapes[name]):
+            raise RejectedUpdate(
+                "wrong_shape",
+                f"tensor {name} has shape {tuple(array.shape)}, expected {expected_shapes[name]}",
+            )
+        if not np.isfinite(array).all():
+            raise RejectedUpdate("non_finite", f"tensor {name} contains NaN or Inf")
+    return {name: np.ascontiguousarray(tensors[name]) for name in sorted(tensors)}, manifest
