@@ -1,0 +1,76 @@
+"""Shared fixtures for the contract tests: FedToken, Staking and TaskManager wired as after deployment."""
+
+import pytest
+from contracts_testlib import (
+    AGGREGATOR_FUNDS,
+    AGGREGATOR_STAKE,
+    SPONSOR_FUNDS,
+    TRAINER_FUNDS,
+    TRAINER_STAKE,
+    UNBONDING_DELAY,
+    Fed,
+)
+
+
+@pytest.fixture(scope="session")
+def admin(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def treasury(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def sponsor(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def trainers(accounts):
+    return list(accounts[3:8])
+
+
+@pytest.fixture(scope="session")
+def aggregators(accounts):
+    return list(accounts[8:11])
+
+
+@pytest.fixture(scope="session")
+def outsider(accounts):
+    return accounts[11]
+
+
+@pytest.fixture(scope="session")
+def token(project, admin):
+    return admin.deploy(project.FedToken, admin, admin)
+
+
+@pytest.fixture(scope="session")
+def staking(project, admin, token, treasury):
+    return admin.deploy(project.Staking, token, treasury, UNBONDING_DELAY, admin)
+
+
+@pytest.fixture(scope="session")
+def tm(project, admin, token, staking):
+    return admin.deploy(project.TaskManager, token, staking, admin)
+
+
+@pytest.fixture(scope="session")
+def fed(chain, token, staking, tm, admin, treasury, sponsor, trainers, aggregators, outsider):
+    """Everything wired and funded: TaskManager is the slasher, aggregators hold AGGREGATOR_ROLE,
+    trainers and aggregators have staked."""
+    staking.grantRole(staking.SLASHER_ROLE(), tm, sender=admin)
+    for agg in aggregators:
+        tm.grantRole(tm.AGGREGATOR_ROLE(), agg, sender=admin)
+    token.mint(sponsor, SPONSOR_FUNDS, sender=admin)
+    for trainer in trainers:
+        token.mint(trainer, TRAINER_FUNDS, sender=admin)
+        token.approve(staking, TRAINER_STAKE, sender=trainer)
+        staking.stake(TRAINER_STAKE, sender=trainer)
+    for agg in aggregators:
+        token.mint(agg, AGGREGATOR_FUNDS, sender=admin)
+        token.approve(staking, AGGREGATOR_STAKE, sender=agg)
+        staking.stake(AGGREGATOR_STAKE, sender=agg)
+    return Fed(chain, token, staking, tm, admin, treasury, sponsor, trainers, aggregators, outsider)
