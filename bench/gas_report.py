@@ -82,15 +82,15 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     try_advance(fed, task_id, people.deployer)
     for node in nodes[:-1]:
         node.reveal(task_id, rounds)
-    chain.pending_timestamp += cfg.phase_seconds + 1
+    chain.mine(timestamp=int(chain.blocks.head.timestamp) + cfg.phase_seconds + 1)
     while fed.task(task_id).currentRound == rounds and fed.task(task_id).status == 1:
         if not agg.step(task_id):
-            chain.pending_timestamp += cfg.phase_seconds + 1
+            chain.mine(timestamp=int(chain.blocks.head.timestamp) + cfg.phase_seconds + 1)
     for node in nodes:
         node.claim(task_id)
     fed.tasks.reclaimUnallocated(task_id, sender=people.sponsor)
     nodes[0].request_unstake(10 * ONE_TOKEN)
-    chain.pending_timestamp += fed.staking.unbondingDelay() + 1
+    chain.mine(timestamp=int(chain.blocks.head.timestamp) + fed.staking.unbondingDelay() + 1)
     nodes[0].withdraw()
     addresses = {"FedToken": fed.token.address, "Staking": fed.staking.address, "TaskManager": fed.tasks.address}
     return start, addresses

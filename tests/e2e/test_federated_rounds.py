@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ape import chain
+from e2e_lib import advance_to, warp
 from rich.console import Console
 
 from aggregator.service import AggregatorNode
@@ -10,7 +10,6 @@ from fedchain.chain import Phase, TaskStatus
 from fedchain.codec import decode_model
 from fedchain.commitments import result_key
 from fedchain.demo import run_round
-from fedchain.rounds import try_advance
 from fedchain.store.local import LocalContentStore
 
 
@@ -58,16 +57,11 @@ def test_three_trainers_two_rounds_rewards_follow_formula(federation):
     assert all(t.claimable(f.task_id) == [] for t in f.trainers)
 
 
-def advance_to(f, round_: int, phase: Phase) -> None:
-    while Phase(f.fed.round(f.task_id, round_).phase) < phase:
-        assert try_advance(f.fed, f.task_id, f.people.deployer) is not None
-
-
 def train_and_reveal(f, round_: int, trainers=None) -> None:
     trainers = f.trainers if trainers is None else trainers
     for t in trainers:
         t.train_and_commit(f.task_id)
-    chain.pending_timestamp += f.cfg.phase_seconds + 1
+    warp(f.cfg.phase_seconds + 1)
     advance_to(f, round_, Phase.TRAINER_REVEAL)
     for t in trainers:
         t.reveal(f.task_id, round_)

@@ -1,0 +1,134 @@
+"""Faulty and hostile trainers on anvil: malformed updates are rejected with a reason, non-revealers slashed,
+rounds with too few trainers fail and roll their budget over."""
+
+from __future__ import annotations
+
+import numpy as np
+from e2e_lib import advance_to, build_federation, warp
+
+from fedchain.chain import Phase, TrainerStatus
+from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
+from fedchain.commitments import trainer_commitment
+from fedchain.models import initial_tensors
+
+SALT = b"\x11" * 32
+
+
+def commit_raw(f, account, blob: bytes, num_samples: int, *, reveal_digest: bytes | None = None) -> tuple:
+    """Commit an arbitrary blob as an update, the way a hostile trainer would."""
+    cid = f.store.put(blob)
+    digest = reveal_digest or sha256(blob)
+    round_ = f.fed.task(f.task_id).currentRound
+    commitment = trainer_commitment(account.address, f.task_id, round_, digest, num_samples, SALT)
+    f.fed.tasks.commitUpdate(f.task_id, commitment, sender=account)
+    return cid, digest, num_samples
+
+
+def hostile_blobs(f, account) -> dict[str, bytes]:
+    arch = f.fed.task(f.task_id).params.architecture
+    good = initial_tensors(arch, 1)
+    manifest = ModelManifest(kind="update", architecture=arch, parent_cid=f.fed.task(f.task_id).globalModelCid,
+                             task_id=f.task_id, round=1, trainer=account.address, num_samples=50)
+    nan = {k: v.copy() for k, v in good.items()}
+    next(iter(nan.values())).flat[0] = np.nan
+    wrong = {k: np.zeros((3, 3), dtype=np.float32) if k == sorted(good)[0] else v for k, v in good.items()}
+    return {
+        "not_safetensors": b"definitely not a model" * 10,
+        "non_finite": encode_model(nan, manifest),
+        "wrong_shape": encode_model(wrong, manifest),
+    }
+
+
+def test_malformed_updates_are_rejected_with_reasons_and_earn_nothing(fedchain_home):
+    f = build_federation(fedchain_home, trainers=5, rounds=1)
+    honest, hostile = f.trainers[:2], f.people.trainers[2:]
+    token = f.fed.token
+    for t in honest:
+        t.train_and_commit(f.task_id)
+    kinds = ["not_safetensors", "non_finite", "wrong_shape"]
+    reveals = {}
+    for account, kind in zip(hostile, kinds, strict=True):
+        reveals[account.address] = commit_raw(f, account, hostile_blobs(f, account)[kind], 50)
+    advance_to(f, 1, Phase.TRAINER_REVEAL)
+    for t in honest:
+        t.reveal(f.task_id, 1)
+    for account in hostile:
+        cid, digest, n = reveals[account.address]
+        f.fed.tasks.revealUpdate(f.task_id, cid, digest, n, SALT, sender=account)
+    before = {a.address: token.balanceOf(a.address) for a in f.people.trainers}
+    while f.fed.task(f.task_id).currentRound == 1 and f.fed.task(f.task_id).status == 1:
+        assert f.aggregator.step(f.task_id) is not None
+    rnd = f.fed.round(f.task_id, 1)
+    assert Phase(rnd.phase) == Phase.FINALIZED
+    assert (rnd.accepted, rnd.rejected) == (2, 3)
+    blob = f.store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=1 << 26)
+    details = decode_model(blob)[1].details
+    for account, kind in zip(hostile, kinds, strict=True):
+        assert details["rejected"][account.address.lower()]["code"] == kind
+        assert details["scores"][account.address.lower()] == 0
+    for t in honest:
+        t.claim(f.task_id)
+        assert token.balanceOf(t.address) > before[t.address]
+    for account in hostile:
+        assert token.balanceOf(account.address) == before[account.address]
+    rnd = f.fed.round(f.task_id, 1)
+    assert rnd.paid <= rnd.roundBudget and rnd.roundBudget - rnd.paid < 10  # only rounding dust is left
+
+
+def test_update_whose_bytes_do_not_match_the_revealed_digest_is_rejected(fedchain_home):
+    f = build_federation(fedchain_home, trainers=3, rounds=1)
+    for t in f.trainers[:2]:
+        t.train_and_commit(f.task_id)
+    liar = f.people.trainers[2]
+    cid, digest, n = commit_raw(f, liar, b"some bytes", 10, reveal_digest=sha256(b"other bytes"))
+    advance_to(f, 1, Phase.TRAINER_REVEAL)
+    for t in f.trainers[:2]:
+        t.reveal(f.task_id, 1)
+    f.fed.tasks.revealUpdate(f.task_id, cid, digest, n, SALT, sender=liar)
+    advance_to(f, 1, Phase.AGGREGATOR_COMMIT)
+    comp = f.aggregator.compute(f.task_id, 1)
+    assert comp.rejected[liar.address.lower()]["code"] == "DigestMismatch"
+    assert comp.result.accepted == 2
+
+
+def test_trainer_who_does_not_reveal_is_slashed_to_treasury(fedchain_home):
+    f = build_federation(fedchain_home, trainers=3, rounds=1)
+    for t in f.trainers:
+        t.train_and_commit(f.task_id)
+    advance_to(f, 1, Phase.TRAINER_REVEAL)
+    for t in f.trainers[:2]:
+        t.reveal(f.task_id, 1)
+    silent = f.trainers[2].address
+    stake = f.fed.staking.stakeOf(silent)
+    treasury = f.fed.token.balanceOf(f.people.treasury.address)
+    warp(f.cfg.phase_seconds + 1)
+    while f.fed.task(f.task_id).status == 1:
+        assert f.aggregator.step(f.task_id) is not None
+    slashed = stake * f.fed.tasks.trainerSlashBps() // 10_000
+    assert slashed > 0
+    assert f.fed.staking.stakeOf(silent) == stake - slashed
+    assert f.fed.token.balanceOf(f.people.treasury.address) == treasury + slashed
+    assert TrainerStatus(f.fed.tasks.getTrainerEntry(f.task_id, 1, silent).status) == TrainerStatus.SLASHED
+    rnd = f.fed.round(f.task_id, 1)
+    assert Phase(rnd.phase) == Phase.FINALIZED and rnd.accepted == 2
+
+
+def test_round_with_too_few_trainers_fails_and_budget_rolls_over(fedchain_home):
+    f = build_federation(fedchain_home, trainers=4, rounds=2)  # minTrainers = 2
+    budget = f.fed.task(f.task_id).remainingBudget
+    f.trainers[0].train_and_commit(f.task_id)
+    warp(f.cfg.phase_seconds + 1)
+    advance_to(f, 1, Phase.FAILED)
+    rnd = f.fed.round(f.task_id, 1)
+    assert rnd.failureReason.rstrip(b"\0") == b"TooFewTrainers"
+    task = f.fed.task(f.task_id)
+    assert task.currentRound == 2 and task.remainingBudget == budget
+    # round 2 gets the whole budget: remaining / 1 round left
+    for t in f.trainers:
+        t.train_and_commit(f.task_id)
+    advance_to(f, 2, Phase.TRAINER_REVEAL)
+    for t in f.trainers:
+        t.reveal(f.task_id, 2)
+    while f.fed.task(f.task_id).status == 1:
+        assert f.aggregator.step(f.task_id) is not None
+    assert f.fed.round(f.task_id, 2).roundBudget == budget
