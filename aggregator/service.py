@@ -82,7 +82,8 @@ class AggregatorNode:
         task = self.fed.task(task_id)
         architecture = task.params.architecture
         shapes = expected_shapes(architecture)
-        global_tensors, _ = decode_model(self._fetch(task.globalModelCid, bytes(task.globalModelDigest)), self.max_bytes)
+        global_blob = self._fetch(task.globalModelCid, bytes(task.globalModelDigest))
+        global_tensors, _ = decode_model(global_blob, self.max_bytes)
         accepted: list[ClientUpdate] = []
         rejected: dict[str, dict[str, str]] = {}
         for trainer in self.fed.tasks.getRoundTrainers(task_id, round_):
@@ -100,7 +101,7 @@ class AggregatorNode:
         strategy = get_strategy(task.params.strategy, params)
         new_tensors = strategy.aggregate(global_tensors, accepted) if accepted else global_tensors
         x_val, y_val = self._validation_set(task)
-        scores = {u.trainer: s for u, s in zip(accepted, _ordered(score_updates(architecture, accepted, x_val, y_val), accepted))}
+        scores = score_updates(architecture, accepted, x_val, y_val)
         scores.update({t: 0 for t in rejected})
         quality = evaluate(architecture, new_tensors, x_val, y_val)
         accuracy_ppm, loss_micro = quantize_ppm(quality.accuracy), quantize_micro(quality.loss)
@@ -172,7 +173,8 @@ class AggregatorNode:
         """Keeper duty: slash trainers who committed but never revealed (anyone may do this)."""
         count = 0
         for trainer in self.fed.tasks.getRoundTrainers(task_id, round_):
-            if TrainerStatus(self.fed.tasks.getTrainerEntry(task_id, round_, trainer).status) == TrainerStatus.COMMITTED:
+            entry = self.fed.tasks.getTrainerEntry(task_id, round_, trainer)
+            if TrainerStatus(entry.status) == TrainerStatus.COMMITTED:
                 try:
                     self.fed.tasks.slashNonRevealingTrainer(task_id, round_, trainer, sender=self.account)
                     count += 1
@@ -200,7 +202,3 @@ class AggregatorNode:
                 raise TimeoutError(f"aggregator gave up after {timeout:.0f}s")
             if not acted:
                 time.sleep(poll)
-
-
-def _ordered(scores: dict[str, int], updates: Sequence[ClientUpdate]) -> list[int]:
-    return [scores[u.trainer] for u in updates]

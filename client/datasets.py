@@ -24,7 +24,9 @@ def parse_shard(shard: str) -> tuple[int, int]:
     return index - 1, count
 
 
-def load_trainer_data(spec: str, shard: str = "1/1", alpha: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def load_trainer_data(
+    spec: str, shard: str = "1/1", alpha: float = 0.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Load the trainer's data. Trainers sharing a built-in dataset must use the same seed for disjoint shards."""
     if spec == "none":
         return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64)

@@ -119,7 +119,8 @@ class TrainerNode:
         round_ = task.currentRound
         rnd = self.fed.round(task_id, round_)
         if Phase(rnd.phase) != Phase.TRAINER_COMMIT or chain_now() > rnd.phaseDeadline:
-            raise FedchainError(f"task {task_id} round {round_} is not accepting commits (phase {Phase(rnd.phase).label})")
+            phase = Phase(rnd.phase).label
+            raise FedchainError(f"task {task_id} round {round_} is not accepting commits (phase {phase})")
         entry = self.fed.tasks.getTrainerEntry(task_id, round_, self.address)
         if TrainerStatus(entry.status) != TrainerStatus.NONE:
             raise FedchainError(f"already committed to task {task_id} round {round_}")
@@ -195,7 +196,8 @@ class TrainerNode:
                           poll_seconds=poll, timeout=timeout)
         rnd = self.fed.round(task_id, round_)
         if Phase(rnd.phase) != Phase.TRAINER_REVEAL:
-            raise FedchainError(f"round {round_} left the reveal phase before we could reveal ({Phase(rnd.phase).label})")
+            phase = Phase(rnd.phase).label
+            raise FedchainError(f"round {round_} left the reveal phase before we could reveal ({phase})")
         self.reveal(task_id, round_)
         echo(f"round {round_}: revealed")
         return round_

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from aggregator.scoring import evaluate
 from aggregator.service import AggregatorNode
+from client.datasets import TEST_FRACTION, VALIDATION_FRACTION
 from client.participant import TrainerNode
 from client.trainer import TrainConfig
 from fedchain.chain import ONE_TOKEN, Fedchain, Phase, to_tokens
@@ -80,8 +81,9 @@ def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[F
         token.approve(fed.staking.address, 500 * ONE_TOKEN, sender=who)
         fed.staking.stake((500 if who is people.aggregator else 100) * ONE_TOKEN, sender=who)
     x, y = load_dataset("digits")
-    train, validation, test = split_holdout(x, y, 0.15, 0.2, cfg.seed)
-    initial = encode_model(initial_tensors(ARCHITECTURE, cfg.seed), ModelManifest(kind="initial", architecture=ARCHITECTURE))
+    train, validation, test = split_holdout(x, y, VALIDATION_FRACTION, TEST_FRACTION, cfg.seed)
+    manifest = ModelManifest(kind="initial", architecture=ARCHITECTURE)
+    initial = encode_model(initial_tensors(ARCHITECTURE, cfg.seed), manifest)
     val_blob = encode_dataset(*validation, name="digits-validation")
     model_ref = (store.put(initial), sha256(initial))
     val_ref = (store.put(val_blob), sha256(val_blob))
@@ -91,6 +93,18 @@ def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[F
     parts = dirichlet_partition(train[1], cfg.trainers, cfg.alpha, cfg.seed)
     data = {"train": train, "test": test, "parts": parts}
     return fed, task_id, data
+
+
+def make_nodes(cfg: DemoConfig, people: Participants, fed: Fedchain, data: dict,
+               store: ContentStore) -> tuple[list[TrainerNode], AggregatorNode]:
+    """One TrainerNode per trainer account with its non-IID shard, and the aggregator."""
+    x, y = data["train"]
+    target = cfg.epsilon if cfg.dp else None
+    trainers = [
+        TrainerNode(fed, acct, store, (x[idx], y[idx]), cfg.train, target_epsilon=target, delta=cfg.delta)
+        for acct, idx in zip(people.trainers, data["parts"], strict=True)
+    ]
+    return trainers, AggregatorNode(fed, people.aggregator, store)
 
 
 def round_gas(start_block: int, end_block: int) -> int:
@@ -105,16 +119,10 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
                   f"DP {'on (epsilon ' + str(cfg.epsilon) + ')' if cfg.dp else 'off'}, chain id {chain.chain_id}")
     fed, task_id, data = setup(cfg, people, store)
     console.print(f"deployed TaskManager at {fed.tasks.address}; task {task_id} created")
-    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
-    target = cfg.epsilon if cfg.dp else None
-    trainers = [
-        TrainerNode(fed, acct, store, (x_train[idx], y_train[idx]), cfg.train, target_epsilon=target, delta=cfg.delta)
-        for acct, idx in zip(people.trainers, data["parts"])
-    ]
-    aggregator = AggregatorNode(fed, people.aggregator, store)
+    trainers, aggregator = make_nodes(cfg, people, fed, data, store)
     rows: list[dict] = []
     for round_ in range(1, cfg.rounds + 1):
-        rows.append(run_round(fed, task_id, round_, trainers, aggregator, console, (x_test, y_test)))
+        rows.append(run_round(fed, task_id, round_, trainers, aggregator, console, data["test"]))
         print_round(console, rows[-1])
     summary = summarize(fed, people, task_id, rows)
     print_final(console, summary)

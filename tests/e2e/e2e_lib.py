@@ -10,7 +10,7 @@ from ape import chain
 from aggregator.service import AggregatorNode
 from client.participant import TrainerNode
 from fedchain.chain import Fedchain, Phase
-from fedchain.demo import DemoConfig, Participants, setup
+from fedchain.demo import DemoConfig, Participants, make_nodes, setup
 from fedchain.rounds import try_advance
 from fedchain.store.local import LocalContentStore
 
@@ -32,12 +32,7 @@ def build_federation(home, trainers: int, rounds: int, **overrides: Any) -> Fede
     store = LocalContentStore(home / "store")
     people = Participants.from_test_accounts(trainers)
     fed, task_id, data = setup(cfg, people, store)
-    (x, y) = data["train"]
-    nodes = [
-        TrainerNode(fed, acct, store, (x[idx], y[idx]), cfg.train)
-        for acct, idx in zip(people.trainers, data["parts"], strict=True)
-    ]
-    aggregator = AggregatorNode(fed, people.aggregator, store)
+    nodes, aggregator = make_nodes(cfg, people, fed, data, store)
     return Federation(cfg, people, fed, task_id, store, nodes, aggregator, data)
 
 
