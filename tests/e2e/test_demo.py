@@ -1,0 +1,28 @@
+"""`fedchain demo --json` as a user runs it (against the test's anvil), with DP on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from test_cli import BIN, REPO, cli_env
+
+
+def test_demo_json_summary_with_dp(fedchain_home):
+    proc = subprocess.run([str(BIN / "fedchain"), "demo", "--rounds", "2", "--trainers", "3", "--dp",
+                           "--epsilon", "4", "--json"], cwd=REPO, env=cli_env(fedchain_home),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)  # stdout is pure JSON; the tables go to stderr
+    assert "Round 1" in proc.stderr and "final test accuracy" in proc.stderr
+    rounds = summary["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2]
+    for r in rounds:
+        assert r["status"] == "finalized" and r["accepted"] == 3
+        assert 0 < r["epsilon"] <= 4.0
+        assert r["gas_used"] > 0 and 0 <= r["test_accuracy"] <= 1
+        assert abs(sum(r["rewards"].values()) - 500.0) < 1e-6  # 1000 FED over 2 rounds
+    assert rounds[1]["epsilon"] > rounds[0]["epsilon"]
+    balances = {b["name"]: b for b in summary["balances"]}
+    assert sum(balances[f"trainer {i}"]["balance"] for i in (1, 2, 3)) > 3 * 900
+    assert summary["final_test_accuracy"] == rounds[-1]["test_accuracy"]
