@@ -1,4 +1,7 @@
-"""Shared fixtures for the contract tests: FedToken, Staking and TaskManager wired as after deployment."""
+"""Shared fixtures for the contract tests: FedToken, Staking and TaskManager wired as after deployment.
+
+Contracts are deployed once per test module (ape reverts the chain between tests and modules), so a
+module never sees another module's tokens or tasks."""
 
 import pytest
 from contracts_testlib import (
@@ -42,22 +45,22 @@ def outsider(accounts):
     return accounts[11]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def token(project, admin):
     return admin.deploy(project.FedToken, admin, admin)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def staking(project, admin, token, treasury):
     return admin.deploy(project.Staking, token, treasury, UNBONDING_DELAY, admin)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tm(project, admin, token, staking):
     return admin.deploy(project.TaskManager, token, staking, admin)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fed(chain, token, staking, tm, admin, treasury, sponsor, trainers, aggregators, outsider):
     """Everything wired and funded: TaskManager is the slasher, aggregators hold AGGREGATOR_ROLE,
     trainers and aggregators have staked."""

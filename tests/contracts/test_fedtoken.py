@@ -1,6 +1,5 @@
 """FedToken: metadata, minting roles, timestamp clock, votes and permit."""
 
-import ape
 from contracts_testlib import FED, assert_event, deploy_reverts_with, reverts_with
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -52,9 +51,7 @@ def test_mint_requires_minter_role(token, outsider):
 
 def test_minter_role_can_be_granted_and_revoked(token, admin, outsider):
     receipt = token.grantRole(token.MINTER_ROLE(), outsider, sender=admin)
-    assert_event(
-        receipt, token.RoleGranted, role=token.MINTER_ROLE(), account=outsider.address, sender=admin.address
-    )
+    assert_event(receipt, token.RoleGranted, role=token.MINTER_ROLE(), account=outsider.address, sender=admin.address)
     token.mint(outsider, 3, sender=outsider)
     token.revokeRole(token.MINTER_ROLE(), outsider, sender=admin)
     with reverts_with("AccessControlUnauthorizedAccount"):
@@ -80,9 +77,7 @@ def test_delegation_checkpoints_use_timestamps(token, admin, accounts, chain):
         fromDelegate=ZERO_ADDRESS,
         toDelegate=delegatee.address,
     )
-    assert_event(
-        receipt, token.DelegateVotesChanged, delegate=delegatee.address, previousVotes=0, newVotes=100 * FED
-    )
+    assert_event(receipt, token.DelegateVotesChanged, delegate=delegatee.address, previousVotes=0, newVotes=100 * FED)
     assert token.getVotes(delegatee) == 100 * FED
     assert token.delegates(holder) == delegatee.address
     ts = chain.blocks[receipt.block_number].timestamp
@@ -135,8 +130,14 @@ def test_permit_uses_and_increments_nonce(token, admin, accounts, chain):
     }
     signed = Account.sign_message(encode_typed_data(full_message=typed), owner_acct.key)
     receipt = token.permit(
-        owner_acct.address, spender, 4 * FED, deadline, signed.v, signed.r.to_bytes(32, "big"),
-        signed.s.to_bytes(32, "big"), sender=spender,
+        owner_acct.address,
+        spender,
+        4 * FED,
+        deadline,
+        signed.v,
+        signed.r.to_bytes(32, "big"),
+        signed.s.to_bytes(32, "big"),
+        sender=spender,
     )
     assert_event(receipt, token.Approval, owner=owner_acct.address, spender=spender.address, value=4 * FED)
     assert token.allowance(owner_acct.address, spender) == 4 * FED
@@ -144,6 +145,12 @@ def test_permit_uses_and_increments_nonce(token, admin, accounts, chain):
     # replaying the same signature fails: the nonce moved on
     with reverts_with("ERC2612InvalidSigner"):
         token.permit(
-            owner_acct.address, spender, 4 * FED, deadline, signed.v, signed.r.to_bytes(32, "big"),
-            signed.s.to_bytes(32, "big"), sender=spender,
+            owner_acct.address,
+            spender,
+            4 * FED,
+            deadline,
+            signed.v,
+            signed.r.to_bytes(32, "big"),
+            signed.s.to_bytes(32, "big"),
+            sender=spender,
         )

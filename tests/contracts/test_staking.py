@@ -76,7 +76,10 @@ def test_request_unstake_accumulates_and_resets_release(staking, staker, chain):
     receipt = staking.requestUnstake(100 * FED, sender=staker)
     t1 = chain.blocks[receipt.block_number].timestamp
     assert_event(
-        receipt, staking.UnstakeRequested, account=staker.address, amount=100 * FED,
+        receipt,
+        staking.UnstakeRequested,
+        account=staker.address,
+        amount=100 * FED,
         releaseTime=t1 + UNBONDING_DELAY,
     )
     assert staking.unbondingOf(staker) == (100 * FED, t1 + UNBONDING_DELAY)
@@ -85,7 +88,10 @@ def test_request_unstake_accumulates_and_resets_release(staking, staker, chain):
     t2 = chain.blocks[receipt.block_number].timestamp
     assert t2 == t1 + 1000
     assert_event(
-        receipt, staking.UnstakeRequested, account=staker.address, amount=50 * FED,
+        receipt,
+        staking.UnstakeRequested,
+        account=staker.address,
+        amount=50 * FED,
         releaseTime=t2 + UNBONDING_DELAY,
     )
     assert staking.unbondingOf(staker) == (150 * FED, t2 + UNBONDING_DELAY)

@@ -198,11 +198,25 @@ def test_pure_helpers_match_python(tm, accounts):
     key = result_key(result)
     assert bytes(tm.computeResultKey(result.as_tuple())) == key
     # every field is part of the key
-    for i, field in enumerate(["resultCid", "resultDigest", "scoresRoot", "totalWeight", "accepted"]):
+    for field in (
+        "resultCid",
+        "resultDigest",
+        "scoresRoot",
+        "totalWeight",
+        "accepted",
+        "rejected",
+        "accuracyPpm",
+        "lossMicro",
+    ):
         other = Result(*result.as_tuple())
         current = getattr(other, field)
-        setattr(other, field, current + "x" if isinstance(current, str) else (
-            keccak(current) if isinstance(current, bytes) else current + 1))
+        if isinstance(current, str):
+            changed = current + "x"
+        elif isinstance(current, bytes):
+            changed = keccak(current)
+        else:
+            changed = current - 1
+        setattr(other, field, changed)
         assert bytes(tm.computeResultKey(other.as_tuple())) == result_key(other) != key, field
     assert bytes(tm.computeAggregatorCommitment(aggregator, 5, 2, key, salt)) == aggregator_commitment(
         aggregator, 5, 2, key, salt
