@@ -4,9 +4,12 @@ rounds with too few trainers fail and roll their budget over."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from ape import accounts
 from e2e_lib import advance_to, build_federation, warp
 
-from fedchain.chain import Phase, TrainerStatus
+from client.participant import TrainerNode
+from fedchain.chain import FedchainError, Phase, TrainerStatus
 from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
 from fedchain.commitments import trainer_commitment
 from fedchain.models import initial_tensors
@@ -132,3 +135,16 @@ def test_round_with_too_few_trainers_fails_and_budget_rolls_over(fedchain_home):
     while f.fed.task(f.task_id).status == 1:
         assert f.aggregator.step(f.task_id) is not None
     assert f.fed.round(f.task_id, 2).roundBudget == budget
+
+
+def test_reverts_reach_the_user_as_clear_messages(fedchain_home):
+    f = build_federation(fedchain_home, trainers=2, rounds=1)
+    unstaked = accounts.test_accounts[15]
+    node = TrainerNode(f.fed, unstaked, f.store, (f.data["train"][0][:50], f.data["train"][1][:50]), f.cfg.train)
+    with pytest.raises(FedchainError, match="not enough tokens staked"):
+        node.train_and_commit(f.task_id)
+    f.trainers[0].train_and_commit(f.task_id)
+    with pytest.raises(FedchainError, match="not in the phase this action needs"):
+        f.trainers[0].reveal(f.task_id, 1)
+    with pytest.raises(FedchainError, match="already committed"):
+        f.trainers[0].train_and_commit(f.task_id)
