@@ -15,7 +15,10 @@ from fedchain.store.base import (
 )
 from fedchain.store.local import LocalContentStore
 
-SUPPORTED_SPECS = "'local' (or None) for $FEDCHAIN_HOME/store, 'local:<path>' for a store at <path>"
+SUPPORTED_SPECS = (
+    "'local' (or None) for $FEDCHAIN_HOME/store, 'local:<path>' for a store at <path>, "
+    "'kubo:<url>' for an IPFS node's RPC API (e.g. kubo:http://127.0.0.1:5001)"
+)
 
 
 def fedchain_home() -> Path:
@@ -23,8 +26,28 @@ def fedchain_home() -> Path:
     return Path(os.environ.get("FEDCHAIN_HOME") or "~/.fedchain").expanduser()
 
 
+def open_kubo_store(api_url: str) -> ContentStore:
+    """A ``KuboStore`` with timeouts from ``FEDCHAIN_IPFS_TIMEOUT`` / ``FEDCHAIN_IPFS_RETRY_SECONDS``."""
+    from fedchain.store.kubo import KuboStore
+
+    return KuboStore(
+        api_url,
+        fetch_timeout=float(os.environ.get("FEDCHAIN_IPFS_TIMEOUT") or 60),
+        retry_seconds=float(os.environ.get("FEDCHAIN_IPFS_RETRY_SECONDS") or 120),
+    )
+
+
 def open_store(spec: str | None = None) -> ContentStore:
-    """Open the content store a spec names; raise ValueError for specs that are not supported."""
+    """Open the content store a spec names; raise ValueError for specs that are not supported.
+
+    Precedence: an explicit spec (the CLIs' ``--store``, which defaults to ``$FEDCHAIN_STORE``) wins;
+    with no spec, ``$FEDCHAIN_IPFS_API`` (a Kubo RPC URL) selects that node; otherwise the embedded
+    local store under ``$FEDCHAIN_HOME/store``.
+    """
+    if spec is None and os.environ.get("FEDCHAIN_IPFS_API"):
+        return open_kubo_store(os.environ["FEDCHAIN_IPFS_API"])
+    if isinstance(spec, str) and spec.startswith("kubo:") and spec[len("kubo:") :]:
+        return open_kubo_store(spec[len("kubo:") :])
     if spec is None or spec == "local":
         return LocalContentStore(fedchain_home() / "store")
     if isinstance(spec, str) and spec.startswith("local:") and spec[len("local:") :]:
@@ -41,5 +64,6 @@ __all__ = [
     "LocalContentStore",
     "StoreUnavailable",
     "fedchain_home",
+    "open_kubo_store",
     "open_store",
 ]
