@@ -1,0 +1,86 @@
+"""Per-trainer round details that live off chain: scores and rejections in the accepted result file's manifest,
+epsilon in each update's manifest. Fetched through the content store with digest check and size limit."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.models import Contribution, Round
+from fedchain.codec import MANIFEST_KEY, CodecError, ModelManifest, read_header
+from fedchain.store import ContentError, ContentStore
+
+log = logging.getLogger(__name__)
+MAX_HEADER_FETCH_BYTES = 64 * 1024 * 1024
+
+
+def read_manifest(store: ContentStore, cid: str, digest_hex: str | None, max_bytes: int) -> ModelManifest:
+    """The manifest of a model file, fetched with the on-chain digest and a size bound (tensors are not decoded)."""
+    digest = bytes.fromhex(digest_hex[2:]) if digest_hex else None
+    blob = store.get(cid, sha256=digest, max_bytes=max_bytes)
+    header = read_header(blob, max_bytes)
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict) or not isinstance(metadata.get(MANIFEST_KEY), str):
+        raise CodecError("bad_manifest", "file has no fedchain manifest")
+    return ModelManifest.from_json(metadata[MANIFEST_KEY])
+
+
+def central_epsilon(details: dict[str, Any]) -> float | None:
+    """Central DP epsilon of the round if the aggregation strategy reported one."""
+    for key in ("central_epsilon", "epsilon"):
+        value = details.get(key)
+        if isinstance(value, int | float) and math.isfinite(value):
+            return float(value)
+    for key in ("central_dp", "dp"):
+        nested = details.get(key)
+        if isinstance(nested, dict):
+            found = central_epsilon(nested)
+            if found is not None:
+                return found
+    return None
+
+
+def load_round_details(session: Session, store: ContentStore, rnd: Round, max_bytes: int) -> None:
+    """Fill score, accepted/rejected, reward and epsilon of each contribution of a finalized round."""
+    try:
+        manifest = read_manifest(store, rnd.result_cid or "", rnd.result_digest, max_bytes)
+    except (ContentError, ValueError) as exc:  # CodecError is a ValueError
+        rnd.details_status = "invalid" if isinstance(exc, CodecError) else "unavailable"
+        log.info("round %s/%s: result file details %s: %s", rnd.task_id, rnd.round, rnd.details_status, exc)
+        return
+    details = manifest.details
+    scores = details.get("scores") if isinstance(details.get("scores"), dict) else {}
+    rejected = details.get("rejected") if isinstance(details.get("rejected"), dict) else {}
+    rnd.central_epsilon = central_epsilon(details)
+    total_weight = int(rnd.total_weight or 0)
+    budget = int(rnd.round_budget_wei)
+    contributions = session.scalars(select(Contribution).where(
+        Contribution.task_id == rnd.task_id, Contribution.round == rnd.round))
+    for contribution in contributions:
+        if contribution.samples is None:
+            continue  # never revealed
+        score = scores.get(contribution.trainer)
+        contribution.score = int(score) if isinstance(score, int) and not isinstance(score, bool) else None
+        reason = rejected.get(contribution.trainer)
+        contribution.accepted = reason is None and contribution.score is not None
+        if isinstance(reason, dict):
+            contribution.reject_code = str(reason.get("code", ""))[:64]
+            contribution.reject_message = str(reason.get("message", ""))[:2000]
+        if not contribution.claimed and contribution.accepted and total_weight > 0:
+            reward = budget * int(contribution.score or 0) * contribution.samples // total_weight
+            contribution.reward_wei = str(reward)
+            contribution.reward_tokens = reward / 10**18
+        contribution.epsilon = _update_epsilon(store, contribution, max_bytes)
+    rnd.details_status = "ok"
+
+
+def _update_epsilon(store: ContentStore, contribution: Contribution, max_bytes: int) -> float | None:
+    try:
+        manifest = read_manifest(store, contribution.update_cid or "", contribution.update_digest, max_bytes)
+    except (ContentError, ValueError):
+        return None
+    return manifest.epsilon_spent
