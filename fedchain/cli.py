@@ -46,10 +46,12 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, as_jso
 
 def _register_subcommands() -> None:
     from aggregator.cli import aggregator
+    from backend.cli import backend
     from client.cli import client
 
     main.add_command(client)
     main.add_command(aggregator)
+    main.add_command(backend)
 
 
 _register_subcommands()
