@@ -103,9 +103,22 @@ def quantize_micro(loss: float) -> int:
 
 
 def score_updates(
-    architecture: str, updates: Sequence[ClientUpdate], x_val: np.ndarray, y_val: np.ndarray
+    architecture: str,
+    updates: Sequence[ClientUpdate],
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    global_tensors: dict[str, np.ndarray] | None = None,
 ) -> dict[str, int]:
-    """Trainer -> quantised validation accuracy (ppm) of that trainer's update on its own."""
+    """Trainer -> quantised score of its accepted update; always >= 1 (0 is reserved for rejected updates).
+
+    With ``global_tensors`` the score is the contribution score of ``aggregator/contribution.py`` (validation
+    accuracy x loss change x alignment with the robust aggregate x norm ratio); without, the validation
+    accuracy (ppm) of the update on its own.
+    """
+    if global_tensors is not None:
+        from aggregator.contribution import contributions
+
+        return {t: c.score for t, c in contributions(architecture, global_tensors, updates, x_val, y_val).items()}
     return {
-        u.trainer: quantize_ppm(evaluate(architecture, u.tensors, x_val, y_val).accuracy) for u in updates
+        u.trainer: max(1, quantize_ppm(evaluate(architecture, u.tensors, x_val, y_val).accuracy)) for u in updates
     }

@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 from ape.exceptions import ContractLogicError
 
-from aggregator.scoring import evaluate, quantize_micro, quantize_ppm, score_updates
+from aggregator.central_dp import chain_round_context
+from aggregator.contribution import contributions
+from aggregator.freeriders import REPLAY_LOOKBACK_ROUNDS, FreeRiderCheck, KnownUpdate, flatten
+from aggregator.keeper import Keeper
+from aggregator.privacy_report import local_privacy
+from aggregator.scoring import evaluate, quantize_micro, quantize_ppm
 from aggregator.strategies import ClientUpdate, get_strategy
 from aggregator.validation import RejectedUpdate, validate_update
 from fedchain.chain import AggregatorStatus, Fedchain, FedchainError, Phase, TaskStatus, TrainerStatus, explain_revert
@@ -39,12 +44,15 @@ class RoundComputation:
 class AggregatorNode:
     """An approved, staked aggregator serving one or more tasks."""
 
-    def __init__(self, fed: Fedchain, account: Any, store: ContentStore, max_update_bytes: int | None = None):
+    def __init__(self, fed: Fedchain, account: Any, store: ContentStore, max_update_bytes: int | None = None,
+                 central_dp_secret: bytes | None = None):
         self.fed = fed
         self.account = account
         self.store = store
         self.max_bytes = max_update_bytes or settings().max_model_bytes
         self._validation_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self.keeper = Keeper(fed, account, store, self.max_bytes)
+        self.central_dp_secret = central_dp_secret  # shared by the committee off chain; never logged
 
     @property
     def address(self) -> str:
@@ -62,7 +70,8 @@ class AggregatorNode:
         return self._validation_cache[digest]
 
     def _check_update(self, task: Any, task_id: int, round_: int, trainer: str, entry: Any,
-                      shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+                      shapes: dict[str, tuple[int, ...]], privacy: dict[str, Any] | None = None
+                      ) -> dict[str, np.ndarray]:
         try:
             blob = self._fetch(entry.cid, bytes(entry.updateDigest))
         except ContentError as exc:
@@ -75,37 +84,91 @@ class AggregatorNode:
         bound = task.params.dpEpsilonMilli / 1000
         if bound and (manifest.epsilon_spent is None or manifest.epsilon_spent > bound):
             raise RejectedUpdate("privacy_bound", f"epsilon {manifest.epsilon_spent} exceeds the task bound {bound}")
+        if privacy is not None:
+            privacy[trainer.lower()] = local_privacy(manifest)
         return tensors
 
+    def _earlier_updates(self, task_id: int, round_: int) -> list[KnownUpdate]:
+        """Revealed updates of the previous rounds (for replay detection); unreadable ones are skipped."""
+        known: list[KnownUpdate] = []
+        for earlier in range(max(1, round_ - REPLAY_LOOKBACK_ROUNDS), round_):
+            for trainer in self.fed.tasks.getRoundTrainers(task_id, earlier):
+                entry = self.fed.tasks.getTrainerEntry(task_id, earlier, trainer)
+                if not entry.cid:
+                    continue
+                try:
+                    tensors, _ = decode_model(self._fetch(entry.cid, bytes(entry.updateDigest)), self.max_bytes)
+                    known.append(KnownUpdate(trainer.lower(), earlier, flatten(tensors)))
+                except Exception as exc:  # noqa: BLE001 - a broken old update cannot be replayed
+                    log.debug("skipping round %s update of %s: %s", earlier, trainer, exc)
+        return known
+
+    def _server_state(self, global_manifest: ModelManifest, strategy: Any) -> dict[str, np.ndarray] | None:
+        """The server optimizer's state named by the previous aggregate (None in the first round)."""
+        ref = (global_manifest.details or {}).get("server_state") if global_manifest.kind == "aggregate" else None
+        if not isinstance(ref, dict) or ref.get("strategy") != strategy.name:
+            return None
+        state, _ = decode_model(self._fetch(ref["cid"], bytes.fromhex(ref["sha256"])), self.max_bytes)
+        return state
+
+    def _aggregate(self, task: Any, global_tensors: dict[str, np.ndarray], global_manifest: ModelManifest,
+                   accepted: list[ClientUpdate], details: dict[str, Any],
+                   round_ref: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+        params = json.loads(bytes(task.params.strategyParams).decode() or "{}")
+        strategy = get_strategy(task.params.strategy, params)
+        details["strategy"] = strategy.name
+        if strategy.uses_round_context and round_ref is not None:  # central DP: chain-seeded noise
+            previous = global_manifest.details if global_manifest.kind == "aggregate" else {}
+            strategy = strategy.for_round(chain_round_context(self.fed, *round_ref, previous, self.central_dp_secret))
+        if not accepted:
+            details.update(strategy.round_details())
+            return global_tensors
+        if not getattr(strategy, "stateful", False):
+            new_tensors = strategy.aggregate(global_tensors, accepted)
+            details.update(strategy.round_details())
+            return new_tensors
+        new_tensors, state = strategy.aggregate_with_state(
+            global_tensors, accepted, self._server_state(global_manifest, strategy))
+        blob = encode_model(state, ModelManifest(kind="aggregate", architecture=task.params.architecture,
+                                                 details={"server_state_of": strategy.name}))
+        details["server_state"] = {"strategy": strategy.name, "cid": self.store.put(blob), "sha256": sha256(blob).hex()}
+        return new_tensors
+
     def compute(self, task_id: int, round_: int) -> RoundComputation:
-        """Fetch, validate, aggregate, score and encode the round's result."""
+        """Fetch, validate, reject free riders, aggregate, score and encode the round's result."""
         task = self.fed.task(task_id)
         architecture = task.params.architecture
         shapes = expected_shapes(architecture)
         global_blob = self._fetch(task.globalModelCid, bytes(task.globalModelDigest))
-        global_tensors, _ = decode_model(global_blob, self.max_bytes)
+        global_tensors, global_manifest = decode_model(global_blob, self.max_bytes)
+        free_riders = FreeRiderCheck(global_tensors, self._earlier_updates(task_id, round_))
         accepted: list[ClientUpdate] = []
+        privacy: dict[str, Any] = {}
         rejected: dict[str, dict[str, str]] = {}
-        for trainer in self.fed.tasks.getRoundTrainers(task_id, round_):
+        for trainer in self.fed.tasks.getRoundTrainers(task_id, round_):  # commit order
             entry = self.fed.tasks.getTrainerEntry(task_id, round_, trainer)
             if TrainerStatus(entry.status) not in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED):
                 continue
             try:
-                tensors = self._check_update(task, task_id, round_, trainer, entry, shapes)
+                tensors = self._check_update(task, task_id, round_, trainer, entry, shapes, privacy)
+                free_riders.check(trainer, round_, tensors)
             except RejectedUpdate as exc:
                 rejected[trainer.lower()] = {"code": exc.code, "message": exc.message}
                 log.warning("round %s: rejected %s: %s (%s)", round_, trainer, exc.code, exc.message)
                 continue
             accepted.append(ClientUpdate(trainer.lower(), tensors, int(entry.numSamples)))
-        params = json.loads(bytes(task.params.strategyParams).decode() or "{}")
-        strategy = get_strategy(task.params.strategy, params)
-        new_tensors = strategy.aggregate(global_tensors, accepted) if accepted else global_tensors
+        details: dict[str, Any] = {}
+        new_tensors = self._aggregate(task, global_tensors, global_manifest, accepted, details, (task_id, round_))
         x_val, y_val = self._validation_set(task)
-        scores = score_updates(architecture, accepted, x_val, y_val)
+        breakdown = contributions(architecture, global_tensors, accepted, x_val, y_val)
+        scores = {t: c.score for t, c in breakdown.items()}
         scores.update({t: 0 for t in rejected})
         quality = evaluate(architecture, new_tensors, x_val, y_val)
         accuracy_ppm, loss_micro = quantize_ppm(quality.accuracy), quantize_micro(quality.loss)
         samples = {u.trainer: u.num_samples for u in accepted}
+        details["privacy"] = {t: privacy[t] for t in sorted(samples) if t in privacy}
+        details.update({"scores": dict(sorted(scores.items())), "rejected": dict(sorted(rejected.items())),
+                        "contributions": {t: breakdown[t].as_dict() for t in sorted(breakdown)}})
         manifest = ModelManifest(
             kind="aggregate",
             architecture=architecture,
@@ -114,8 +177,7 @@ class AggregatorNode:
             round=round_,
             num_samples=sum(samples.values()),
             metrics={"accuracy": accuracy_ppm / 1e6, "loss": loss_micro / 1e6},
-            details={"scores": dict(sorted(scores.items())), "rejected": dict(sorted(rejected.items())),
-                     "strategy": strategy.name},
+            details=details,
         )
         blob = encode_model(new_tensors, manifest)
         tree = ScoreTree(scores)
@@ -144,9 +206,10 @@ class AggregatorNode:
 
     def step(self, task_id: int) -> str | None:
         """Do whatever is due now for the task's current round; returns what was done, if anything."""
+        slashed = self.keeper.settle_recent(task_id)
         task = self.fed.task(task_id)
         if TaskStatus(task.status) != TaskStatus.ACTIVE:
-            return None
+            return "slashed" if slashed else None
         round_ = task.currentRound
         rnd = self.fed.round(task_id, round_)
         phase = Phase(rnd.phase)
@@ -167,7 +230,7 @@ class AggregatorNode:
             return "revealed"
         if try_advance(self.fed, task_id, self.account) is not None:
             return "advanced"
-        return None
+        return "slashed" if slashed else None
 
     def slash_non_revealers(self, task_id: int, round_: int) -> int:
         """Keeper duty: slash trainers who committed but never revealed (anyone may do this)."""
@@ -190,6 +253,8 @@ class AggregatorNode:
         while True:
             active = [t for t in task_ids if TaskStatus(self.fed.task(t).status) == TaskStatus.ACTIVE]
             if not active:
+                for task_id in task_ids:  # the last round's keeper duties
+                    self.keeper.settle_recent(task_id)
                 return
             acted = False
             for task_id in active:

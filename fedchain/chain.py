@@ -89,6 +89,7 @@ class Deployment:
     tasks: str
     block: int
     deployer: str
+    rejection_slasher: str | None = None  # RejectionSlasher: slashes trainers whose update was rejected
 
     def save(self) -> None:
         path = settings().deployments_file
@@ -128,6 +129,8 @@ class Fedchain:
         self.token = project.FedToken.at(deployment.token)
         self.staking = project.Staking.at(deployment.staking)
         self.tasks = project.TaskManager.at(deployment.tasks)
+        self.rejection_slasher = (project.RejectionSlasher.at(deployment.rejection_slasher)
+                                  if deployment.rejection_slasher else None)
 
     @classmethod
     def connect(cls) -> Fedchain:

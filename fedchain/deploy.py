@@ -11,6 +11,7 @@ from fedchain.chain import Deployment, Fedchain, contracts_project, network_key
 
 DEFAULT_UNBONDING_DELAY = 7 * 24 * 3600
 LOCAL_UNBONDING_DELAY = 3600
+DEFAULT_REJECTION_SLASH_BPS = 500  # RejectionSlasher: 5% of stake per rejected update (the DAO may change it)
 
 
 def deploy_protocol(
@@ -31,10 +32,13 @@ def deploy_protocol(
     staking = project.Staking.deploy(token.address, treasury, unbonding_delay, deployer.address, sender=deployer)
     tasks = project.TaskManager.deploy(token.address, staking.address, deployer.address, sender=deployer)
     staking.grantRole(staking.SLASHER_ROLE(), tasks.address, sender=deployer)
+    rejection = project.RejectionSlasher.deploy(tasks.address, staking.address, deployer.address,
+                                                DEFAULT_REJECTION_SLASH_BPS, sender=deployer)
+    staking.grantRole(staking.SLASHER_ROLE(), rejection.address, sender=deployer)
     for aggregator in aggregators:
         tasks.grantRole(tasks.AGGREGATOR_ROLE(), aggregator, sender=deployer)
     if admin != deployer.address:
-        for contract in (staking, tasks):
+        for contract in (staking, tasks, rejection):
             contract.grantRole(contract.DEFAULT_ADMIN_ROLE(), admin, sender=deployer)
             contract.grantRole(contract.PARAMETER_ROLE(), admin, sender=deployer)
             contract.renounceRole(contract.PARAMETER_ROLE(), deployer.address, sender=deployer)
@@ -47,6 +51,7 @@ def deploy_protocol(
         tasks=tasks.address,
         block=start_block,
         deployer=deployer.address,
+        rejection_slasher=rejection.address,
     )
     if save:
         deployment.save()

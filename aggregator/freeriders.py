@@ -1,0 +1,65 @@
+"""Free-rider detection: updates that carry no work of their own are rejected with a reason code.
+
+Codes (written to the aggregate manifest's ``details.rejected``):
+
+- ``zero_update``     — every weight is (nearly) zero: ``||w|| <= REL_TOLERANCE * ||g||``
+- ``global_replay``   — the update is (nearly) the current global model: ``||w - g|| <= REL_TOLERANCE * ||g||``
+- ``replayed_update`` — (nearly) equal to another trainer's update revealed earlier in the same round (commit
+  order decides who was first) or to any update revealed in the previous ``REPLAY_LOOKBACK_ROUNDS`` rounds:
+  ``||w - u|| <= REL_TOLERANCE * ||w - g||``
+
+All norms are float64 with numpy's deterministic pairwise summation, so every aggregator decides alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from aggregator.robust import squared_norm
+from aggregator.validation import RejectedUpdate
+
+REL_TOLERANCE = 1e-3
+REPLAY_LOOKBACK_ROUNDS = 2
+
+
+def flatten(tensors: dict[str, np.ndarray]) -> np.ndarray:
+    """All tensors, in sorted-name order, as one float64 vector."""
+    return np.concatenate([np.asarray(tensors[k], dtype=np.float64).reshape(-1) for k in sorted(tensors)])
+
+
+@dataclass(frozen=True)
+class KnownUpdate:
+    """An update already seen: who revealed it, in which round, and its flattened weights."""
+
+    trainer: str
+    round: int
+    weights: np.ndarray
+
+
+class FreeRiderCheck:
+    """Checks one round's updates, in commit order, against the global model and every update seen before."""
+
+    def __init__(self, global_tensors: dict[str, np.ndarray], earlier: Sequence[KnownUpdate] = ()) -> None:
+        self.global_weights = flatten(global_tensors)
+        self.global_norm = math.sqrt(squared_norm(self.global_weights))
+        self.known: list[KnownUpdate] = list(earlier)
+
+    def check(self, trainer: str, round_: int, tensors: dict[str, np.ndarray]) -> None:
+        """Raise ``RejectedUpdate`` for a free rider; otherwise remember the update for later checks."""
+        weights = flatten(tensors)
+        limit = REL_TOLERANCE * self.global_norm
+        if math.sqrt(squared_norm(weights)) <= limit:
+            raise RejectedUpdate("zero_update", "the update's weights are all (nearly) zero")
+        own_change = math.sqrt(squared_norm(weights - self.global_weights))
+        if own_change <= limit:
+            raise RejectedUpdate("global_replay", f"the update is the current global model (distance {own_change:.3g})")
+        for known in self.known:
+            distance = math.sqrt(squared_norm(weights - known.weights))
+            if distance <= REL_TOLERANCE * own_change:
+                where = "this round" if known.round == round_ else f"round {known.round}"
+                raise RejectedUpdate("replayed_update", f"the update replays {known.trainer}'s update of {where}")
+        self.known.append(KnownUpdate(trainer.lower(), round_, weights))
