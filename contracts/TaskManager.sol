@@ -39,6 +39,7 @@ contract TaskManager is TaskManagerBase {
     /// @inheritdoc ITaskManager
     function createTask(TaskParams calldata params) external nonReentrant returns (uint256 taskId) {
         _validateParams(params);
+        _checkPolicy(params);
         taskId = ++taskCount;
         TaskInfo storage t = _tasks[taskId];
         t.sponsor = msg.sender;
@@ -66,7 +67,7 @@ contract TaskManager is TaskManagerBase {
         TrainerEntry storage e = _trainers[taskId][round][msg.sender];
         if (e.status != TrainerStatus.None) revert AlreadyCommitted();
         if (r.committed >= t.params.maxTrainers) revert TrainerLimitReached();
-        _requireStake(msg.sender, t.params.minTrainerStake);
+        _requireStake(msg.sender, _trainerMinStake(t.params.minTrainerStake));
 
         e.status = TrainerStatus.Committed;
         e.commitment = commitment;
@@ -144,7 +145,7 @@ contract TaskManager is TaskManagerBase {
         AggregatorEntry storage e = _aggregators[taskId][round][msg.sender];
         if (e.status != AggregatorStatus.None) revert AlreadyCommitted();
         if (r.aggCommitted >= t.params.maxAggregators) revert AggregatorLimitReached();
-        _requireStake(msg.sender, t.params.minAggregatorStake);
+        _requireStake(msg.sender, _aggregatorMinStake(t.params.minAggregatorStake));
 
         e.status = AggregatorStatus.Committed;
         e.commitment = commitment;

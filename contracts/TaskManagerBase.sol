@@ -6,6 +6,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {ITaskManager} from "./interfaces/ITaskManager.sol";
+import {IProtocolPolicy} from "./interfaces/IProtocolPolicy.sol";
 import {
     TaskStatus,
     Phase,
@@ -56,6 +57,15 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
     mapping(uint256 taskId => mapping(uint256 round => mapping(address => TrainerEntry))) internal _trainers;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address => AggregatorEntry))) internal _aggregators;
     mapping(uint256 taskId => mapping(uint256 round => mapping(bytes32 key => uint256))) internal _votes;
+
+    /// @notice Protocol-wide rules set by the DAO (stake floors, quorum bounds, strategy allowlist, guardian
+    ///         pause); `address(0)` = none (a deployment without governance).
+    IProtocolPolicy public policy;
+
+    /// @notice The policy contract changed.
+    event PolicyChanged(address oldPolicy, address newPolicy);
+    /// @notice New tasks and trainer commits are paused by the policy's guardian until `until`.
+    error NewRoundsPaused(uint64 until);
 
     /// @param token_ The reward token (FED).
     /// @param staking_ The staking contract; grant this contract its `SLASHER_ROLE`.
@@ -118,7 +128,44 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         return keccak256(bytes.concat(keccak256(abi.encode(trainer, score))));
     }
 
+    /// @notice Set the protocol policy consulted by `createTask` and the commits (`address(0)` removes it).
+    ///         Only `PARAMETER_ROLE`.
+    /// @dev Emits {PolicyChanged}.
+    function setPolicy(IProtocolPolicy newPolicy) external onlyRole(PARAMETER_ROLE) {
+        emit PolicyChanged(address(policy), address(newPolicy));
+        policy = newPolicy;
+    }
+
     // ------------------------------------------------------------------ internals
+
+    /// @dev Reverts with `InvalidTaskParams(field)` when the policy rejects a new task, `NewRoundsPaused` while
+    ///      paused.
+    function _checkPolicy(TaskParams calldata p) internal view {
+        IProtocolPolicy pol = policy;
+        if (address(pol) == address(0)) return;
+        (uint64 until,) = pol.trainerGate();
+        if (block.timestamp < until) revert NewRoundsPaused(until);
+        string memory violation = pol.taskViolation(p);
+        if (bytes(violation).length != 0) revert InvalidTaskParams(violation);
+    }
+
+    /// @dev The stake a trainer needs to commit: the larger of the task's minimum and the policy floor;
+    ///      reverts with `NewRoundsPaused` while paused.
+    function _trainerMinStake(uint256 taskMin) internal view returns (uint256) {
+        IProtocolPolicy pol = policy;
+        if (address(pol) == address(0)) return taskMin;
+        (uint64 until, uint256 floor) = pol.trainerGate();
+        if (block.timestamp < until) revert NewRoundsPaused(until);
+        return floor > taskMin ? floor : taskMin;
+    }
+
+    /// @dev The stake an aggregator needs to commit: the larger of the task's minimum and the policy floor.
+    function _aggregatorMinStake(uint256 taskMin) internal view returns (uint256) {
+        IProtocolPolicy pol = policy;
+        if (address(pol) == address(0)) return taskMin;
+        uint256 floor = pol.minAggregatorStake();
+        return floor > taskMin ? floor : taskMin;
+    }
 
     function _task(uint256 taskId) internal view returns (TaskInfo storage) {
         if (taskId == 0 || taskId > taskCount) revert UnknownTask(taskId);

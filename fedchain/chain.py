@@ -90,6 +90,13 @@ class Deployment:
     block: int
     deployer: str
     rejection_slasher: str | None = None  # RejectionSlasher: slashes trainers whose update was rejected
+    governor: str | None = None  # FedGovernor, when the DAO owns the deployment
+    timelock: str | None = None  # FedTimelock: every admin role, the minter role and the treasury
+    policy: str | None = None  # ProtocolPolicy: stake floors, quorum bounds, strategy allowlist, guardian pause
+
+    @property
+    def governed(self) -> bool:
+        return bool(self.governor and self.timelock)
 
     def save(self) -> None:
         path = settings().deployments_file
@@ -111,7 +118,8 @@ class Deployment:
                 f"no fedchain deployment recorded for {network} in {path}; "
                 "run `ape run deploy --network <choice>` (or `fedchain demo` on a local chain)"
             )
-        record = cls(**records[network])
+        known = set(cls.__dataclass_fields__)
+        record = cls(**{k: v for k, v in records[network].items() if k in known})
         if record.chain_id != chain.chain_id or not networks.provider.get_code(record.tasks):
             raise NotDeployed(
                 f"the deployment recorded for {network} in {path} is not on the connected chain "
@@ -131,6 +139,9 @@ class Fedchain:
         self.tasks = project.TaskManager.at(deployment.tasks)
         self.rejection_slasher = (project.RejectionSlasher.at(deployment.rejection_slasher)
                                   if deployment.rejection_slasher else None)
+        self.governor = project.FedGovernor.at(deployment.governor) if deployment.governor else None
+        self.timelock = project.FedTimelock.at(deployment.timelock) if deployment.timelock else None
+        self.policy = project.ProtocolPolicy.at(deployment.policy) if deployment.policy else None
 
     @classmethod
     def connect(cls) -> Fedchain:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ape import chain
 
-from fedchain.chain import Deployment, Fedchain, contracts_project, network_key
+from fedchain.chain import ONE_TOKEN, Deployment, Fedchain, contracts_project, network_key
 
 DEFAULT_UNBONDING_DELAY = 7 * 24 * 3600
 LOCAL_UNBONDING_DELAY = 3600
@@ -56,3 +57,97 @@ def deploy_protocol(
     if save:
         deployment.save()
     return Fedchain(deployment)
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    """Governor and timelock settings; defaults follow common practice (seconds: the token's clock is time)."""
+
+    voting_delay: int = 24 * 3600  # proposal -> vote snapshot / voting opens
+    voting_period: int = 7 * 24 * 3600
+    proposal_threshold: int = 1_000 * ONE_TOKEN  # votes needed to propose
+    quorum_percent: int = 4  # of the total supply at the snapshot (for + abstain)
+    timelock_delay: int = 2 * 24 * 3600  # queue -> execute
+    max_pause_duration: int = 7 * 24 * 3600  # the guardian's longest pause (cooldown as long)
+    strategies: tuple[str, ...] = ()  # initial strategy allowlist (default: every registered strategy)
+
+    @classmethod
+    def local(cls) -> GovernanceConfig:
+        """Short periods for local chains and demos."""
+        return cls(voting_delay=1, voting_period=300, proposal_threshold=100 * ONE_TOKEN, timelock_delay=60,
+                   max_pause_duration=3600)
+
+
+def registered_strategies() -> tuple[str, ...]:
+    """Every strategy id the aggregator implements (the default allowlist)."""
+    from aggregator import strategies
+
+    registry = strategies.all_strategies() if hasattr(strategies, "all_strategies") else strategies.STRATEGIES
+    return tuple(sorted(registry))
+
+
+def deploy_governance(
+    fed: Fedchain,
+    deployer: Any,
+    config: GovernanceConfig | None = None,
+    *,
+    guardian: str | None = None,
+    save: bool = True,
+) -> Fedchain:
+    """Put the DAO in charge of a fresh deployment whose roles the deployer still holds.
+
+    Deploys ProtocolPolicy, FedTimelock and FedGovernor; the timelock receives every admin, parameter and minter
+    role and becomes the treasury; the governor is the timelock's only proposer, canceller and executor; the
+    deployer renounces everything. Only an optional `guardian` keeps a power: pausing new rounds for a bounded
+    time (ProtocolPolicy.GUARDIAN_ROLE), which the DAO can revoke. Mint initial allocations before calling this.
+    """
+    project = contracts_project()
+    config = config or GovernanceConfig()
+    me = deployer.address
+    token, staking, tasks = fed.token, fed.staking, fed.tasks
+    strategies = list(config.strategies or registered_strategies())
+    policy = project.ProtocolPolicy.deploy(me, strategies, config.max_pause_duration, sender=deployer)
+    timelock = project.FedTimelock.deploy(config.timelock_delay, [], [], me, sender=deployer)
+    governor = project.FedGovernor.deploy(token.address, timelock.address, config.voting_delay, config.voting_period,
+                                          config.proposal_threshold, config.quorum_percent, sender=deployer)
+    for role in (timelock.PROPOSER_ROLE(), timelock.CANCELLER_ROLE(), timelock.EXECUTOR_ROLE()):
+        timelock.grantRole(role, governor.address, sender=deployer)
+    tasks.setPolicy(policy.address, sender=deployer)
+    staking.setTreasury(timelock.address, sender=deployer)
+    if guardian:
+        policy.grantRole(policy.GUARDIAN_ROLE(), guardian, sender=deployer)
+    handover = [(token, token.MINTER_ROLE()), (staking, staking.PARAMETER_ROLE()), (tasks, tasks.PARAMETER_ROLE()),
+                (policy, policy.PARAMETER_ROLE())]
+    if fed.rejection_slasher is not None:  # issue 4: the DAO sets the rejected-trainer slash fraction
+        handover.append((fed.rejection_slasher, fed.rejection_slasher.PARAMETER_ROLE()))
+    for contract, role in handover:
+        admin_role = contract.DEFAULT_ADMIN_ROLE()
+        for r in (role, admin_role):
+            contract.grantRole(r, timelock.address, sender=deployer)
+        for r in (role, admin_role):  # the admin role last: renouncing it first would still work, but read clearly
+            if contract.hasRole(r, me):
+                contract.renounceRole(r, me, sender=deployer)
+    timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), me, sender=deployer)
+    deployment = replace(fed.deployment, governor=governor.address, timelock=timelock.address,
+                         policy=policy.address)
+    if save:
+        deployment.save()
+    return Fedchain(deployment)
+
+
+def privileged_holders(fed: Fedchain, account: str) -> list[str]:
+    """Every 'Contract.ROLE' that `account` holds on the fedchain contracts (empty = nothing privileged)."""
+    held = []
+    checks = [("FedToken", fed.token, ("DEFAULT_ADMIN_ROLE", "MINTER_ROLE")),
+              ("Staking", fed.staking, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE", "SLASHER_ROLE")),
+              ("TaskManager", fed.tasks, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE"))]
+    if fed.rejection_slasher is not None:
+        checks.append(("RejectionSlasher", fed.rejection_slasher, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE")))
+    if fed.policy is not None:
+        checks.append(("ProtocolPolicy", fed.policy, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE", "GUARDIAN_ROLE")))
+    if fed.timelock is not None:
+        checks.append(("FedTimelock", fed.timelock,
+                       ("DEFAULT_ADMIN_ROLE", "PROPOSER_ROLE", "CANCELLER_ROLE", "EXECUTOR_ROLE")))
+    for name, contract, roles in checks:
+        held += [f"{name}.{r}" for r in roles if contract.hasRole(getattr(contract, r)(), account)]
+    return held

@@ -1,0 +1,18 @@
+"""Fixtures for the DAO tests: a full fedchain deployment handed to the Governor + Timelock."""
+
+from __future__ import annotations
+
+import pytest
+from gov_lib import Dao, build_dao
+
+
+@pytest.fixture
+def fedchain_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDCHAIN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture(scope="module")
+def dao(accounts, chain) -> Dao:
+    """Deployed once per module (ape reverts the chain between tests)."""
+    return build_dao(accounts, save=False)
