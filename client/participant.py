@@ -14,6 +14,7 @@ import numpy as np
 from ape.exceptions import ContractLogicError
 
 from client.privacy import check_budget, epsilon_spent, plan_noise_multiplier
+from client.task_config import task_train_config
 from client.trainer import TrainConfig, dp_schedule, train_local
 from fedchain.chain import Fedchain, FedchainError, Phase, TaskStatus, TrainerStatus, explain_revert
 from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
@@ -127,7 +128,7 @@ class TrainerNode:
         blob = self.store.get(task.globalModelCid, sha256=bytes(task.globalModelDigest),
                               max_bytes=settings().max_model_bytes)
         global_tensors, _ = decode_model(blob, settings().max_model_bytes)
-        config = self.config
+        config = task_train_config(self.config, task)  # e.g. FedProx's proximal term
         spent: float | None = None
         dp_required = task.params.dpEpsilonMilli > 0
         if dp_required or self.target_epsilon is not None or config.dp:
