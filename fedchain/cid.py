@@ -279,6 +279,12 @@ def normalize_cid(cid: str) -> str:
     return _b32(_cid_bytes(codec, digest))
 
 
+def cid_digest_hex(cid: str) -> str:
+    """Hex sha2-256 digest of the multihash inside a CID (any form ``normalize_cid`` accepts)."""
+    _, digest = _decode_binary_cid(_b32_decode(normalize_cid(cid)[1:]))
+    return digest.hex()
+
+
 def is_cid(value: object) -> bool:
     """True when ``value`` is a string ``normalize_cid`` accepts (any of its supported forms)."""
     try:

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import httpx
 
-from fedchain.cid import CidBuilder, normalize_cid
+from fedchain.cid import CidBuilder, cid_digest_hex, normalize_cid
 from fedchain.store.base import (
     ContentError,
     ContentNotFound,
@@ -42,6 +42,11 @@ T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({502, 503, 504})
 NOT_FOUND_MARKERS = ("timed out", "not found", "could not find", "no link named", "not exist")
 DOWNLOAD_PIECE = 1 << 16
+
+
+def _multihash_digest(cid: str) -> bytes:
+    """The sha2-256 digest inside a CID (blocks are stored by multihash, whatever the CID's codec)."""
+    return bytes.fromhex(cid_digest_hex(normalize_cid(cid)))
 
 
 class _Transient(Exception):
@@ -87,6 +92,7 @@ class KuboStore(ContentStore):
         self.retry_seconds = retry_seconds
         self.verify_cids = verify_cids
         timeout = httpx.Timeout(request_timeout, connect=min(request_timeout, 5.0))
+        self._js_ipfs: bool | None = None
         self._client = httpx.Client(base_url=f"{self.api_url}/api/v0", timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:
@@ -260,13 +266,27 @@ class KuboStore(ContentStore):
         return int(self._call("block/stat", {"arg": cid, "timeout": self._node_timeout()}, cid=cid, slow=True)["Size"])
 
     def has(self, cid: str) -> bool:
-        """Whether the node holds the root block of ``cid`` (asked offline, with a 1 s search bound)."""
+        """Whether the node holds the root block of ``cid`` locally, without searching the network.
+
+        Kubo answers ``block/stat`` offline; js-ipfs ignores ``offline`` (it would fetch the block over
+        bitswap), so there the node's local block list is searched for the CID's multihash instead.
+        """
         cid = normalize_cid(cid)
+        if self._is_js_ipfs():
+            wanted = _multihash_digest(cid)
+            refs = self._call("refs/local")
+            refs = refs if isinstance(refs, list) else [refs]
+            return any(_multihash_digest(entry["Ref"]) == wanted for entry in refs if entry.get("Ref"))
         try:
             self._call("block/stat", {"arg": cid, "offline": "true", "timeout": "1s"}, cid=cid)
         except ContentNotFound:
             return False
         return True
+
+    def _is_js_ipfs(self) -> bool:
+        if self._js_ipfs is None:
+            self._js_ipfs = "ipfs-core" in self.version()
+        return self._js_ipfs
 
     # --- pins --------------------------------------------------------------------------------
     def pin(self, cid: str) -> None:

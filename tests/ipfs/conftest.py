@@ -1,0 +1,40 @@
+"""Fixtures: real js-ipfs nodes (one shared, one pair connected over bitswap), started once per session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+
+from ipfs_nodes import IpfsNode  # noqa: E402
+
+from fedchain.store.kubo import KuboStore  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ipfs_node(tmp_path_factory):
+    """A real js-ipfs node serving the Kubo RPC API on a loopback port."""
+    node = IpfsNode(tmp_path_factory.mktemp("ipfs") / "node").start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def ipfs_pair(tmp_path_factory):
+    """(trainer's node, pinning node): the second dials the first, so it can fetch over bitswap."""
+    base = tmp_path_factory.mktemp("ipfs-pair")
+    first = IpfsNode(base / "trainer").start()
+    second = IpfsNode(base / "pinner", peers=[first.swarm[0]]).start()
+    yield first, second
+    second.stop()
+    first.stop()
+
+
+@pytest.fixture
+def kubo_store(ipfs_node):
+    with KuboStore(ipfs_node.api_url, fetch_timeout=5, retry_seconds=5) as store:
+        yield store
