@@ -15,38 +15,38 @@ from contracts_testlib import (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin(accounts):
     return accounts[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def treasury(accounts):
     return accounts[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sponsor(accounts):
     return accounts[2]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trainers(accounts):
     return list(accounts[3:8])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def aggregators(accounts):
     return list(accounts[8:11])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def outsider(accounts):
     return accounts[11]
 
 
 @pytest.fixture(scope="module")
-def token(project, admin):
+def token(project, admin, chain):
     return admin.deploy(project.FedToken, admin, admin)
 
 

@@ -34,7 +34,10 @@ def _check_books(token, staking, *accounts):
     assert token.balanceOf(staking) == staking.totalStaked() + staking.totalUnbonding()
 
 
-def test_constructor_state(staking, token, treasury, admin):
+def test_constructor_state(staking, token, treasury, admin, chain):
+    receipt = chain.get_receipt(staking.txn_hash)
+    assert_event(receipt, staking.TreasuryChanged, oldTreasury=ZERO_ADDRESS, newTreasury=treasury.address)
+    assert_event(receipt, staking.UnbondingDelayChanged, oldDelay=0, newDelay=UNBONDING_DELAY)
     assert staking.token() == token.address
     assert staking.treasury() == treasury.address
     assert staking.unbondingDelay() == UNBONDING_DELAY

@@ -25,7 +25,10 @@ from contracts_testlib import (
 from eth_utils import keccak
 
 
-def test_constructor_state(tm, token, staking, admin):
+def test_constructor_state(tm, token, staking, admin, chain):
+    receipt = chain.get_receipt(tm.txn_hash)
+    assert_event(receipt, tm.SlashFractionsChanged, trainerBps=500, aggregatorBps=2000)
+    assert_event(receipt, tm.PhaseDurationBoundsChanged, min=1, max=30 * 24 * HOUR)
     assert tm.token() == token.address
     assert tm.staking() == staking.address
     assert tm.trainerSlashBps() == 500
