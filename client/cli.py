@@ -36,7 +36,8 @@ def _fail(exc: Exception) -> None:
 
 
 def _node(account, store: str | None, data: str = "none", shard: str = "1/1", alpha: float = 0.5, seed: int = 0,
-          epochs: int = 1, batch_size: int = 32, lr: float | None = None, epsilon: float | None = None):
+          epochs: int = 1, batch_size: int = 32, lr: float | None = None, epsilon: float | None = None,
+          accountant: str = "rdp", grad_sample_mode: str = "ghost"):
     from client.datasets import load_trainer_data
     from client.participant import TrainerNode
     from client.trainer import TrainConfig
@@ -48,10 +49,10 @@ def _node(account, store: str | None, data: str = "none", shard: str = "1/1", al
         xy = load_trainer_data(data, shard, alpha, seed)
     except (FedchainError, ValueError, OSError) as exc:
         _fail(exc)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, grad_sample_mode=grad_sample_mode)
     if lr is not None:
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr)
-    return TrainerNode(fed, account, open_store(store), xy, config, target_epsilon=epsilon)
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr, grad_sample_mode=grad_sample_mode)
+    return TrainerNode(fed, account, open_store(store), xy, config, target_epsilon=epsilon, accountant=accountant)
 
 
 def data_options(fn):
@@ -68,6 +69,10 @@ def data_options(fn):
         click.option("--lr", type=float, help="Learning rate (default: the trainer's default)."),
         click.option("--epsilon", type=click.FloatRange(0.01, 1000),
                      help="Your own epsilon target for the whole task (the task's on-chain bound also applies)."),
+        click.option("--accountant", type=click.Choice(["rdp", "prv"]), default="rdp", show_default=True,
+                     help="Privacy accountant for planning noise and reporting epsilon."),
+        click.option("--grad-sample-mode", type=click.Choice(["ghost", "hooks"]), default="ghost",
+                     show_default=True, help="Opacus per-sample clipping: ghost clipping or per-sample gradients."),
         click.option("--store", envvar="FEDCHAIN_STORE", help=STORE_HELP),
     ]
     for option in reversed(options):
@@ -141,17 +146,23 @@ def status(account, task_id: int | None, store: str | None) -> None:
     rnd = fed.round(task_id, task.currentRound)
     click.echo(f"task {task_id}: {TaskStatus(task.status).name.lower()}, round {task.currentRound}/"
                f"{task.params.numRounds}, phase {Phase(rnd.phase).label}, deadline {time.ctime(rnd.phaseDeadline)}")
+    epsilons = node.epsilon_report(task_id)
     for r in range(1, task.currentRound + 1):
         entry = fed.tasks.getTrainerEntry(task_id, r, account)
         if TrainerStatus(entry.status) == TrainerStatus.NONE:
             continue
+        eps_round, eps_total = epsilons.get(r, (None, None))
+        privacy = "" if eps_total is None else (
+            f", epsilon {'-' if eps_round is None else f'{eps_round:.3f}'} this round, {eps_total:.3f} in total")
         click.echo(f"  round {r}: {TrainerStatus(entry.status).name.lower()}, {entry.numSamples} samples, "
-                   f"{entry.cid or '-'}")
+                   f"{entry.cid or '-'}{privacy}")
     for r, score, reward, _ in node.claimable(task_id):
         click.echo(f"  claimable: round {r}, score {score / 1e6:.4f}, {to_tokens(reward):g} FED")
-    spent = node.epsilon_report(task_id)
-    if spent is not None:
-        click.echo(f"  epsilon spent so far: {spent:.3f}")
+    totals = [total for _, total in epsilons.values() if total is not None]
+    if totals:
+        bound = node.task_bound(task)
+        limit = "" if bound is None else f" (task bound {bound:g})"
+        click.echo(f"  epsilon spent so far: {max(totals):.3f}{limit}")
 
 
 @client.command(cls=ConnectedProviderCommand)
@@ -160,9 +171,13 @@ def status(account, task_id: int | None, store: str | None) -> None:
 @data_options
 def train(account, task_id: int, **options) -> None:
     """Train one round: fetch the global model, train locally, upload, commit, wait, reveal."""
+    from client.privacy import BudgetExceeded
+
     node = _node(account, **options)
     try:
         round_ = node.participate(task_id, echo=click.echo)
+    except BudgetExceeded as exc:
+        _fail(FedchainError(f"privacy budget reached: {exc}"))
     except (FedchainError, TimeoutError) as exc:
         _fail(exc)
     click.echo(f"revealed update for task {task_id} round {round_}")

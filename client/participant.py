@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -13,7 +14,15 @@ from typing import Any
 import numpy as np
 from ape.exceptions import ContractLogicError
 
-from client.privacy import check_budget, epsilon_spent, plan_noise_multiplier
+from client.privacy import (
+    BudgetExceeded,
+    HistoryEntry,
+    budget_limit,
+    check_budget,
+    epsilon_spent,
+    history_epsilon,
+    plan_noise_multiplier,
+)
 from client.task_config import task_train_config
 from client.trainer import TrainConfig, dp_schedule, train_local
 from fedchain.chain import Fedchain, FedchainError, Phase, TaskStatus, TrainerStatus, explain_revert
@@ -37,6 +46,37 @@ class PendingUpdate:
     digest: str
     num_samples: int
     epsilon_spent: float | None
+    privacy: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RoundPrivacy:
+    """A trainer's privacy for one round: what the update manifest records under ``details.privacy``."""
+
+    accountant: str
+    delta: float
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    max_grad_norm: float
+    grad_sample_mode: str
+    epsilon_round: float
+    epsilon_total: float
+    epsilon_budget: float | None
+
+    def history_entry(self) -> HistoryEntry:
+        return (self.noise_multiplier, self.sample_rate, self.steps)
+
+
+def privacy_from_details(details: Any) -> RoundPrivacy | None:
+    """The ``details.privacy`` record of an update manifest, or None if it has none or a malformed one."""
+    record = details.get("privacy") if isinstance(details, dict) else None
+    if not isinstance(record, dict):
+        return None
+    try:
+        return RoundPrivacy(**record)
+    except TypeError:
+        return None
 
 
 def _transact(description: str, fn, *args, **kwargs):
@@ -58,6 +98,7 @@ class TrainerNode:
         config: TrainConfig | None = None,
         target_epsilon: float | None = None,
         delta: float = DEFAULT_DELTA,
+        accountant: str = "rdp",
     ) -> None:
         self.fed = fed
         self.account = account
@@ -66,6 +107,7 @@ class TrainerNode:
         self.config = config or TrainConfig()
         self.target_epsilon = target_epsilon
         self.delta = delta
+        self.accountant = accountant
 
     @property
     def address(self) -> str:
@@ -97,21 +139,62 @@ class TrainerNode:
         d = self.fed.deployment
         return derive_salt(ape_signer(self.account), "trainer", d.chain_id, d.tasks, task_id, round_)
 
-    def privacy_plan(self, task: Any, steps_per_round: int, sample_rate: float) -> tuple[float, float]:
-        """(noise multiplier, epsilon budget) for this task: the smaller of our target and the task bound."""
-        bound = task.params.dpEpsilonMilli / 1000 if task.params.dpEpsilonMilli else None
-        budget = min(e for e in (self.target_epsilon, bound) if e is not None)
-        noise = plan_noise_multiplier(budget, self._delta(task), sample_rate, steps_per_round, task.params.numRounds)
-        return noise, budget
-
     def _delta(self, task: Any) -> float:
         return task.params.dpDeltaE18 / 1e18 if task.params.dpDeltaE18 else self.delta
 
-    def rounds_participated(self, task_id: int, before_round: int) -> int:
-        done = (TrainerStatus.REVEALED, TrainerStatus.CLAIMED)
-        return sum(
-            TrainerStatus(self.fed.tasks.getTrainerEntry(task_id, r, self.address).status) in done
-            for r in range(1, before_round)
+    @staticmethod
+    def task_bound(task: Any) -> float | None:
+        """The task's on-chain epsilon bound for the whole task, or None if the task requires no DP."""
+        return task.params.dpEpsilonMilli / 1000 if task.params.dpEpsilonMilli else None
+
+    def privacy_history(self, task_id: int, before_round: int) -> list[RoundPrivacy]:
+        """Our privacy record of every earlier round of the task in which we committed an update.
+
+        Read from our revealed update's manifest, or from the local journal for an update committed but not
+        revealed (it was still trained and uploaded, so it counts). A committed round with no record left is
+        an error: its privacy cost is unknown, so we refuse to guess.
+        """
+        out = []
+        for r in range(1, before_round):
+            entry = self.fed.tasks.getTrainerEntry(task_id, r, self.address)
+            if TrainerStatus(entry.status) == TrainerStatus.NONE:
+                continue
+            record = None
+            if entry.cid:
+                blob = self.store.get(entry.cid, sha256=bytes(entry.updateDigest),
+                                      max_bytes=settings().max_model_bytes)
+                record = privacy_from_details(decode_model(blob, settings().max_model_bytes)[1].details)
+            path = self._journal_path(task_id, r)
+            if record is None and path.exists():
+                record = privacy_from_details({"privacy": json.loads(path.read_text()).get("privacy")})
+            if record is None and not entry.cid:
+                raise FedchainError(f"round {r} of task {task_id} was committed but its privacy record is lost "
+                                    f"({path}); cannot account for it")
+            if record is not None:
+                out.append(record)
+        return out
+
+    def plan_round_privacy(self, task: Any, task_id: int, round_: int) -> RoundPrivacy:
+        """Plan this round's noise so that every round so far plus every round still to come stays inside the
+        smaller of our target and the task's on-chain bound; ``BudgetExceeded`` if that is impossible."""
+        config = self.config
+        rate, steps = dp_schedule(len(self.y), config)
+        delta = self._delta(task)
+        bound = self.task_bound(task)
+        limit = budget_limit(self.target_epsilon, bound)
+        past = [p.history_entry() for p in self.privacy_history(task_id, round_)]
+        rounds_left = task.params.numRounds - round_ + 1
+        if math.isfinite(limit):
+            noise = plan_noise_multiplier(limit, delta, rate, steps, rounds_left, self.accountant, past)
+        else:
+            noise = config.noise_multiplier
+        total = history_epsilon([*past, (noise, rate, steps)], delta, self.accountant)
+        check_budget(total, self.target_epsilon, bound)
+        return RoundPrivacy(
+            accountant=self.accountant, delta=delta, noise_multiplier=noise, sample_rate=rate, steps=steps,
+            max_grad_norm=config.max_grad_norm, grad_sample_mode=config.grad_sample_mode,
+            epsilon_round=epsilon_spent(noise, rate, steps, delta, self.accountant), epsilon_total=total,
+            epsilon_budget=limit if math.isfinite(limit) else None,
         )
 
     def train_and_commit(self, task_id: int) -> PendingUpdate:
@@ -129,17 +212,11 @@ class TrainerNode:
                               max_bytes=settings().max_model_bytes)
         global_tensors, _ = decode_model(blob, settings().max_model_bytes)
         config = task_train_config(self.config, task)  # e.g. FedProx's proximal term
-        spent: float | None = None
-        dp_required = task.params.dpEpsilonMilli > 0
-        if dp_required or self.target_epsilon is not None or config.dp:
-            rate, steps = dp_schedule(len(self.y), config)
-            noise, budget = self.privacy_plan(task, steps, rate) if (dp_required or self.target_epsilon) else (
-                config.noise_multiplier, float("inf"))
-            done = self.rounds_participated(task_id, round_)
-            spent = epsilon_spent(noise, rate, steps * (done + 1), self._delta(task))
-            bound = task.params.dpEpsilonMilli / 1000 if dp_required else None
-            check_budget(spent, self.target_epsilon if self.target_epsilon is not None else budget, bound)
-            config = _replace(config, dp=True, noise_multiplier=noise)
+        privacy: RoundPrivacy | None = None
+        if self.task_bound(task) is not None or self.target_epsilon is not None or config.dp:
+            privacy = self.plan_round_privacy(task, task_id, round_)  # BudgetExceeded: we do not train
+            config = _replace(config, dp=True, noise_multiplier=privacy.noise_multiplier, accountant=self.accountant)
+        spent = privacy.epsilon_total if privacy else None
         result = train_local(task.params.architecture, global_tensors, self.x, self.y, config)
         manifest = ModelManifest(
             kind="update",
@@ -151,11 +228,13 @@ class TrainerNode:
             num_samples=result.num_samples,
             epsilon_spent=spent,
             metrics={"train_loss": round(float(result.train_loss), 6)},
+            details={"privacy": asdict(privacy)} if privacy else {},
         )
         update = encode_model(result.tensors, manifest)
         cid = self.store.put(update)
         digest = sha256(update)
-        pending = PendingUpdate(task_id, round_, cid, digest.hex(), result.num_samples, spent)
+        pending = PendingUpdate(task_id, round_, cid, digest.hex(), result.num_samples, spent,
+                                asdict(privacy) if privacy else None)
         path = self._journal_path(task_id, round_)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(pending)))
@@ -208,6 +287,9 @@ class TrainerNode:
         while TaskStatus(self.fed.task(task_id).status) == TaskStatus.ACTIVE:
             try:
                 self.participate(task_id, echo)
+            except BudgetExceeded as exc:
+                echo(f"stopping: privacy budget reached: {exc}")
+                break
             except FedchainError as exc:
                 if TaskStatus(self.fed.task(task_id).status) != TaskStatus.ACTIVE:
                     break
@@ -221,15 +303,20 @@ class TrainerNode:
             echo(f"claimed {claimed / 10**18:g} FED")
         echo(f"task {task_id} completed")
 
-    def epsilon_report(self, task_id: int) -> float | None:
-        """Epsilon spent on this task so far, as written in our latest revealed update's manifest."""
+    def epsilon_report(self, task_id: int) -> dict[int, tuple[float | None, float | None]]:
+        """Round -> (epsilon spent in that round, total epsilon after it) from our revealed updates' manifests
+        (``None`` where an update carries no DP record)."""
         task = self.fed.task(task_id)
-        for r in range(task.currentRound, 0, -1):
+        out: dict[int, tuple[float | None, float | None]] = {}
+        for r in range(1, task.currentRound + 1):
             entry = self.fed.tasks.getTrainerEntry(task_id, r, self.address)
-            if TrainerStatus(entry.status) in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED):
-                blob = self.store.get(entry.cid, sha256=bytes(entry.updateDigest), max_bytes=settings().max_model_bytes)
-                return decode_model(blob, settings().max_model_bytes)[1].epsilon_spent
-        return None
+            if not entry.cid:
+                continue
+            blob = self.store.get(entry.cid, sha256=bytes(entry.updateDigest), max_bytes=settings().max_model_bytes)
+            manifest = decode_model(blob, settings().max_model_bytes)[1]
+            record = privacy_from_details(manifest.details)
+            out[r] = (record.epsilon_round if record else None, manifest.epsilon_spent)
+        return out
 
     # --- rewards -----------------------------------------------------------------------------
     def claimable(self, task_id: int) -> list[tuple[int, int, int, list[bytes]]]:

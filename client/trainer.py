@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     grad_sample_mode: str = "ghost"
     proximal_mu: float = 0.0
+    accountant: str = "rdp"
 
     def check(self) -> None:
         """``ValueError`` for settings that cannot train."""
@@ -46,17 +47,24 @@ class TrainConfig:
                 raise ValueError(f"grad_sample_mode must be one of {GRAD_SAMPLE_MODES}")
             if not (self.noise_multiplier >= 0 and self.max_grad_norm > 0):
                 raise ValueError("need noise_multiplier >= 0 and max_grad_norm > 0")
+            if self.accountant not in ("rdp", "prv", "gdp"):
+                raise ValueError("accountant must be one of rdp, prv, gdp")
 
 
 @dataclass
 class TrainResult:
-    """The trained tensors (clean ``state_dict`` names, float32) and what the round needs to report."""
+    """The trained tensors (clean ``state_dict`` names, float32) and what the round needs to report.
+
+    ``dp_history`` is the history of Opacus' own accountant after the round (``(noise, rate, steps)`` entries;
+    empty without DP), so callers can check their accounting against the engine's.
+    """
 
     tensors: dict[str, np.ndarray]
     num_samples: int
     train_loss: float
     steps: int
     sample_rate: float
+    dp_history: list[tuple[float, float, int]] = field(default_factory=list)
 
 
 def dp_schedule(num_samples: int, config: TrainConfig) -> tuple[float, int]:
@@ -122,8 +130,9 @@ def train_local(
     sample_rate, _ = dp_schedule(len(xt), config)
     net: nn.Module = model
     loss_fn = criterion
+    engine = None
     if config.dp:
-        net, optimizer, loss_fn, loader = _make_private(
+        engine, net, optimizer, loss_fn, loader = _make_private(
             model, optimizer, criterion, loader, config, noise_seed
         )
         sample_rate = 1.0 / len(loader)
@@ -138,7 +147,8 @@ def train_local(
         if not np.isfinite(array).all():
             raise FloatingPointError(f"training diverged: tensor {name} is not finite (lower the lr)")
     train_loss = loss_sum / seen if seen else float("nan")
-    return TrainResult(tensors, int(len(xt)), train_loss, steps, float(sample_rate))
+    history = [(float(z), float(q), int(n)) for z, q, n in engine.accountant.history] if engine else []
+    return TrainResult(tensors, int(len(xt)), train_loss, steps, float(sample_rate), history)
 
 
 def _run_epochs(
@@ -175,13 +185,18 @@ def _make_private(
     loader: DataLoader,
     config: TrainConfig,
     noise_seed: int,
-) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module, DataLoader]:
-    """Wrap model, optimizer, loss and loader with Opacus; Poisson sampling uses the loader's generator."""
+) -> tuple[object, nn.Module, torch.optim.Optimizer, nn.Module, DataLoader]:
+    """Wrap model, optimizer, loss and loader with Opacus; Poisson sampling uses the loader's generator.
+
+    ``grad_sample_mode`` ``ghost`` is ghost clipping (Opacus' fast gradient clipping: per-sample gradient norms
+    without materialising per-sample gradients; works for the Linear layers of every registered architecture);
+    ``hooks`` materialises per-sample gradients with module hooks (works for any layer Opacus supports).
+    """
     from opacus import PrivacyEngine
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "secure RNG off" and backward-hook notices
-        engine = PrivacyEngine(accountant="rdp", secure_mode=False)
+        engine = PrivacyEngine(accountant=config.accountant, secure_mode=False)
         wrapped = engine.make_private(
             module=model,
             optimizer=optimizer,
@@ -195,9 +210,9 @@ def _make_private(
         )
     if config.grad_sample_mode == "ghost":
         net, dp_optimizer, dp_criterion, dp_loader = wrapped
-        return net, dp_optimizer, dp_criterion, dp_loader
+        return engine, net, dp_optimizer, dp_criterion, dp_loader
     net, dp_optimizer, dp_loader = wrapped
-    return net, dp_optimizer, criterion, dp_loader
+    return engine, net, dp_optimizer, criterion, dp_loader
 
 
 @torch.no_grad()

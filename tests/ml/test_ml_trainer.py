@@ -104,3 +104,34 @@ def test_bad_inputs_raise(digits: tuple[np.ndarray, np.ndarray]) -> None:
         train_local(ARCH, start, x, y, TrainConfig(dp=True, grad_sample_mode="functorch-ish"))
     with pytest.raises(ValueError, match="missing"):
         train_local(ARCH, {"0.weight": start["0.weight"]}, x, y)
+
+
+@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+def test_dp_update_has_plain_state_dict_keys_and_loads_into_a_plain_module(
+    digits: tuple[np.ndarray, np.ndarray], mode: str
+) -> None:
+    import torch
+
+    from fedchain.models import build_model
+
+    x, y = digits
+    result = train_local(ARCH, initial_tensors(ARCH, seed=0), x, y,
+                         TrainConfig(epochs=1, dp=True, noise_multiplier=1.0, grad_sample_mode=mode))
+    plain = build_model(ARCH)
+    assert sorted(result.tensors) == sorted(plain.state_dict())
+    assert not any("_module" in k or "grad_sample" in k for k in result.tensors)
+    plain.load_state_dict({k: torch.from_numpy(v) for k, v in result.tensors.items()}, strict=True)
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "prv"])
+def test_opacus_engine_accounts_exactly_what_we_plan(digits: tuple[np.ndarray, np.ndarray], accountant: str) -> None:
+    from client.privacy import epsilon_spent, history_epsilon
+
+    x, y = digits
+    config = TrainConfig(epochs=2, batch_size=50, dp=True, noise_multiplier=1.1, accountant=accountant)
+    result = train_local(ARCH, initial_tensors(ARCH, seed=0), x, y, config)
+    rate, steps = dp_schedule(len(y), config)
+    assert result.dp_history == [(1.1, rate, steps)]
+    delta = 1e-5
+    ours = epsilon_spent(1.1, rate, steps, delta, accountant=accountant)
+    assert history_epsilon(result.dp_history, delta, accountant) == pytest.approx(ours, rel=1e-9)
