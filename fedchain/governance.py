@@ -83,6 +83,8 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in [
               "setPhaseDurationBounds(uint64,uint64)", "1 s"),
     Parameter("maxPhaseDuration", "tasks", "maxPhaseDuration", "int", ("minPhaseDuration", "maxPhaseDuration"),
               "setPhaseDurationBounds(uint64,uint64)", "30 days"),
+    Parameter("rejectionSlashBps", "rejection_slasher", "slashBps", "int", ("rejectionSlashBps",),
+              "setSlashBps(uint16)", "500 (5% per rejected update)"),
     Parameter("unbondingDelay", "staking", "unbondingDelay", "int", ("unbondingDelay",),
               "setUnbondingDelay(uint64)", "7 days (local: 1 hour)"),
     Parameter("treasury", "staking", "treasury", "address", ("treasury",), "setTreasury(address)",
@@ -356,9 +358,10 @@ def explain_governance_revert(exc: BaseException) -> str:
 def _contract(fed: Fedchain, name: str) -> Any:
     aliases = {"token": "token", "fedtoken": "token", "staking": "staking", "tasks": "tasks",
                "taskmanager": "tasks", "policy": "policy", "protocolpolicy": "policy", "governor": "governor",
-               "fedgovernor": "governor", "timelock": "timelock", "fedtimelock": "timelock"}
+               "fedgovernor": "governor", "timelock": "timelock", "fedtimelock": "timelock",
+               "rejection_slasher": "rejection_slasher", "rejectionslasher": "rejection_slasher"}
     attr = aliases.get(name.lower())
-    contract = getattr(fed, attr) if attr else None
+    contract = getattr(fed, attr, None) if attr else None
     if contract is None:
         raise GovernanceError(f"unknown contract {name!r}; use one of token, staking, tasks, policy, governor, "
                               "timelock, or an address")

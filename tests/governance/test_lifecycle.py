@@ -18,7 +18,8 @@ def test_deployer_keeps_nothing_and_the_timelock_holds_everything(dao):
     for role in ("FedToken.DEFAULT_ADMIN_ROLE", "FedToken.MINTER_ROLE", "Staking.DEFAULT_ADMIN_ROLE",
                  "Staking.PARAMETER_ROLE", "TaskManager.DEFAULT_ADMIN_ROLE", "TaskManager.PARAMETER_ROLE",
                  "ProtocolPolicy.DEFAULT_ADMIN_ROLE", "ProtocolPolicy.PARAMETER_ROLE",
-                 "FedTimelock.DEFAULT_ADMIN_ROLE"):
+                 "FedTimelock.DEFAULT_ADMIN_ROLE", "RejectionSlasher.DEFAULT_ADMIN_ROLE",
+                 "RejectionSlasher.PARAMETER_ROLE"):
         assert role in held
     assert privileged_holders(fed, dao.guardian.address) == ["ProtocolPolicy.GUARDIAN_ROLE"]
     assert set(privileged_holders(fed, fed.governor.address)) == {
@@ -90,7 +91,9 @@ def test_lifecycle_changes_min_trainer_stake_for_the_next_round(dao):
 
 def test_paired_parameters_keep_the_other_value(dao):
     fed = dao.fed
-    pass_proposal(dao, gov.parameter_actions(fed, {"trainerSlashBps": "750", "unbondingDelay": "7200"}))
+    pass_proposal(dao, gov.parameter_actions(fed, {"trainerSlashBps": "750", "unbondingDelay": "7200",
+                                                   "rejectionSlashBps": "900"}))
+    assert fed.rejection_slasher.slashBps() == 900
     assert fed.tasks.trainerSlashBps() == 750
     assert fed.tasks.aggregatorSlashBps() == 2000
     assert fed.staking.unbondingDelay() == 7200
