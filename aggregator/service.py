@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 from ape.exceptions import ContractLogicError
 
+from aggregator.central_dp import chain_round_context
 from aggregator.contribution import contributions
 from aggregator.freeriders import REPLAY_LOOKBACK_ROUNDS, FreeRiderCheck, KnownUpdate, flatten
 from aggregator.keeper import Keeper
+from aggregator.privacy_report import local_privacy
 from aggregator.scoring import evaluate, quantize_micro, quantize_ppm
 from aggregator.strategies import ClientUpdate, get_strategy
 from aggregator.validation import RejectedUpdate, validate_update
@@ -42,13 +44,15 @@ class RoundComputation:
 class AggregatorNode:
     """An approved, staked aggregator serving one or more tasks."""
 
-    def __init__(self, fed: Fedchain, account: Any, store: ContentStore, max_update_bytes: int | None = None):
+    def __init__(self, fed: Fedchain, account: Any, store: ContentStore, max_update_bytes: int | None = None,
+                 central_dp_secret: bytes | None = None):
         self.fed = fed
         self.account = account
         self.store = store
         self.max_bytes = max_update_bytes or settings().max_model_bytes
         self._validation_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self.keeper = Keeper(fed, account, store, self.max_bytes)
+        self.central_dp_secret = central_dp_secret  # shared by the committee off chain; never logged
 
     @property
     def address(self) -> str:
@@ -66,7 +70,8 @@ class AggregatorNode:
         return self._validation_cache[digest]
 
     def _check_update(self, task: Any, task_id: int, round_: int, trainer: str, entry: Any,
-                      shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+                      shapes: dict[str, tuple[int, ...]], privacy: dict[str, Any] | None = None
+                      ) -> dict[str, np.ndarray]:
         try:
             blob = self._fetch(entry.cid, bytes(entry.updateDigest))
         except ContentError as exc:
@@ -79,6 +84,8 @@ class AggregatorNode:
         bound = task.params.dpEpsilonMilli / 1000
         if bound and (manifest.epsilon_spent is None or manifest.epsilon_spent > bound):
             raise RejectedUpdate("privacy_bound", f"epsilon {manifest.epsilon_spent} exceeds the task bound {bound}")
+        if privacy is not None:
+            privacy[trainer.lower()] = local_privacy(manifest)
         return tensors
 
     def _earlier_updates(self, task_id: int, round_: int) -> list[KnownUpdate]:
@@ -105,14 +112,21 @@ class AggregatorNode:
         return state
 
     def _aggregate(self, task: Any, global_tensors: dict[str, np.ndarray], global_manifest: ModelManifest,
-                   accepted: list[ClientUpdate], details: dict[str, Any]) -> dict[str, np.ndarray]:
+                   accepted: list[ClientUpdate], details: dict[str, Any],
+                   round_ref: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
         params = json.loads(bytes(task.params.strategyParams).decode() or "{}")
         strategy = get_strategy(task.params.strategy, params)
         details["strategy"] = strategy.name
+        if strategy.uses_round_context and round_ref is not None:  # central DP: chain-seeded noise
+            previous = global_manifest.details if global_manifest.kind == "aggregate" else {}
+            strategy = strategy.for_round(chain_round_context(self.fed, *round_ref, previous, self.central_dp_secret))
         if not accepted:
+            details.update(strategy.round_details())
             return global_tensors
         if not getattr(strategy, "stateful", False):
-            return strategy.aggregate(global_tensors, accepted)
+            new_tensors = strategy.aggregate(global_tensors, accepted)
+            details.update(strategy.round_details())
+            return new_tensors
         new_tensors, state = strategy.aggregate_with_state(
             global_tensors, accepted, self._server_state(global_manifest, strategy))
         blob = encode_model(state, ModelManifest(kind="aggregate", architecture=task.params.architecture,
@@ -129,13 +143,14 @@ class AggregatorNode:
         global_tensors, global_manifest = decode_model(global_blob, self.max_bytes)
         free_riders = FreeRiderCheck(global_tensors, self._earlier_updates(task_id, round_))
         accepted: list[ClientUpdate] = []
+        privacy: dict[str, Any] = {}
         rejected: dict[str, dict[str, str]] = {}
         for trainer in self.fed.tasks.getRoundTrainers(task_id, round_):  # commit order
             entry = self.fed.tasks.getTrainerEntry(task_id, round_, trainer)
             if TrainerStatus(entry.status) not in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED):
                 continue
             try:
-                tensors = self._check_update(task, task_id, round_, trainer, entry, shapes)
+                tensors = self._check_update(task, task_id, round_, trainer, entry, shapes, privacy)
                 free_riders.check(trainer, round_, tensors)
             except RejectedUpdate as exc:
                 rejected[trainer.lower()] = {"code": exc.code, "message": exc.message}
@@ -143,7 +158,7 @@ class AggregatorNode:
                 continue
             accepted.append(ClientUpdate(trainer.lower(), tensors, int(entry.numSamples)))
         details: dict[str, Any] = {}
-        new_tensors = self._aggregate(task, global_tensors, global_manifest, accepted, details)
+        new_tensors = self._aggregate(task, global_tensors, global_manifest, accepted, details, (task_id, round_))
         x_val, y_val = self._validation_set(task)
         breakdown = contributions(architecture, global_tensors, accepted, x_val, y_val)
         scores = {t: c.score for t, c in breakdown.items()}
@@ -151,6 +166,7 @@ class AggregatorNode:
         quality = evaluate(architecture, new_tensors, x_val, y_val)
         accuracy_ppm, loss_micro = quantize_ppm(quality.accuracy), quantize_micro(quality.loss)
         samples = {u.trainer: u.num_samples for u in accepted}
+        details["privacy"] = {t: privacy[t] for t in sorted(samples) if t in privacy}
         details.update({"scores": dict(sorted(scores.items())), "rejected": dict(sorted(rejected.items())),
                         "contributions": {t: breakdown[t].as_dict() for t in sorted(breakdown)}})
         manifest = ModelManifest(

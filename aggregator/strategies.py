@@ -24,10 +24,40 @@ class ClientUpdate:
     num_samples: int
 
 
+@dataclass(frozen=True)
+class RoundContext:
+    """Chain-derived facts about the round that some strategies need; identical for every aggregator.
+
+    ``seed`` is 32 bytes derived from on-chain data of the round (see ``aggregator.central_dp.round_seed``);
+    ``previous`` is the ``details`` of the current global model's manifest (state carried from the last
+    accepted round); ``released_rounds`` counts the rounds of the task, this one included, whose
+    aggregation phase was reached (any aggregator may have published a result in them).
+    """
+
+    task_id: int
+    round: int
+    seed: bytes
+    previous: Mapping[str, Any]
+    released_rounds: int
+
+
 class Strategy(ABC):
-    """Combines the current global model and the accepted updates into the next global model."""
+    """Combines the current global model and the accepted updates into the next global model.
+
+    Strategies that need round data set ``uses_round_context`` and return a bound copy from
+    ``for_round``; ``round_details`` is merged into the aggregate manifest's ``details``.
+    """
 
     name: ClassVar[str]
+    uses_round_context: ClassVar[bool] = False
+
+    def for_round(self, context: RoundContext) -> Strategy:
+        """This strategy bound to one round (stateless strategies ignore the context)."""
+        return self
+
+    def round_details(self) -> dict[str, Any]:
+        """What the strategy reports with the round after ``aggregate`` (JSON values only)."""
+        return {}
 
     @abstractmethod
     def aggregate(
@@ -93,11 +123,13 @@ STRATEGIES: dict[str, tuple[type[Strategy], frozenset[str]]] = {
 
 
 def all_strategies() -> dict[str, tuple[type[Strategy], frozenset[str]]]:
-    """This module's strategies plus the robust rules and server optimizers (imported here: no cycle)."""
+    """This module's strategies plus the robust rules, server optimizers and central DP (imported here: no
+    cycle)."""
+    from aggregator.central_dp import CENTRAL_DP_STRATEGIES
     from aggregator.robust import ROBUST_STRATEGIES
     from aggregator.server_opt import SERVER_STRATEGIES
 
-    return {**STRATEGIES, **ROBUST_STRATEGIES, **SERVER_STRATEGIES}
+    return {**STRATEGIES, **ROBUST_STRATEGIES, **SERVER_STRATEGIES, **CENTRAL_DP_STRATEGIES}
 
 
 def get_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy:
