@@ -8,7 +8,7 @@ to parts per million (exact round-half-even):
 - ``loss``      = ``min(1, L(g) / L(w_i))`` — the change in validation loss: 1 if the update does not make
   the loss worse, proportionally less if it does
 - ``alignment`` = ``max(0, cos(d_i, r))`` — data-free: direction agreement with the robust aggregate
-- ``norm``      = ``sqrt(min(q, 1/q))`` with ``q = ||d_i|| / median_j ||d_j||`` — data-free: penalises boosted
+- ``norm``      = ``min(q, 1/q)`` with ``q = ||d_i|| / median_j ||d_j||`` — data-free: penalises boosted
   or shrunken updates
 
 ``score_i = max(1, accuracy * loss * alignment * norm // 10**18)`` in integers (the product of four ppm
@@ -85,7 +85,7 @@ def contributions(
         alignment = quantize_ppm(max(0.0, _cosine(delta, reference)))
         if typical > 0.0 and norm > 0.0:
             ratio = norm / typical
-            size = quantize_ppm(math.sqrt(min(ratio, 1.0 / ratio)))
+            size = quantize_ppm(min(ratio, 1.0 / ratio))
         else:
             size = PPM if norm == typical else 0
         out[update.trainer] = Contribution(accuracy, loss, alignment, size, combine(accuracy, loss, alignment, size))

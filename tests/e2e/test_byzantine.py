@@ -1,0 +1,110 @@
+"""Every attack type on anvil: free riders are rejected with a reason and slashed, model poisoning is neutralised
+by the robust rule and earns (almost) nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+from byzantine_lib import (
+    PHASE_SECONDS,
+    attack_update,
+    commit_tensors,
+    create_task,
+    federation,
+    global_model,
+    reveal_all,
+    train_shard,
+)
+from e2e_lib import warp
+
+from aggregator.scoring import evaluate
+from aggregator.strategies import ClientUpdate, FedAvg
+from fedchain.chain import Phase
+from fedchain.codec import decode_model
+from fedchain.commitments import ScoreTree
+
+HONEST = 6
+ATTACKS = ["sign_flip", "scaling", "noise", "label_flip", "zero", "global_replay", "replay"]
+REJECTED = {"zero": "zero_update", "global_replay": "global_replay", "replay": "replayed_update"}
+
+
+def finish_round(f, task_id: int, round_: int) -> None:
+    while f.fed.task(task_id).currentRound == round_ and f.fed.task(task_id).status == 1:
+        assert f.aggregator.step(task_id) is not None
+    f.aggregator.keeper.settle(task_id, round_)
+
+
+def test_every_attack_is_rejected_or_neutralised(fedchain_home):
+    f = federation(fedchain_home, trainers=HONEST + len(ATTACKS), alpha=5.0)
+    task_id = create_task(f, strategy="multikrum", params={"byzantine": 4}, rounds=2, min_trainers=2)
+    accounts = f.people.trainers
+    rng = np.random.default_rng(0)
+    glob = global_model(f, task_id)
+    roles = ["honest"] * HONEST + ATTACKS
+    trained: dict[int, tuple[dict, int]] = {}
+    reveals = {}
+    for i, role in enumerate(roles):
+        if role == "replay":  # copies honest trainer 0's update (colluding / leaked), re-encoded as its own
+            tensors, n = trained[0]
+        else:
+            tensors, n = train_shard(f, task_id, i, flip_labels=role == "label_flip")
+            trained[i] = (tensors, n)
+        reveals[accounts[i]] = commit_tensors(f, task_id, accounts[i], attack_update(role, tensors, glob, rng), n)
+    slasher = f.fed.rejection_slasher
+    stakes = {a.address: f.fed.staking.stakeOf(a.address) for a in accounts}
+    reveal_all(f, task_id, 1, reveals)
+    finish_round(f, task_id, 1)
+
+    rnd = f.fed.round(task_id, 1)
+    assert Phase(rnd.phase) == Phase.FINALIZED
+    blob = f.store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=1 << 26)
+    new_model, manifest = decode_model(blob)
+    details = manifest.details
+    assert ScoreTree(details["scores"]).root == bytes(rnd.scoresRoot)
+    address = {role: accounts[i].address.lower() for i, role in enumerate(roles) if role != "honest"}
+    honest = [accounts[i].address.lower() for i in range(HONEST)]
+    # free riders: rejected with the reason, score 0, slashed by the RejectionSlasher
+    for role, code in REJECTED.items():
+        assert details["rejected"][address[role]]["code"] == code, details["rejected"]
+        assert details["scores"][address[role]] == 0
+        who = accounts[roles.index(role)].address
+        assert slasher.isSlashed(task_id, 1, who)
+        cut = stakes[who] * slasher.slashBps() // 10_000
+        assert cut > 0 and f.fed.staking.stakeOf(who) == stakes[who] - cut
+    assert (rnd.accepted, rnd.rejected) == (HONEST + 4, 3)
+    # poisoned updates: accepted but worth (almost) nothing; honest ones earn the rewards
+    scores = details["scores"]
+    for role in ("sign_flip", "scaling", "noise", "label_flip"):
+        assert scores[address[role]] < min(scores[h] for h in honest) / 4, (role, details["contributions"])
+    assert all(f.fed.staking.stakeOf(accounts[i].address) == stakes[accounts[i].address] for i in range(HONEST))
+    samples = {accounts[i].address.lower(): trained.get(i, trained[0])[1] for i in range(len(roles))}
+    attacker_weight = sum(scores[address[r]] * samples[address[r]] for r in address)
+    assert attacker_weight / rnd.totalWeight < 0.05
+    # the model survived: as good as FedAvg of the honest updates alone (evaluated on the same validation set)
+    x_val, y_val = f.aggregator._validation_set(f.fed.task(task_id))
+    honest_only = FedAvg().aggregate(glob, [ClientUpdate(honest[i], trained[i][0], trained[i][1])
+                                            for i in range(HONEST)])
+    arch = f.fed.task(task_id).params.architecture
+    reference = evaluate(arch, honest_only, x_val, y_val).accuracy
+    poisoned_fedavg = FedAvg().aggregate(glob, [
+        ClientUpdate(accounts[i].address.lower(), attack_update(r, trained[i][0], glob, np.random.default_rng(0)),
+                     trained[i][1]) for i, r in enumerate(roles[:HONEST + 4])])
+    assert evaluate(arch, new_model, x_val, y_val).accuracy >= reference - 0.03
+    assert evaluate(arch, poisoned_fedavg, x_val, y_val).accuracy < reference - 0.1  # the attacks are real
+
+    # round 2: an earlier round's update replayed (re-encoded for this round) is rejected too
+    glob2 = global_model(f, task_id)
+    reveals = {}
+    for i in range(HONEST):
+        tensors, n = train_shard(f, task_id, i)
+        reveals[accounts[i]] = commit_tensors(f, task_id, accounts[i], tensors, n)
+    replayer = accounts[HONEST]  # the sign flipper (not slashed, still staked enough)
+    reveals[replayer] = commit_tensors(f, task_id, replayer, trained[1][0], trained[1][1])
+    assert glob2.keys() == trained[1][0].keys()
+    warp(PHASE_SECONDS + 1)
+    reveal_all(f, task_id, 2, reveals)
+    finish_round(f, task_id, 2)
+    rnd2 = f.fed.round(task_id, 2)
+    details2 = decode_model(f.store.get(rnd2.resultCid, max_bytes=1 << 26))[1].details
+    rejected = details2["rejected"][replayer.address.lower()]
+    assert rejected["code"] == "replayed_update" and "round 1" in rejected["message"]
+    assert f.fed.rejection_slasher.isSlashed(task_id, 2, replayer.address)
