@@ -47,11 +47,13 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, as_jso
 def _register_subcommands() -> None:
     from aggregator.cli import aggregator
     from backend.cli import backend
+    from backend.pin_follower_cli import pin_follower
     from client.cli import client
 
     main.add_command(client)
     main.add_command(aggregator)
     main.add_command(backend)
+    main.add_command(pin_follower)
 
 
 _register_subcommands()

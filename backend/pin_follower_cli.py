@@ -1,0 +1,81 @@
+"""`fedchain pin-follower`: keep every CID the contracts reference pinned on Kubo nodes / pinning services."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from ape.cli import ConnectedProviderCommand
+
+TARGET_HELP = ("Where to pin (repeatable): 'kubo:URL' for a Kubo RPC node, 'psa:URL' for an IPFS Pinning "
+               "Service API endpoint (token from --psa-token). Default: $FEDCHAIN_IPFS_API as a Kubo node.")
+
+
+@click.command("pin-follower", cls=ConnectedProviderCommand)
+@click.option("--target", "target_specs", multiple=True, help=TARGET_HELP)
+@click.option("--psa-token", envvar="FEDCHAIN_PINNING_TOKEN", help="Bearer token for psa: targets. "
+              "Env: FEDCHAIN_PINNING_TOKEN.")
+@click.option("--store", envvar="FEDCHAIN_STORE", help="Store to read finalized results from "
+              "(default: the first Kubo target).")
+@click.option("--confirmations", default=0, show_default=True, type=click.IntRange(0),
+              help="Only follow blocks this deep.")
+@click.option("--from-block", default=0, show_default=True, type=click.IntRange(0),
+              help="First block to read on the first run (later runs resume from the saved cursor).")
+@click.option("--keep-rejected/--drop-rejected", default=False, show_default=True,
+              help="Keep updates the round's result rejected.")
+@click.option("--update-rounds", type=click.IntRange(0), help="Keep accepted updates this many finalized rounds "
+              "(default: forever).")
+@click.option("--models", type=click.Choice(["all", "final"]), default="all", show_default=True,
+              help="Keep all global models, or only a completed task's final one.")
+@click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(0.05, 3600))
+@click.option("--once", is_flag=True, help="One pass, then exit (non-zero while content is missing).")
+def pin_follower(target_specs: tuple[str, ...], psa_token: str | None, store: str | None, confirmations: int,
+                 from_block: int, keep_rejected: bool, update_rounds: int | None, models: str, poll: float,
+                 once: bool) -> None:
+    """Follow the TaskManager's events and pin every model, update and validation set they reference."""
+    import os
+
+    from ape import chain
+
+    from backend.pin_follower import PinFollower, RetentionPolicy, state_file
+    from backend.pin_targets import KuboPinTarget, open_target
+    from fedchain.chain import Fedchain, FedchainError
+    from fedchain.config import settings
+    from fedchain.store import open_store
+
+    specs = list(target_specs) or ([f"kubo:{os.environ['FEDCHAIN_IPFS_API']}"]
+                                   if os.environ.get("FEDCHAIN_IPFS_API") else [])
+    if not specs:
+        raise click.UsageError("give at least one --target (or set FEDCHAIN_IPFS_API)")
+    try:
+        targets = [open_target(spec, psa_token) for spec in specs]
+        fed = Fedchain.connect()
+    except (ValueError, FedchainError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    kubo = [t for t in targets if isinstance(t, KuboPinTarget)]
+    reader = open_store(store) if store or not kubo else kubo[0].store
+    follower = PinFollower(fed.tasks, targets, state_file(settings().home, chain.chain_id, fed.tasks.address),
+                           reader=reader, confirmations=confirmations, from_block=from_block,
+                           policy=RetentionPolicy(keep_rejected, update_rounds, models))
+    click.echo(f"following TaskManager {fed.tasks.address} from block {follower.state.next_block}; "
+               f"targets: {', '.join(t.name for t in targets)}")
+    try:
+        while True:
+            report = follower.run_once()
+            if report.events or report.pinned or report.unpinned or report.missing or report.unavailable:
+                click.echo(f"block {follower.state.next_block - 1}: {report.events} events, "
+                           f"{len(report.pinned)} pinned, {len(report.unpinned)} unpinned, "
+                           f"{len(report.missing)} missing, {len(report.unavailable)} unavailable")
+            for cid, why in report.missing.items():
+                click.echo(f"  missing {cid}: {why}", err=True)
+            for problem in report.unavailable:
+                click.echo(f"  unavailable (will retry): {problem}", err=True)
+            if once:
+                if follower.missing() or report.unavailable:
+                    raise SystemExit(1)
+                return
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        click.echo("stopped; the cursor is saved")
+    finally:
+        follower.close()

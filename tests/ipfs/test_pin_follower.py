@@ -1,0 +1,168 @@
+"""The pin follower on real contracts and real IPFS nodes: a Kubo pinning node and a Pinning Service API server."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+from ape import chain
+from e2e_lib import Federation, advance_to, warp
+from pinning_service import PinningService
+from test_cli import BIN, NETWORK, REPO, cli_env
+from test_ipfs_federation import sync_chain_clock
+
+from backend.pin_follower import PinFollower, RetentionPolicy, state_file
+from backend.pin_targets import KuboPinTarget, PinningServiceTarget
+from fedchain.chain import Phase
+from fedchain.cid import cid_for_bytes
+from fedchain.codec import sha256
+from fedchain.commitments import trainer_commitment
+from fedchain.demo import DemoConfig, Participants, make_nodes, setup
+from fedchain.store.base import ContentError
+from fedchain.store.kubo import KuboStore
+
+SALT = b"\x33" * 32
+TOKEN = "test-token-123"
+
+
+def finish_round(f: Federation, round_: int, honest, liar, liar_cid: str, liar_digest: bytes) -> None:
+    """Honest trainers train; the liar reveals `liar_cid`; the aggregator finalizes the round."""
+    for t in honest:
+        t.train_and_commit(f.task_id)
+    commitment = trainer_commitment(liar.address, f.task_id, round_, liar_digest, 10, SALT)
+    f.fed.tasks.commitUpdate(f.task_id, commitment, sender=liar)
+    warp(f.cfg.phase_seconds + 1)
+    advance_to(f, round_, Phase.TRAINER_REVEAL)
+    for t in honest:
+        t.reveal(f.task_id, round_)
+    f.fed.tasks.revealUpdate(f.task_id, liar_cid, liar_digest, 10, SALT, sender=liar)
+    advance_to(f, round_, Phase.AGGREGATOR_COMMIT)
+
+
+def aggregate(f: Federation, round_: int) -> None:
+    for _ in range(10):
+        if Phase(f.fed.round(f.task_id, round_).phase) == Phase.FINALIZED:
+            return
+        if not f.aggregator.step(f.task_id):
+            warp(f.cfg.phase_seconds + 1)
+    assert Phase(f.fed.round(f.task_id, round_).phase) == Phase.FINALIZED
+
+
+def settle(follower: PinFollower, passes: int = 20):
+    """Run passes until the pinning service has finished its queue (it pins in the background)."""
+    for _ in range(passes):
+        report = follower.run_once()
+        if all(s in ("pinned", "absent", "missing") for st in follower.state.pins.values() for s in st.values()):
+            return report
+        time.sleep(0.5)
+    return report
+
+
+@pytest.fixture
+def psa(ipfs_node, ipfs_pair):
+    trainer_node, _ = ipfs_pair
+    httpx.post(f"{ipfs_node.api_url}/api/v0/swarm/connect", params={"arg": trainer_node.swarm[0]}, timeout=30)
+    with PinningService(ipfs_node.api_url, TOKEN) as service:
+        yield service
+
+
+def test_pin_follower_pins_resumes_reports_missing_and_applies_retention(ipfs_pair, ipfs_node, psa, tmp_path,
+                                                                         monkeypatch):
+    trainer_node, pinning_node = ipfs_pair
+    monkeypatch.setenv("FEDCHAIN_HOME", str(tmp_path / "home"))
+    sync_chain_clock()
+    store = KuboStore(trainer_node.api_url, fetch_timeout=4, retry_seconds=30)
+    cfg = DemoConfig(rounds=2, trainers=4, phase_seconds=60)
+    people = Participants.from_test_accounts(4)
+    start_block = int(chain.blocks.height) + 1
+    fed, task_id, data = setup(cfg, people, store)
+    trainers, aggregator = make_nodes(cfg, people, fed, data, store)
+    f = Federation(cfg, people, fed, task_id, store, trainers, aggregator, data)
+    honest, liar = f.trainers[:3], f.people.trainers[3]
+    path = state_file(tmp_path / "home", chain.chain_id, fed.tasks.address)
+
+    def follower(policy=None, pin_retry=10.0):
+        pinner = KuboPinTarget(pinning_node.api_url, fetch_timeout=4, retry_seconds=pin_retry)
+        service = PinningServiceTarget(psa.url, TOKEN)
+        return PinFollower(fed.tasks, [pinner, service], path, reader=KuboStore(trainer_node.api_url),
+                           policy=policy, from_block=start_block), pinner, service
+
+    # round 1: the liar's update bytes do not match its revealed digest -> rejected -> never pinned
+    liar_cid = store.put(b"not the bytes the liar revealed")
+    finish_round(f, 1, honest, liar, liar_cid, sha256(b"other bytes"))
+    aggregate(f, 1)
+    first, pinner, service = follower()
+    report = settle(first)
+    task = fed.task(task_id)
+    rnd1 = fed.round(task_id, 1)
+    updates = [fed.tasks.getTrainerEntry(task_id, 1, t.address).cid for t in honest]
+    expected = {task.params.validationCid, rnd1.resultCid, *updates}
+    for cid in expected:
+        assert pinner.store.is_pinned(cid), cid
+        assert service.status(cid) == "pinned", cid
+    assert not pinner.store.is_pinned(liar_cid) and service.status(liar_cid) == "absent"
+    assert first.missing() == {}
+    initial_model = sorted(c for n, c in first.state.refs.items() if n.endswith("/model/r0"))[0]
+    assert pinner.store.is_pinned(initial_model)
+    first.close()
+
+    # round 2 while no follower runs; the liar now reveals a CID that no node has
+    nowhere = cid_for_bytes(b"bytes that exist on no node " + str(time.time()).encode())
+    finish_round(f, 2, honest, liar, nowhere, sha256(b"x"))
+    resumed, pinner, service = follower(policy=RetentionPolicy(models="final"))
+    assert resumed.state.next_block > start_block  # resumes from the saved cursor
+    report = resumed.run_once()
+    assert report.events == 4  # only what happened since the saved cursor: round 2's four reveals
+    assert nowhere in report.missing and nowhere in resumed.missing()
+
+    # the pinning node goes down while round 2 finalizes: the pass reports it and retries later
+    aggregate(f, 2)
+    pinning_node.stop()
+    restart = threading.Timer(1.0, pinning_node.start)
+    try:
+        down = follower(policy=RetentionPolicy(models="final"), pin_retry=0.5)[0]
+        report = down.run_once()
+        assert report.unavailable
+        down.close()
+    finally:
+        restart.start()
+        restart.join()
+    final = follower(policy=RetentionPolicy(models="final"))[0]
+    settle(final)
+    rnd2 = fed.round(task_id, 2)
+    assert final.missing() == {}  # the missing update was rejected, so it is no longer wanted
+    pinner = KuboStore(pinning_node.api_url)
+    assert pinner.is_pinned(rnd2.resultCid) and pinner.is_pinned(task.params.validationCid)
+    # retention "final": the task completed, so earlier global models are let go
+    assert not pinner.is_pinned(rnd1.resultCid) and not pinner.is_pinned(initial_model)
+    assert PinningServiceTarget(psa.url, TOKEN).status(rnd1.resultCid) == "absent"
+    assert all(pinner.is_pinned(fed.tasks.getTrainerEntry(task_id, 2, t.address).cid) for t in honest)
+    final.close()
+
+
+def test_pinning_service_refuses_a_wrong_token(psa):
+    with pytest.raises(ContentError, match="token"):
+        PinningServiceTarget(psa.url, "wrong").status(cid_for_bytes(b"x"))
+
+
+def test_pin_follower_cli_once(ipfs_pair, tmp_path, monkeypatch):
+    """`fedchain pin-follower --once` against the test chain, after a task was created."""
+    trainer_node, pinning_node = ipfs_pair
+    home = tmp_path / "home"
+    env = cli_env(home)
+    monkeypatch.setenv("FEDCHAIN_HOME", str(home))
+    store = KuboStore(trainer_node.api_url)
+    cfg = DemoConfig(rounds=1, trainers=2, phase_seconds=60)
+    start = int(chain.blocks.height) + 1
+    fed, task_id, _ = setup(cfg, Participants.from_test_accounts(2), store)
+    proc = subprocess.run([str(BIN / "fedchain"), "pin-follower", "--once", "--network", NETWORK,
+                           "--target", f"kubo:{pinning_node.api_url}", "--from-block", str(start)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 events" in proc.stdout and "2 pinned" in proc.stdout
+    validation = fed.task(task_id).params.validationCid
+    assert KuboStore(pinning_node.api_url).is_pinned(validation)
+    assert state_file(home, chain.chain_id, fed.tasks.address).exists()
