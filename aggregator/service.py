@@ -26,7 +26,7 @@ from fedchain.commitments import AggregateResult, ScoreTree, aggregator_commitme
 from fedchain.config import settings
 from fedchain.models import expected_shapes
 from fedchain.rounds import chain_now, try_advance
-from fedchain.store import ContentError, ContentStore
+from fedchain.store import ContentError, ContentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class AggregatorNode:
                       ) -> dict[str, np.ndarray]:
         try:
             blob = self._fetch(entry.cid, bytes(entry.updateDigest))
+        except StoreUnavailable:
+            raise  # our store is down, not the trainer's fault: never a rejection (results must not depend on it)
         except ContentError as exc:
             raise RejectedUpdate(type(exc).__name__, str(exc)) from exc
         tensors, manifest = validate_update(blob, shapes, self.max_bytes)
@@ -99,6 +101,8 @@ class AggregatorNode:
                 try:
                     tensors, _ = decode_model(self._fetch(entry.cid, bytes(entry.updateDigest)), self.max_bytes)
                     known.append(KnownUpdate(trainer.lower(), earlier, flatten(tensors)))
+                except StoreUnavailable:
+                    raise  # skipping would make the replay check depend on our node being up
                 except Exception as exc:  # noqa: BLE001 - a broken old update cannot be replayed
                     log.debug("skipping round %s update of %s: %s", earlier, trainer, exc)
         return known
@@ -258,7 +262,11 @@ class AggregatorNode:
                 return
             acted = False
             for task_id in active:
-                action = self.step(task_id)
+                try:
+                    action = self.step(task_id)
+                except StoreUnavailable as exc:  # the IPFS node is down: try again on the next poll
+                    log.warning("task %s: content store unavailable, retrying: %s", task_id, exc)
+                    action = None
                 if action:
                     acted = True
                     if on_action:
