@@ -30,7 +30,7 @@ from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
 from fedchain.commitments import ScoreTree, ape_signer, derive_salt, trainer_commitment
 from fedchain.config import settings
 from fedchain.rounds import chain_now, in_phase, try_advance, wait_for
-from fedchain.store import ContentStore
+from fedchain.store import ContentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 DEFAULT_DELTA = 1e-5
@@ -290,6 +290,9 @@ class TrainerNode:
             except BudgetExceeded as exc:
                 echo(f"stopping: privacy budget reached: {exc}")
                 break
+            except StoreUnavailable as exc:  # the IPFS node is down: wait and try again
+                echo(f"content store unavailable, retrying: {exc}")
+                time.sleep(settings().poll_seconds)
             except FedchainError as exc:
                 if TaskStatus(self.fed.task(task_id).status) != TaskStatus.ACTIVE:
                     break
