@@ -24,8 +24,13 @@ def main() -> None:
 @click.option("--epsilon", default=8.0, show_default=True, type=click.FloatRange(0.1, 100),
               help="Task-wide epsilon bound when --dp is on.")
 @click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--strategy", default="fedavg", show_default=True,
+              help="Aggregation strategy id, e.g. fedavg or dp-fedavg (central DP).")
+@click.option("--strategy-params", default="{}", show_default=True,
+              help='Strategy parameters as a JSON object, e.g. \'{"noise_multiplier": 1.0, "clip_norm": 1.0}\'.')
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, as_json: bool) -> None:
+def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strategy: str, strategy_params: str,
+         as_json: bool) -> None:
     """Run a complete federated training on a local anvil chain (started if none is running)."""
     from rich.console import Console
 
@@ -37,7 +42,17 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, as_jso
 
     logger.set_level("WARNING")
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 120)
-    cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed)
+    import json
+
+    from aggregator.strategies import get_strategy
+
+    try:
+        params = json.loads(strategy_params)
+        get_strategy(strategy, params)
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise click.BadParameter(str(exc), param_hint="--strategy/--strategy-params") from exc
+    cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed, strategy=strategy,
+                     strategy_params=params)
     with networks.parse_network_choice(DEFAULT_NETWORK):
         summary = run_demo(cfg, console)
     if as_json:

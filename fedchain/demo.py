@@ -39,6 +39,8 @@ class DemoConfig:
     budget_tokens: int = 1000
     phase_seconds: int = 120
     train: TrainConfig = field(default_factory=TrainConfig)
+    strategy: str = "fedavg"
+    strategy_params: dict[str, Any] = field(default_factory=dict)  # e.g. dp-fedavg's noise_multiplier
 
 
 @dataclass
@@ -65,7 +67,8 @@ def task_params(cfg: DemoConfig, model: tuple[str, bytes], validation: tuple[str
         cfg.budget_tokens * ONE_TOKEN, cfg.rounds,
         max(1, (cfg.trainers + 1) // 2), cfg.trainers, 1, 1,
         cfg.phase_seconds, cfg.phase_seconds, cfg.phase_seconds, cfg.phase_seconds,
-        stake, stake, "fedavg", b"",
+        stake, stake, cfg.strategy, json.dumps(cfg.strategy_params, sort_keys=True).encode() if cfg.strategy_params
+        else b"",
         int(cfg.epsilon * 1000) if cfg.dp else 0, int(cfg.delta * 1e18) if cfg.dp else 0,
     )
 
@@ -157,7 +160,8 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
     rewards = {t.address: sum(r for _, _, r, _ in t.claimable(task_id)) for t in trainers}
     for trainer in trainers:
         trainer.claim(task_id)
-    tensors, _ = decode_model(store_get(aggregator, rnd))
+    tensors, result_manifest = decode_model(store_get(aggregator, rnd))
+    central = result_manifest.details.get("central_dp") or {}
     quality = evaluate(fed.task(task_id).params.architecture, tensors, *test)
     finalized = Phase(rnd.phase) == Phase.FINALIZED
     return {
@@ -172,6 +176,8 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
         "rewards": {a: to_tokens(v) for a, v in rewards.items()},
         "gas_used": round_gas(start_block, chain.blocks.height),
         "epsilon": max((e for e in epsilons if e is not None), default=None),
+        "central_epsilon_round": central.get("epsilon_round"),
+        "central_epsilon": central.get("epsilon_total"),
         "seconds": round(time.monotonic() - started, 2),
         "model_cid": rnd.resultCid,
     }
@@ -183,12 +189,15 @@ def store_get(aggregator: AggregatorNode, rnd: Any) -> bytes:
 
 def print_round(console: Console, row: dict) -> None:
     table = Table(title=f"Round {row['round']} — {row['status']}", title_justify="left")
-    for col in ("test acc", "test loss", "val acc", "accepted", "rejected", "rewards FED", "gas", "epsilon", "time"):
+    columns = ["test acc", "test loss", "val acc", "accepted", "rejected", "rewards FED", "gas", "epsilon"]
+    central = row.get("central_epsilon")
+    for col in [*columns, *(["central eps (round/total)"] if central is not None else []), "time"]:
         table.add_column(col, justify="right", no_wrap=True)
     eps = "-" if row["epsilon"] is None else f"{row['epsilon']:.2f}"
+    extra = [f"{row['central_epsilon_round'] or 0:.2f} / {central:.2f}"] if central is not None else []
     table.add_row(f"{row['test_accuracy']:.2%}", f"{row['test_loss']:.3f}", f"{row['validation_accuracy']:.2%}",
                   str(row["accepted"]), str(row["rejected"]), f"{sum(row['rewards'].values()):.2f}",
-                  f"{row['gas_used']:,}", eps, f"{row['seconds']:.1f}s")
+                  f"{row['gas_used']:,}", eps, *extra, f"{row['seconds']:.1f}s")
     console.print(table)
 
 

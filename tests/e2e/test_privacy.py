@@ -1,0 +1,150 @@
+"""Differential privacy on the chain: budgets the client enforces, epsilon reported per round and in total,
+central DP whose chain-seeded noise is identical for every aggregator of the round."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ape import chain, networks
+from e2e_lib import build_federation, warp
+from rich.console import Console
+
+from aggregator.central_dp import central_epsilon, chain_round_context, round_seed
+from aggregator.service import AggregatorNode
+from client.participant import privacy_from_details
+from client.privacy import BudgetExceeded
+from client.trainer import TrainConfig
+from fedchain.chain import Phase, TrainerStatus
+from fedchain.codec import decode_model
+from fedchain.demo import run_round
+from fedchain.rounds import try_advance
+from fedchain.store.local import LocalContentStore
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = TrainConfig(epochs=2)
+
+
+@pytest.fixture(autouse=True)
+def wall_clock_chain():
+    """Start each test's blocks at wall-clock time (a reverted snapshot leaves the chain's clock behind, and the
+    trainers compare phase deadlines against the later of the two)."""
+    chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp) + 1))
+
+
+def _manifest(store, cid: str):
+    return decode_model(store.get(cid, max_bytes=1 << 26))[1]
+
+
+def test_task_bound_lower_than_trainer_target_wins_and_epsilon_is_reported(fedchain_home):
+    f = build_federation(fedchain_home, trainers=2, rounds=2, dp=True, epsilon=2.0, train=FAST)
+    for t in f.trainers:
+        t.target_epsilon = 8.0  # the trainers would accept more; the task's on-chain bound (2.0) must win
+    rows = [run_round(f.fed, f.task_id, r, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+            for r in (1, 2)]
+    assert all(row["status"] == "finalized" and row["accepted"] == 2 for row in rows)
+    for t in f.trainers:
+        records = []
+        for r in (1, 2):
+            entry = f.fed.tasks.getTrainerEntry(f.task_id, r, t.address)
+            manifest = _manifest(f.store, entry.cid)
+            record = privacy_from_details(manifest.details)
+            assert record is not None and manifest.epsilon_spent == record.epsilon_total
+            assert record.epsilon_budget == 2.0 and record.delta == f.cfg.delta
+            records.append(record)
+            # carried into the accepted aggregate's manifest, next to the trainer's score
+            result = _manifest(f.store, f.fed.round(f.task_id, r).resultCid)
+            carried = result.details["privacy"][t.address.lower()]
+            assert carried["epsilon_total"] == record.epsilon_total
+            assert carried["epsilon_round"] == record.epsilon_round
+        first, second = records
+        assert 0 < first.epsilon_round == pytest.approx(first.epsilon_total)
+        assert first.epsilon_total < second.epsilon_total <= 2.0  # the whole task stays inside the bound
+        assert second.epsilon_total > 2.0 - 0.05  # and the planned noise is not wastefully large
+        report = t.epsilon_report(f.task_id)
+        assert report[2] == (second.epsilon_round, second.epsilon_total)
+    # `fedchain client status` shows it, in a separate process on the test's chain
+    env = {**__import__("os").environ, "FEDCHAIN_HOME": str(fedchain_home), "APE_FOUNDRY_HOST": networks.provider.uri}
+    index = 4  # Participants.from_test_accounts: trainers are TEST::4, TEST::5, ...
+    out = subprocess.run([str(Path(sys.executable).parent / "fedchain"), "client", "status", "--task",
+                          str(f.task_id), "--account", f"TEST::{index}", "--network", "ethereum:local:foundry"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "in total" in out.stdout and "epsilon spent so far: 1.9" in out.stdout and "task bound 2" in out.stdout
+
+
+def test_client_stops_at_its_budget(fedchain_home):
+    f = build_federation(fedchain_home, trainers=2, rounds=3, train=FAST)  # the task requires no DP
+    dp_trainer = f.trainers[0]
+    dp_trainer.target_epsilon = 6.0
+    run_round(f.fed, f.task_id, 1, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+    entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, dp_trainer.address)
+    spent = privacy_from_details(_manifest(f.store, entry.cid).details).epsilon_total
+    assert 0 < spent < 6.0
+    # the trainer lowers its target below what it already spent: it must refuse, and commit nothing
+    dp_trainer.target_epsilon = spent * 0.9
+    with pytest.raises(BudgetExceeded, match="already spent"):
+        dp_trainer.train_and_commit(f.task_id)
+    assert TrainerStatus(f.fed.tasks.getTrainerEntry(f.task_id, 2, dp_trainer.address).status) == TrainerStatus.NONE
+    # with the budget it planned for, the next rounds still fit: total stays inside 6.0 after round 3
+    dp_trainer.target_epsilon = 6.0
+    for r in (2, 3):
+        run_round(f.fed, f.task_id, r, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+    entry = f.fed.tasks.getTrainerEntry(f.task_id, 3, dp_trainer.address)
+    assert 6.0 - 0.05 < _manifest(f.store, entry.cid).epsilon_spent <= 6.0
+    other = f.fed.tasks.getTrainerEntry(f.task_id, 3, f.trainers[1].address)  # no DP asked: none spent
+    assert _manifest(f.store, other.cid).epsilon_spent is None
+
+
+def _to_aggregator_commit(f) -> int:
+    """Commit, reveal, and advance into AggregatorCommit; returns the block of that advance."""
+    round_ = f.fed.task(f.task_id).currentRound
+    for t in f.trainers:
+        t.train_and_commit(f.task_id)
+    warp(f.cfg.phase_seconds + 1)
+    assert try_advance(f.fed, f.task_id, f.people.deployer) is not None
+    for t in f.trainers:
+        t.reveal(f.task_id, round_)
+    receipt = try_advance(f.fed, f.task_id, f.people.deployer)
+    assert Phase(f.fed.round(f.task_id, round_).phase) == Phase.AGGREGATOR_COMMIT
+    return int(receipt.block_number)
+
+
+def test_central_dp_noise_is_seeded_by_the_round_and_identical_across_aggregators(fedchain_home, tmp_path):
+    params = {"clip_norm": 1.0, "noise_multiplier": 0.5}
+    f = build_federation(fedchain_home, trainers=3, rounds=2, strategy="dp-fedavg", strategy_params=params,
+                         train=FAST)
+    block = _to_aggregator_commit(f)
+    context = chain_round_context(f.fed, f.task_id, 1, {})
+    d = f.fed.deployment
+    assert context.seed == round_seed(d.chain_id, d.tasks, f.task_id, 1, bytes(chain.blocks[block].hash))
+    first = f.aggregator.compute(f.task_id, 1)
+    other_store = LocalContentStore(tmp_path / "other-store")  # a second committee member, its own copy of the files
+    for t in f.trainers:
+        entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, t.address)
+        other_store.put(f.store.get(entry.cid, max_bytes=1 << 26))
+    task = f.fed.task(f.task_id)
+    for cid in (task.globalModelCid, task.params.validationCid):
+        other_store.put(f.store.get(cid, max_bytes=1 << 26))
+    second = AggregatorNode(f.fed, f.people.deployer, other_store).compute(f.task_id, 1)
+    assert first.blob == second.blob and first.result == second.result
+    # a committee sharing a secret draws different noise (nobody else can reproduce it)
+    secret = AggregatorNode(f.fed, f.people.deployer, other_store, central_dp_secret=b"committee").compute(f.task_id, 1)
+    assert secret.blob != first.blob
+    report = decode_model(first.blob)[1].details["central_dp"]
+    assert report["rounds"] == 1 and report["clients"] == 3
+    assert report["epsilon_round"] == report["epsilon_total"] == central_epsilon(0.5, 1, 1e-5)
+    # finish round 1 through the normal service loop, then round 2: new round data, new noise, epsilon composes
+    while f.fed.task(f.task_id).currentRound == 1:
+        f.aggregator.step(f.task_id)
+    assert Phase(f.fed.round(f.task_id, 1).phase) == Phase.FINALIZED
+    row = run_round(f.fed, f.task_id, 2, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+    assert row["status"] == "finalized"
+    assert chain_round_context(f.fed, f.task_id, 2, {}).seed != context.seed
+    report2 = _manifest(f.store, f.fed.round(f.task_id, 2).resultCid).details["central_dp"]
+    assert report2["rounds"] == 2 and report2["epsilon_total"] == central_epsilon(0.5, 2, 1e-5)
+    assert row["central_epsilon"] == report2["epsilon_total"] and math.isfinite(row["central_epsilon"])
