@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc-bin
 export SE_OFFLINE := true
 
-.PHONY: setup node python compile demo test test-fast lint gas clean
+.PHONY: setup node python compile demo test test-fast lint gas bench-ipfs clean
 
 setup: python node compile
 
@@ -42,6 +42,9 @@ lint:
 
 gas: setup
 	$(BIN)/python bench/gas_report.py
+
+bench-ipfs: setup ## KuboStore vs raw HTTP throughput (10 MB, 200 MB) against a local js-ipfs node
+	$(BIN)/python bench/ipfs_throughput.py
 
 clean:
 	rm -rf .build contracts/.cache

@@ -53,23 +53,34 @@ class _Transient(Exception):
     """An HTTP answer worth retrying (the node is starting, overloaded or behind a failing proxy)."""
 
 
-class _HashingReader(io.RawIOBase):
-    """A read-only file wrapper that feeds everything read through it to a ``CidBuilder``."""
+class _HashingReader:
+    """A read-only file wrapper that feeds everything read through it to a ``CidBuilder``.
+
+    It passes ``fileno``/``seek``/``tell`` through so httpx can send a Content-Length instead of a chunked
+    body; a seek back to the start (httpx rewinds before sending) starts the CID over.
+    """
 
     def __init__(self, source: BinaryIO) -> None:
         self._source = source
         self.builder = CidBuilder()
-        self.size = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._source.read(size)
         if chunk:
             self.builder.update(chunk)
-            self.size += len(chunk)
         return chunk
+
+    def fileno(self) -> int:
+        return self._source.fileno()
+
+    def tell(self) -> int:
+        return self._source.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = self._source.seek(offset, whence)
+        if position == 0:
+            self.builder = CidBuilder()
+        return position
 
 
 class KuboStore(ContentStore):
