@@ -10,7 +10,8 @@ from ape.cli import ConnectedProviderCommand, account_option
 
 from fedchain.chain import ONE_TOKEN, FedchainError, Phase, TaskStatus, TrainerStatus, to_tokens
 
-STORE_HELP = "Content store: 'local' (default, $FEDCHAIN_HOME/store) or 'local:PATH'. Env: FEDCHAIN_STORE."
+STORE_HELP = ("Content store: 'local' (default, $FEDCHAIN_HOME/store), 'local:PATH' or 'kubo:URL' (an IPFS node's "
+              "RPC API). Env: FEDCHAIN_STORE; with neither, $FEDCHAIN_IPFS_API selects a Kubo node.")
 
 
 class TokenAmount(click.ParamType):
