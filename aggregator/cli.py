@@ -17,7 +17,8 @@ def aggregator() -> None:
 @account_option()
 @click.option("--task", "task_ids", type=int, multiple=True, required=True, help="Task id to serve (repeatable).")
 @click.option("--store", envvar="FEDCHAIN_STORE",
-              help="Content store: 'local' (default) or 'local:PATH'. Env: FEDCHAIN_STORE.")
+              help="Content store: 'local' (default), 'local:PATH' or 'kubo:URL'. Env: FEDCHAIN_STORE; with "
+                   "neither, $FEDCHAIN_IPFS_API selects a Kubo node.")
 @click.option("--poll", type=click.FloatRange(0.05, 600), help="Seconds between chain polls.")
 @click.option("--timeout", type=click.FloatRange(1), help="Give up after this many seconds.")
 @click.option("--central-dp-secret", envvar="FEDCHAIN_CENTRAL_DP_SECRET", default=None,
