@@ -28,9 +28,12 @@ def main() -> None:
               help="Aggregation strategy id, e.g. fedavg or dp-fedavg (central DP).")
 @click.option("--strategy-params", default="{}", show_default=True,
               help='Strategy parameters as a JSON object, e.g. \'{"noise_multiplier": 1.0, "clip_norm": 1.0}\'.')
+@click.option("--governance", is_flag=True,
+              help="The DAO owns the protocol: hand every role to a Governor + Timelock and change one parameter "
+                   "by proposal (time travel on the local chain).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strategy: str, strategy_params: str,
-         as_json: bool) -> None:
+         governance: bool, as_json: bool) -> None:
     """Run a complete federated training on a local anvil chain (started if none is running)."""
     from rich.console import Console
 
@@ -52,7 +55,7 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
     except ValueError as exc:  # JSONDecodeError is a ValueError
         raise click.BadParameter(str(exc), param_hint="--strategy/--strategy-params") from exc
     cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed, strategy=strategy,
-                     strategy_params=params)
+                     strategy_params=params, governance=governance)
     with networks.parse_network_choice(DEFAULT_NETWORK):
         summary = run_demo(cfg, console)
     if as_json:

@@ -39,6 +39,7 @@ class DemoConfig:
     budget_tokens: int = 1000
     phase_seconds: int = 120
     train: TrainConfig = field(default_factory=TrainConfig)
+    governance: bool = False  # hand the protocol to a Governor + Timelock; change one parameter by proposal
     strategy: str = "fedavg"
     strategy_params: dict[str, Any] = field(default_factory=dict)  # e.g. dp-fedavg's noise_multiplier
 
@@ -122,6 +123,10 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
                   f"DP {'on (epsilon ' + str(cfg.epsilon) + ')' if cfg.dp else 'off'}, chain id {chain.chain_id}")
     fed, task_id, data = setup(cfg, people, store)
     console.print(f"deployed TaskManager at {fed.tasks.address}; task {task_id} created")
+    if cfg.governance:
+        from fedchain.demo_governance import hand_to_dao
+
+        fed = hand_to_dao(fed, people, console)
     trainers, aggregator = make_nodes(cfg, people, fed, data, store)
     rows: list[dict] = []
     for round_ in range(1, cfg.rounds + 1):
@@ -129,6 +134,10 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
         print_round(console, rows[-1])
     summary = summarize(fed, people, task_id, rows)
     print_final(console, summary)
+    if cfg.governance:
+        from fedchain.demo_governance import change_by_proposal
+
+        summary["governance"] = change_by_proposal(fed, people, task_id, console)
     return summary
 
 

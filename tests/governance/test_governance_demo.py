@@ -1,0 +1,28 @@
+"""`fedchain demo --governance --json`: the DAO owns the demo's protocol and one parameter changes by proposal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ape import networks
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_with_governance(fedchain_home):
+    env = dict(os.environ, FEDCHAIN_HOME=str(fedchain_home), APE_FOUNDRY_HOST=networks.provider.uri)
+    fedchain = str(Path(sys.executable).parent / "fedchain")
+    proc = subprocess.run([fedchain, "demo", "--governance", "--rounds", "1", "--trainers", "3", "--json"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["rounds"][0]["status"] == "finalized"
+    g = summary["governance"]
+    assert g["deployer_roles"] == []
+    assert (g["parameter"], g["before"], g["after"], g["state"]) == ("minTrainerStake", 0, 200, "Executed")
+    assert g["next_task_commit"].endswith("InsufficientStake(available=100 FED, required=200 FED)")
+    assert "Governance: one parameter change by proposal" in proc.stderr and "the deployer holds no role" in proc.stderr
