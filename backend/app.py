@@ -12,7 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Response
 from sqlalchemy.orm import Session
@@ -58,6 +58,12 @@ class BackendConfig:
                              poll_seconds=self.poll_seconds, store_spec=self.store_spec)
 
 
+class MetricsController(PrometheusController):
+    """Prometheus text format at /metrics (not JSON, so not part of the OpenAPI document)."""
+
+    include_in_schema = False
+
+
 def provide_db(state: State) -> Generator[Session, None, None]:
     session = state.sessions()
     try:
@@ -66,7 +72,8 @@ def provide_db(state: State) -> Generator[Session, None, None]:
         session.close()
 
 
-@get("/health", sync_to_thread=True, tags=["system"], summary="Chain and database reachability, indexer lag")
+@get("/health", sync_to_thread=True, tags=["system"], summary="Chain and database reachability, indexer lag",
+     responses={503: ResponseSpec(data_container=Health, description="The chain or the database is unreachable")})
 def health(state: State) -> Response[Health]:
     database = ping(state.engine)
     head = None
@@ -120,7 +127,7 @@ def create_app(config: BackendConfig | None = None, indexer: Indexer | None = No
         middleware.append(limit.middleware)
     return Litestar(
         route_handlers=[TaskController, ContributionController, LeaderboardController, EconomicsController,
-                        AccountController, ProposalController, EventController, PrometheusController, health],
+                        AccountController, ProposalController, EventController, MetricsController, health],
         dependencies={"db": Provide(provide_db)},
         state=State(state),
         on_startup=[startup],

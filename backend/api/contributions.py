@@ -40,14 +40,14 @@ class ContributionController(Controller):
 
     @get("/", sync_to_thread=True, summary="Contributions, filtered by task, round, trainer, status, outcome")
     def list_contributions(self, db: Session, limit: Limit = 50, offset: Offset = 0, task_id: TaskFilter = None,
-                           round_number: RoundFilter = None,
+                           round: RoundFilter = None,
                            trainer: AddressFilter = None,
                            status: Status | None = None, accepted: bool | None = None) -> ContributionPage:
         query = select(Contribution)
         if task_id is not None:
             query = query.where(Contribution.task_id == task_id)
-        if round_number is not None:
-            query = query.where(Contribution.round == round_number)
+        if round is not None:
+            query = query.where(Contribution.round == round)
         if trainer is not None:
             query = query.where(Contribution.trainer == trainer.lower())
         if status is not None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.api.schemas import (
+    NOT_FOUND,
     AddressFilter,
     BlockFilter,
     EventOut,
@@ -61,7 +62,7 @@ class ProposalController(Controller):
                           .offset(offset))
         return ProposalPage(items=[proposal_out(p) for p in rows], total=total, limit=limit, offset=offset)
 
-    @get("/{proposal_id:str}", sync_to_thread=True, summary="One proposal with its votes")
+    @get("/{proposal_id:str}", sync_to_thread=True, responses=NOT_FOUND, summary="One proposal with its votes")
     def get_proposal(self, db: Session, proposal_id: ProposalId) -> ProposalOut:
         proposal = db.get(Proposal, proposal_id.lstrip("0") or "0")
         if proposal is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 MAX_ID = 2**53
@@ -20,11 +21,23 @@ RoundNumber = Annotated[int, Parameter(ge=0, le=2**31 - 1, description="round nu
 Address = Annotated[str, Parameter(pattern=ADDRESS_PATTERN, description="0x-prefixed 20-byte address")]
 ProposalId = Annotated[str, Parameter(pattern=r"^[0-9]{1,78}$", description="proposal id (decimal uint256)")]
 # Optional filters: the constraints must sit on the whole `X | None` type to be enforced.
-TaskFilter = Annotated[int | None, Parameter(ge=0, le=MAX_ID, description="only this task")]
-RoundFilter = Annotated[int | None, Parameter(query="round", ge=0, le=2**31 - 1, description="only this round")]
+# (Litestar leaves a zero minimum out of the OpenAPI schema of optional parameters; schema_extra puts it back.)
+TaskFilter = Annotated[int | None, Parameter(ge=0, le=MAX_ID, schema_extra={"minimum": 0},
+                                             description="only this task")]
+RoundFilter = Annotated[int | None, Parameter(ge=0, le=2**31 - 1, schema_extra={"minimum": 0},
+                                              description="only this round")]
 AddressFilter = Annotated[str | None, Parameter(pattern=ADDRESS_PATTERN, description="0x-prefixed 20-byte address")]
-BlockFilter = Annotated[int | None, Parameter(ge=0, le=MAX_ID, description="block number")]
+BlockFilter = Annotated[int | None, Parameter(ge=0, le=MAX_ID, schema_extra={"minimum": 0}, description="block number")]
 NameFilter = Annotated[str | None, Parameter(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="name")]
+
+
+class ErrorBody(msgspec.Struct):
+    status_code: int
+    detail: str
+    extra: list[dict] | dict | None = None
+
+
+NOT_FOUND = {404: ResponseSpec(data_container=ErrorBody, description="No such id (or not indexed yet)")}
 
 
 def tokens(wei: str | int) -> float:

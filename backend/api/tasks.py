@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.api.schemas import (
+    NOT_FOUND,
     AddressFilter,
     Limit,
     Offset,
@@ -76,11 +77,11 @@ class TaskController(Controller):
         rows = db.scalars(query.order_by(Task.task_id).limit(limit).offset(offset))
         return TaskPage(items=[task_out(t) for t in rows], total=total, limit=limit, offset=offset)
 
-    @get("/{task_id:int}", sync_to_thread=True, summary="One task")
+    @get("/{task_id:int}", sync_to_thread=True, responses=NOT_FOUND, summary="One task")
     def get_task(self, db: Session, task_id: TaskId) -> TaskOut:
         return task_out(get_task_or_404(db, task_id))
 
-    @get("/{task_id:int}/rounds", sync_to_thread=True, summary="Rounds of a task")
+    @get("/{task_id:int}/rounds", sync_to_thread=True, responses=NOT_FOUND, summary="Rounds of a task")
     def list_rounds(self, db: Session, task_id: TaskId, limit: Limit = 50, offset: Offset = 0,
                     phase: Phase | None = None) -> RoundPage:
         get_task_or_404(db, task_id)
@@ -91,7 +92,7 @@ class TaskController(Controller):
         rows = db.scalars(query.order_by(Round.round).limit(limit).offset(offset))
         return RoundPage(items=[round_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
-    @get("/{task_id:int}/rounds/{round_number:int}", sync_to_thread=True, summary="One round")
+    @get("/{task_id:int}/rounds/{round_number:int}", sync_to_thread=True, responses=NOT_FOUND, summary="One round")
     def get_round(self, db: Session, task_id: TaskId, round_number: RoundNumber) -> RoundOut:
         rnd = db.get(Round, (task_id, round_number))
         if rnd is None:

@@ -1,0 +1,164 @@
+"""The read API over the indexed anvil federation: values equal the chain's, pagination and filters, 400/404,
+an OpenAPI fuzz run (schemathesis) with no server errors, and `fedchain backend serve` as a real process
+(health, Prometheus metrics, CORS, rate limiting)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from ape import networks
+from backend_testlib import free_port, wait_for
+from hypothesis import HealthCheck, settings
+from litestar.testing import TestClient
+
+from backend.app import BackendConfig, create_app
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def client(world):
+    app = create_app(BackendConfig(database_url=world.url, run_indexer=False, rpc_url=networks.provider.uri,
+                                   rate_limit_per_minute=0))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_tasks_and_rounds_match_the_chain(world, client):
+    f = world.f
+    page = client.get("/tasks").json()
+    assert page["total"] == 1 and page["items"][0]["task_id"] == f.task_id
+    task = client.get(f"/tasks/{f.task_id}").json()
+    assert task["status"] == "completed" and task["global_model_cid"] == f.fed.task(f.task_id).globalModelCid
+    assert client.get("/tasks", params={"status": "active"}).json()["total"] == 0
+    rounds = client.get(f"/tasks/{f.task_id}/rounds").json()["items"]
+    assert [r["round"] for r in rounds] == [1, 2]
+    for r in rounds:
+        chain_round = f.fed.round(f.task_id, r["round"])
+        assert r["phase"] == "finalized" and r["result_cid"] == chain_round.resultCid
+        assert r["metrics"]["accuracy"] == chain_round.accuracyPpm / 1e6
+        assert r["round_budget_wei"] == str(chain_round.roundBudget)
+        assert r["deadlines"]["trainer_commit"] > 0 and r["trainers_revealed"] == 3
+    missing = client.get("/tasks/999")
+    assert missing.status_code == 404 and "999" in missing.json()["detail"]
+    assert client.get(f"/tasks/{f.task_id}/rounds/9").status_code == 404
+
+
+def test_contributions_filters_pagination_and_leaderboard(world, client):
+    f = world.f
+    everything = client.get("/contributions", params={"limit": 500}).json()
+    assert everything["total"] == 6
+    pages = [client.get("/contributions", params={"limit": 4, "offset": o}).json()["items"] for o in (0, 4)]
+    assert pages[0] + pages[1] == everything["items"] and len(pages[1]) == 2
+    rejected = client.get("/contributions", params={"task_id": f.task_id, "round": 1, "accepted": "false"}).json()
+    assert rejected["total"] == 1
+    item = rejected["items"][0]
+    assert item["trainer"] == f.people.trainers[2].address.lower()
+    assert item["reject_code"] == "not_safetensors" and item["reject_message"] and item["reward_wei"] == "0"
+    mine = client.get("/contributions", params={"trainer": f.people.trainers[0].address}).json()
+    assert [c["round"] for c in mine["items"]] == [1, 2] and all(c["claimed"] for c in mine["items"])
+    board = client.get("/leaderboard").json()["items"]
+    assert [e["rank"] for e in board] == [1, 2, 3]
+    rewards = [int(e["total_reward_wei"]) for e in board]
+    assert rewards == sorted(rewards, reverse=True)
+    assert sum(rewards) == sum(int(c["reward_wei"]) for c in everything["items"])
+    hostile = next(e for e in board if e["trainer"] == f.people.trainers[2].address.lower())
+    assert (hostile["contributions"], hostile["accepted"], hostile["rejected"]) == (2, 1, 1)
+
+
+def test_economics_and_claimable_match_the_chain(world, client):
+    f = world.f
+    eco = client.get("/economics").json()
+    assert int(eco["total_supply_wei"]) == f.fed.token.totalSupply()
+    assert int(eco["staked_wei"]) == f.fed.staking.totalStaked()
+    treasury = f.fed.staking.treasury()
+    assert eco["treasury"] == treasury.lower()
+    assert int(eco["treasury_balance_wei"]) == f.fed.token.balanceOf(treasury)
+    node_claimable = {t.address.lower(): sum(r for _, _, r, _ in t.claimable(f.task_id)) for t in f.trainers}
+    assert int(eco["rewards_claimable_wei"]) == sum(node_claimable.values()) > 0
+    per_round = client.get("/economics/rounds").json()["items"]
+    assert [int(r["paid_wei"]) for r in per_round] == [f.fed.round(f.task_id, r).paid for r in (1, 2)]
+    for address, expected in node_claimable.items():
+        account = client.get(f"/accounts/{address}").json()
+        assert int(account["claimable_wei"]) == expected
+        assert int(account["balance_wei"]) == f.fed.token.balanceOf(address)
+    claims = client.get("/events", params={"name": "RewardClaimed", "contract": "tasks"}).json()
+    assert claims["total"] == 3  # two in round 1, one in round 2
+
+
+def test_bad_input_is_400_with_a_message(client):
+    for path, params in (("/contributions", {"limit": 0}), ("/contributions", {"trainer": "0x12"}),
+                         ("/tasks", {"status": "sleeping"}), ("/accounts/not-an-address", {}),
+                         ("/tasks/-3", {}), ("/events", {"from_block": 2**60})):
+        response = client.get(path, params=params)
+        assert response.status_code == 400, (path, params, response.text)
+        body = response.json()
+        assert body["detail"] and body["extra"][0]["message"]
+    assert client.get("/proposals/123").status_code == 404
+
+
+def test_health_reports_an_unreachable_chain(world):
+    app = create_app(BackendConfig(database_url=world.url, run_indexer=False, rpc_url=f"http://127.0.0.1:{free_port()}"))
+    with TestClient(app) as test_client:
+        response = test_client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["chain"] is False and response.json()["database"] is True
+
+
+@pytest.fixture
+def api_schema(world):
+    app = create_app(BackendConfig(database_url=world.url, run_indexer=False, rpc_url=networks.provider.uri,
+                                   rate_limit_per_minute=0))
+    return schemathesis.openapi.from_asgi("/schema/openapi.json", app)
+
+
+openapi = schemathesis.pytest.from_fixture("api_schema")
+
+
+@openapi.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_openapi_fuzz_finds_no_server_errors(case):
+    """Every operation, generated from the spec: no 5xx, responses conform to the documented schemas."""
+    case.call_and_validate()
+
+
+def test_serve_process_health_metrics_cors_and_rate_limit(world, tmp_path):
+    port = free_port()
+    env = dict(os.environ, FEDCHAIN_HOME=str(world.home), APE_FOUNDRY_HOST=networks.provider.uri)
+    proc = subprocess.Popen(
+        [str(BIN / "fedchain"), "backend", "serve", "--port", str(port), "--rpc-url", networks.provider.uri,
+         "--database-url", f"sqlite:///{tmp_path / 'served.sqlite3'}", "--rate-limit", "40",
+         "--cors-origin", "http://dashboard.test"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        head = networks.provider.web3.eth.block_number
+        health = wait_for(lambda: (h := httpx.get(f"{base}/health").json())["last_indexed_block"] == head and h,
+                          timeout=120)
+        assert health["status"] == "ok" and health["lag_blocks"] == 0 and health["chain_head"] == head
+        assert health["database"] and health["chain"] and "TaskManager" in health["deployment"]
+        assert httpx.get(f"{base}/tasks").json()["total"] == 1
+        metrics = httpx.get(f"{base}/metrics").text
+        assert f"fedchain_indexer_last_block {float(head)}" in metrics
+        assert "requests_total{" in metrics and 'app_name="fedchain_backend"' in metrics
+        allowed = httpx.get(f"{base}/tasks", headers={"Origin": "http://dashboard.test"})
+        assert allowed.headers["access-control-allow-origin"] == "http://dashboard.test"
+        other = httpx.get(f"{base}/tasks", headers={"Origin": "http://elsewhere.test"})
+        assert "access-control-allow-origin" not in other.headers
+        statuses = [httpx.get(f"{base}/contributions").status_code for _ in range(45)]
+        assert 429 in statuses and statuses[0] == 200
+        assert httpx.get(f"{base}/health").status_code == 200  # health is not rate limited
+        assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert "fedchain backend on" in output
