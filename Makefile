@@ -7,9 +7,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc-bin
 export SE_OFFLINE := true
 
-.PHONY: setup node python compile demo test test-fast lint gas bench-ipfs clean
+.PHONY: setup node python compile demo test test-fast lint gas bench-ipfs bench-backend postgres clean
 
-setup: python node compile
+setup: python node compile postgres
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ node: node_modules/.bin/anvil
 node_modules/.bin/anvil: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
+
+# The backend tests run a throwaway Postgres server (Debian's postgresql); skipped when apt cannot install it.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+		|| echo "warning: could not install postgresql; the backend's Postgres test will be skipped"; \
+	else echo "note: postgresql not installed (needs root + apt); the backend's Postgres test will be skipped"; fi
 
 compile: python node
 	$(BIN)/ape compile
@@ -45,6 +53,9 @@ gas: setup
 
 bench-ipfs: setup ## KuboStore vs raw HTTP throughput (10 MB, 200 MB) against a local js-ipfs node
 	$(BIN)/python bench/ipfs_throughput.py
+
+bench-backend: setup ## backend list endpoints: requests/s and p99 latency with 10,000 indexed contributions
+	$(BIN)/python bench/backend_load.py
 
 clean:
 	rm -rf .build contracts/.cache
