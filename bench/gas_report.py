@@ -26,7 +26,7 @@ def selectors(project) -> dict[tuple[str, bytes], str]:
     from eth_utils import keccak
 
     table = {}
-    for name in ("FedToken", "Staking", "TaskManager"):
+    for name in ("FedToken", "Staking", "TaskManager", *GOVERNANCE_CONTRACTS):
         for abi in project.get_contract(name).contract_type.mutable_methods:
             table[(name, keccak(text=abi.selector)[:4])] = abi.name
     return table
@@ -96,11 +96,51 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     return start, addresses
 
 
+GOVERNANCE_CONTRACTS = ("FedGovernor", "FedTimelock", "ProtocolPolicy")
+
+
+def governance_scenario() -> tuple[int, dict[str, str]]:
+    """A DAO deployment and one proposal through its whole life: delegate, propose, castVote (x2, one with a
+    reason), queue, execute (a parameter change), plus the guardian's pause."""
+    from ape import accounts, chain
+
+    from fedchain import governance as gov
+    from fedchain.chain import ONE_TOKEN
+    from fedchain.deploy import GovernanceConfig, deploy_governance, deploy_protocol
+
+    pool = accounts.test_accounts
+    deployer, alice, bob, guardian = pool[0], pool[1], pool[2], pool[3]
+    start = chain.blocks.height + 1
+    fed = deploy_protocol(deployer, unbonding_delay=3600, save=False)
+    for who in (alice, bob):
+        fed.token.mint(who, 1000 * ONE_TOKEN, sender=deployer)
+    config = GovernanceConfig.local()
+    fed = deploy_governance(fed, deployer, config, guardian=guardian.address, save=False)
+    for who in (alice, bob):
+        gov.delegate(fed, who)
+    chain.mine(timestamp=int(chain.blocks.head.timestamp) + 1)
+    pid = gov.propose(fed, alice, gov.parameter_actions(fed, {"minTrainerStake": "200"}), "gas report")
+    chain.mine(timestamp=int(chain.blocks.head.timestamp) + config.voting_delay + 1)
+    gov.vote(fed, alice, pid, "for")
+    gov.vote(fed, bob, pid, "for", reason="measured")
+    chain.mine(timestamp=int(chain.blocks.head.timestamp) + config.voting_period + 1)
+    gov.queue(fed, alice, pid)
+    chain.mine(timestamp=int(chain.blocks.head.timestamp) + config.timelock_delay + 1)
+    gov.execute(fed, alice, pid)
+    fed.policy.pause(60, sender=guardian)
+    addresses = {"FedToken": fed.token.address, "Staking": fed.staking.address, "TaskManager": fed.tasks.address,
+                 "FedGovernor": fed.governor.address, "FedTimelock": fed.timelock.address,
+                 "ProtocolPolicy": fed.policy.address}
+    return start, addresses
+
+
 @click.command()
 @click.option("--trainers", default=5, show_default=True)
 @click.option("--rounds", default=2, show_default=True)
+@click.option("--governance/--no-governance", default=True, show_default=True,
+              help="Also measure the DAO: propose, castVote, queue, execute, delegate, pause.")
 @click.option("--json", "as_json", is_flag=True)
-def main(trainers: int, rounds: int, as_json: bool) -> None:
+def main(trainers: int, rounds: int, governance: bool, as_json: bool) -> None:
     """Print min/mean/max gas per contract function over a full local run."""
     from fedchain.config import ensure_tool_paths
 
@@ -116,6 +156,10 @@ def main(trainers: int, rounds: int, as_json: bool) -> None:
     with networks.parse_network_choice("ethereum:local:foundry"):
         start, addresses = scenario(trainers, rounds)
         gas = collect(start, addresses, selectors(contracts_project()))
+        if governance:
+            gov_start, gov_addresses = governance_scenario()
+            for name, values in collect(gov_start, gov_addresses, selectors(contracts_project())).items():
+                gas.setdefault(name, []).extend(values)
     exercised = set(gas)
     missing = sorted({f"{c}.{n}" for (c, _), n in selectors(contracts_project()).items()} - exercised)
     rows = {k: {"calls": len(v), "min": min(v), "mean": int(statistics.mean(v)), "max": max(v)}
