@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -215,7 +216,10 @@ class TrainerNode:
         privacy: RoundPrivacy | None = None
         if self.task_bound(task) is not None or self.target_epsilon is not None or config.dp:
             privacy = self.plan_round_privacy(task, task_id, round_)  # BudgetExceeded: we do not train
-            config = _replace(config, dp=True, noise_multiplier=privacy.noise_multiplier, accountant=self.accountant)
+            # a secret seed: Poisson batches and noise must be unpredictable, or an observer could subtract the
+            # noise and the sampling amplification the accountant assumes would not hold
+            config = _replace(config, dp=True, noise_multiplier=privacy.noise_multiplier, accountant=self.accountant,
+                              seed=secrets.randbits(62))
         spent = privacy.epsilon_total if privacy else None
         result = train_local(task.params.architecture, global_tensors, self.x, self.y, config)
         manifest = ModelManifest(
@@ -227,7 +231,8 @@ class TrainerNode:
             trainer=self.address,
             num_samples=result.num_samples,
             epsilon_spent=spent,
-            metrics={"train_loss": round(float(result.train_loss), 6)},
+            # the training loss is computed on the private data without noise: published only without DP
+            metrics={} if privacy else {"train_loss": round(float(result.train_loss), 6)},
             details={"privacy": asdict(privacy)} if privacy else {},
         )
         update = encode_model(result.tensors, manifest)
