@@ -6,6 +6,7 @@ import hashlib
 import logging
 import threading
 import time
+import tracemalloc
 
 import httpx
 import numpy as np
@@ -49,10 +50,16 @@ def test_multi_level_dag_streams_both_ways(kubo_store, tmp_path):
         for i in range(0, size, 1 << 22):
             fh.write(_bytes(min(1 << 22, size - i), seed=i))
     local = LocalContentStore(tmp_path / "local")
-    cid = kubo_store.put_file(src)
-    assert cid == local.put_file(src)
     digest = hashlib.sha256(src.read_bytes()).digest()
-    out = kubo_store.get_file(cid, tmp_path / "copy.bin", sha256=digest, max_bytes=size)
+    tracemalloc.start()
+    try:
+        cid = kubo_store.put_file(src)
+        out = kubo_store.get_file(cid, tmp_path / "copy.bin", sha256=digest, max_bytes=size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 4, f"{peak} bytes held for a {size}-byte file: not streaming"
+    assert cid == local.put_file(src)
     assert out.stat().st_size == size
     assert hashlib.sha256(out.read_bytes()).digest() == digest
     with pytest.raises(ContentTooLarge):
