@@ -10,6 +10,7 @@ behind the head, into the read model.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -145,13 +146,15 @@ class Indexer:
         """The cursor row, after wiping the read model if the chain it describes is gone."""
         deployment = source.deployment
         genesis = source.block_hash(0) or ""
+        contracts = json.dumps(deployment.addresses, sort_keys=True)
         state = session.get(IndexerState, 1)
         if state is not None:
             reason = None
             if (state.chain_id, state.genesis_hash) != (source.chain_id(), genesis):
                 reason = "chain id or genesis block changed"
-            elif (state.tasks_address, state.deployment_block) != (deployment.addresses["tasks"], deployment.block):
-                reason = "the deployment changed"
+            elif (state.tasks_address, state.deployment_block, state.contracts) != (
+                    deployment.addresses["tasks"], deployment.block, contracts):
+                reason = "the deployment changed (or gained contracts, e.g. a governor, whose past events are needed)"
             elif state.last_block > head:
                 reason = f"indexed block {state.last_block} is above the head {head}"
             elif state.last_block >= 0 and source.block_hash(state.last_block) != state.last_block_hash:
@@ -169,6 +172,7 @@ class Indexer:
         start = max(deployment.block - 1, -1)
         state.chain_id, state.genesis_hash = source.chain_id(), genesis
         state.tasks_address, state.deployment_block = deployment.addresses["tasks"], deployment.block
+        state.contracts = contracts
         state.last_block, state.last_block_hash = start, source.block_hash(start) if start >= 0 else ""
         session.flush()
         return state

@@ -27,6 +27,7 @@ class IndexerState(Base):
     genesis_hash: Mapped[str] = mapped_column(String(66))
     tasks_address: Mapped[str] = mapped_column(ADDRESS)
     deployment_block: Mapped[int] = mapped_column(BigInteger)
+    contracts: Mapped[str] = mapped_column(Text)  # JSON role -> address of every contract indexed
     last_block: Mapped[int] = mapped_column(BigInteger)
     last_block_hash: Mapped[str] = mapped_column(String(66))
     resets: Mapped[int] = mapped_column(Integer, default=0)

@@ -74,6 +74,7 @@ def upgrade() -> None:
     sa.Column('genesis_hash', sa.String(length=66), nullable=False),
     sa.Column('tasks_address', sa.String(length=42), nullable=False),
     sa.Column('deployment_block', sa.BigInteger(), nullable=False),
+    sa.Column('contracts', sa.Text(), nullable=False),
     sa.Column('last_block', sa.BigInteger(), nullable=False),
     sa.Column('last_block_hash', sa.String(length=66), nullable=False),
     sa.Column('resets', sa.Integer(), nullable=False),
