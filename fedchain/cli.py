@@ -32,8 +32,11 @@ def main() -> None:
               help="The DAO owns the protocol: hand every role to a Governor + Timelock and change one parameter "
                    "by proposal (time travel on the local chain).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--backend", "backend_port", type=click.IntRange(1, 65535), default=None, is_flag=False,
+              flag_value=8000, help="Also run `fedchain backend serve` (indexer + read API) on this port "
+                                    "(default 8000); it keeps serving until Ctrl-C when stdin is a terminal.")
 def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strategy: str, strategy_params: str,
-         governance: bool, as_json: bool) -> None:
+         governance: bool, as_json: bool, backend_port: int | None) -> None:
     """Run a complete federated training on a local anvil chain (started if none is running)."""
     from rich.console import Console
 
@@ -57,9 +60,35 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
     cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed, strategy=strategy,
                      strategy_params=params, governance=governance)
     with networks.parse_network_choice(DEFAULT_NETWORK):
-        summary = run_demo(cfg, console)
+        if backend_port is None:
+            summary = run_demo(cfg, console)
+        else:
+            summary = _demo_with_backend(cfg, console, backend_port, run_demo, keep_serving=not as_json)
     if as_json:
         click.echo(dump_json(summary))
+
+
+def _demo_with_backend(cfg, console, port: int, run_demo, keep_serving: bool) -> dict:  # noqa: ANN001
+    """The demo with `fedchain backend serve` running beside it (see backend/alongside.py)."""
+    import contextlib
+
+    from ape import networks
+
+    from backend.alongside import start_backend, stop_backend, wait_until_indexed
+
+    proc = start_backend(port, networks.provider.uri)
+    try:
+        summary = run_demo(cfg, console)
+        summary["backend"] = wait_until_indexed(port)
+        console.print(f"backend: {summary['backend']['url']} (OpenAPI at /schema), indexed "
+                      f"{summary['backend']['contributions']} contributions")
+        if keep_serving and sys.stdin.isatty():
+            console.print("backend keeps serving; Ctrl-C stops it")
+            with contextlib.suppress(KeyboardInterrupt):
+                proc.wait()
+        return summary
+    finally:
+        stop_backend(proc)
 
 
 def _register_subcommands() -> None:
