@@ -141,10 +141,14 @@ for name, params in [("median", {}), ("trimmed_mean", {"beta": 0.2}), ("multikru
                      ("fedyogi", {}), ("fedavgm", {})]:
     out = get_strategy(name, params).aggregate(glob, updates)
     print(name, sha256(encode_model(out, ModelManifest(kind="aggregate", architecture="x"))).hex())
+from aggregator.contribution import contributions
+x_val = rng.normal(size=(50, 64)).astype(np.float32)
+y_val = rng.integers(0, 10, size=50)
+print(sorted((t, c.as_dict()) for t, c in contributions("mlp:64-128-10", glob, updates, x_val, y_val).items()))
 """
 
 
-def test_robust_rules_bytes_identical_across_thread_counts() -> None:
+def test_robust_rules_and_scores_identical_across_thread_counts() -> None:
     one = run_with_threads(ROBUST_SNIPPET, 1)
     two = run_with_threads(ROBUST_SNIPPET, 2)
-    assert one == two and len(one.splitlines()) == 8
+    assert one == two and len(one.splitlines()) == 9
