@@ -35,12 +35,12 @@ postgres:
 compile: python node
 	$(BIN)/ape compile
 
-demo: setup
+demo: python node compile
 	$(BIN)/fedchain demo
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/ape test tests
+	$(BIN)/ape test tests --durations=25
 
 test-fast: ## tests without re-running setup
 	$(BIN)/ape test tests
