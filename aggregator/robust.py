@@ -29,14 +29,14 @@ def _check_fraction(value: float, name: str, upper: float) -> float:
 
 
 def chunked_order_statistic(
-    ordered: Sequence[ClientUpdate], reduce_sorted, chunk_elements: int = CHUNK_ELEMENTS
+    ordered: Sequence[ClientUpdate], reduce_sorted, chunk_elements: int | None = None
 ) -> dict[str, np.ndarray]:
     """Apply ``reduce_sorted(block) -> column`` to chunks of coordinates, tensor by tensor.
 
     ``block`` has shape ``[coordinates, updates]`` with each row sorted ascending.
     """
     n = len(ordered)
-    columns = max(1, chunk_elements // n)
+    columns = max(1, (CHUNK_ELEMENTS if chunk_elements is None else chunk_elements) // n)
     out: dict[str, np.ndarray] = {}
     for name in sorted(ordered[0].tensors):
         flats = [np.asarray(u.tensors[name]).reshape(-1) for u in ordered]
