@@ -30,8 +30,9 @@ def read_manifest(store: ContentStore, cid: str, digest_hex: str | None, max_byt
 
 
 def central_epsilon(details: dict[str, Any]) -> float | None:
-    """Central DP epsilon of the round if the aggregation strategy reported one."""
-    for key in ("central_epsilon", "epsilon"):
+    """Central DP epsilon of the round if the aggregation strategy reported one (DP-FedAvg writes
+    ``details["central_dp"]["epsilon_round"]``)."""
+    for key in ("central_epsilon", "epsilon_round", "epsilon"):
         value = details.get(key)
         if isinstance(value, int | float) and math.isfinite(value):
             return float(value)
