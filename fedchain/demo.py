@@ -84,6 +84,10 @@ def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[F
         token.mint(who, 1000 * ONE_TOKEN, sender=minter)
         token.approve(fed.staking.address, 500 * ONE_TOKEN, sender=who)
         fed.staking.stake((500 if who is people.aggregator else 100) * ONE_TOKEN, sender=who)
+    if cfg.governance:  # before the task exists, so the hand-over does not eat into round 1's commit phase
+        from fedchain.demo_governance import hand_to_dao
+
+        fed = hand_to_dao(fed, people)
     x, y = load_dataset("digits")
     train, validation, test = split_holdout(x, y, VALIDATION_FRACTION, TEST_FRACTION, cfg.seed)
     manifest = ModelManifest(kind="initial", architecture=ARCHITECTURE)
@@ -124,9 +128,9 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
     fed, task_id, data = setup(cfg, people, store)
     console.print(f"deployed TaskManager at {fed.tasks.address}; task {task_id} created")
     if cfg.governance:
-        from fedchain.demo_governance import hand_to_dao
+        from fedchain.demo_governance import describe_dao
 
-        fed = hand_to_dao(fed, people, console)
+        console.print(describe_dao(fed, people))
     trainers, aggregator = make_nodes(cfg, people, fed, data, store)
     rows: list[dict] = []
     for round_ in range(1, cfg.rounds + 1):

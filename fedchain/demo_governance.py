@@ -21,15 +21,18 @@ from fedchain.deploy import GovernanceConfig, deploy_governance, privileged_hold
 DEMO_FLOOR_TOKENS = 200  # the new minTrainerStake the demo proposal sets (trainers stake 100)
 
 
-def hand_to_dao(fed: Fedchain, people: Any, console: Console) -> Fedchain:
+def hand_to_dao(fed: Fedchain, people: Any) -> Fedchain:
     """Deploy the DAO, hand everything to its timelock, and have the sponsor and trainers delegate to themselves."""
     fed = deploy_governance(fed, people.deployer, GovernanceConfig.local(), guardian=people.treasury.address)
     for voter in [people.sponsor, *people.trainers]:
         gov.delegate(fed, voter)
-    left = privileged_holders(fed, people.deployer.address)
-    console.print(f"DAO: governor {fed.governor.address}, timelock (treasury) {fed.timelock.address}; "
-                  f"the deployer holds {', '.join(left) if left else 'no role'}")
     return fed
+
+
+def describe_dao(fed: Fedchain, people: Any) -> str:
+    left = privileged_holders(fed, people.deployer.address)
+    return (f"DAO: governor {fed.governor.address}, timelock (treasury) {fed.timelock.address}; "
+            f"the deployer holds {', '.join(left) if left else 'no role'}")
 
 
 def _travel_to(timestamp: int) -> None:
