@@ -240,9 +240,11 @@ def find_proposal(fed: Fedchain, proposal_id: int) -> dict:
 
 def list_proposals(fed: Fedchain) -> list[dict]:
     """Every proposal of the governor, oldest first, from its ProposalCreated events."""
+    from ape import chain
+
     governor = _governor(fed)
     out = []
-    for log in governor.ProposalCreated.range(fed.deployment.block, _height() + 1):
+    for log in governor.ProposalCreated.range(fed.deployment.block, int(chain.blocks.height) + 1):
         args = log.event_arguments
         out.append({
             "id": int(args["proposalId"]), "proposer": args["proposer"], "targets": list(args["targets"]),
@@ -395,9 +397,3 @@ def _tok(amount: int) -> str:
 
 def _show(param: Parameter, value: Any) -> str:
     return f"{int(value) / ONE_TOKEN:g} FED" if param.kind == "tokens" else str(value)
-
-
-def _height() -> int:
-    from ape import chain
-
-    return int(chain.blocks.height)
