@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from ape import chain, networks
-from e2e_lib import build_federation, warp
+from e2e_lib import Federation, warp
 from rich.console import Console
 
 from aggregator.central_dp import central_epsilon, chain_round_context, round_seed
@@ -21,12 +21,13 @@ from client.privacy import BudgetExceeded
 from client.trainer import TrainConfig
 from fedchain.chain import Phase, TrainerStatus
 from fedchain.codec import decode_model
-from fedchain.demo import run_round
+from fedchain.demo import DemoConfig, Participants, make_nodes, run_round, setup
 from fedchain.rounds import try_advance
 from fedchain.store.local import LocalContentStore
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = TrainConfig(epochs=2)
+PHASE_SECONDS = 900
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +35,16 @@ def wall_clock_chain():
     """Start each test's blocks at wall-clock time (a reverted snapshot leaves the chain's clock behind, and the
     trainers compare phase deadlines against the later of the two)."""
     chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp) + 1))
+
+
+def build_federation(home, trainers: int, rounds: int, **overrides) -> Federation:
+    """As e2e_lib's, with 15-minute phases: DP planning and training on a busy CI machine must not miss them."""
+    cfg = DemoConfig(rounds=rounds, trainers=trainers, phase_seconds=PHASE_SECONDS, **overrides)
+    store = LocalContentStore(home / "store")
+    people = Participants.from_test_accounts(trainers)
+    fed, task_id, data = setup(cfg, people, store)
+    nodes, aggregator = make_nodes(cfg, people, fed, data, store)
+    return Federation(cfg, people, fed, task_id, store, nodes, aggregator, data)
 
 
 def _manifest(store, cid: str):
