@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ape import accounts, chain, networks
 
 from fedchain.chain import ONE_TOKEN, Fedchain
@@ -73,3 +74,25 @@ def test_governance_through_the_ape_scripts(fedchain_home):
     assert "Executed" in out and "Raise the trainer stake floor" in out
     out = run(["governance", "params", *NETWORK], fedchain_home)
     assert [line.split()[1] for line in out.splitlines() if line.startswith("minTrainerStake")] == ["200"]
+
+
+def test_old_deployment_records_still_load(fedchain_home):
+    """A deployments.json record written before governance (no governor/timelock/policy keys) loads ungoverned."""
+    import json
+
+    from fedchain import governance as gov
+    from fedchain.config import settings
+    from fedchain.deploy import deploy_protocol
+
+    fed = deploy_protocol(accounts.test_accounts[0], save=True)
+    path = settings().deployments_file
+    records = json.loads(path.read_text())
+    for record in records.values():
+        for key in ("governor", "timelock", "policy", "rejection_slasher"):
+            record.pop(key, None)
+    path.write_text(json.dumps(records))
+    loaded = Fedchain.connect()
+    assert loaded.deployment.tasks == fed.deployment.tasks
+    assert not loaded.deployment.governed and loaded.governor is None and loaded.policy is None
+    with pytest.raises(gov.GovernanceError, match="ape run deploy --governance"):
+        gov.list_proposals(loaded)
