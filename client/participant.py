@@ -309,7 +309,10 @@ class TrainerNode:
         claimed = self.claim(task_id)
         if claimed:
             echo(f"claimed {claimed / 10**18:g} FED")
-        echo(f"task {task_id} completed")
+        if TaskStatus(self.fed.task(task_id).status) == TaskStatus.ACTIVE:  # stopped at the privacy budget
+            echo(f"stopped taking part in task {task_id}; claim later rounds with `fedchain client claim`")
+        else:
+            echo(f"task {task_id} completed")
 
     def epsilon_report(self, task_id: int) -> dict[int, tuple[float | None, float | None]]:
         """Round -> (epsilon spent in that round, total epsilon after it) from our revealed updates' manifests
