@@ -216,7 +216,8 @@ def main() -> None:
     tables, results = robustness_tables(datasets, strategies, ATTACKS, levels, args.rounds, args.workers)
     if DEFAULT_ROBUST in strategies and 0.3 in levels:
         lines += ["## Target check (default robust strategy, 30% attackers)", "",
-                  "| dataset | attack | accuracy change (points) | attackers' reward share | met |", "|---|---|---|---|---|"]
+                  "| dataset | attack | accuracy change (points) | attackers' reward share | met |",
+                  "|---|---|---|---|---|"]
         for d in datasets:
             base = results[(d, DEFAULT_ROBUST, None, 0.0)]["accuracy"]
             for a in ATTACKS:
