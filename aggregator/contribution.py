@@ -7,7 +7,8 @@ to parts per million (exact round-half-even):
 - ``accuracy``  = validation accuracy of ``w_i`` on its own (the task's validation set, by CID)
 - ``loss``      = ``min(1, L(g) / L(w_i))`` — the change in validation loss: 1 if the update does not make
   the loss worse, proportionally less if it does
-- ``alignment`` = ``max(0, cos(d_i, r))`` — data-free: direction agreement with the robust aggregate
+- ``alignment`` = ``max(0, cos(d_i, r))**2`` — data-free: direction agreement with the robust aggregate
+  (squared: poisoned updates that still point partly the right way, e.g. label flipping, earn much less)
 - ``norm``      = ``min(q, 1/q)`` with ``q = ||d_i|| / median_j ||d_j||`` — data-free: penalises boosted
   or shrunken updates
 
@@ -82,7 +83,7 @@ def contributions(
             loss = PPM if quality.loss <= 0.0 else 0
         else:
             loss = quantize_ppm(min(1.0, base_loss / quality.loss)) if math.isfinite(base_loss) else PPM
-        alignment = quantize_ppm(max(0.0, _cosine(delta, reference)))
+        alignment = quantize_ppm(max(0.0, _cosine(delta, reference)) ** 2)
         if typical > 0.0 and norm > 0.0:
             ratio = norm / typical
             size = quantize_ppm(min(ratio, 1.0 / ratio))
