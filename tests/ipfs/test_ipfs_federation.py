@@ -29,6 +29,7 @@ def test_demo_cli_runs_against_the_node(ipfs_node, tmp_path):
     home = tmp_path / "home"
     env = cli_env(home) | {"FEDCHAIN_IPFS_API": ipfs_node.api_url}
     env.pop("FEDCHAIN_STORE", None)
+    sync_chain_clock()
     proc = subprocess.run([str(BIN / "fedchain"), "demo", "--rounds", "2", "--trainers", "3", "--json"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr

@@ -154,6 +154,7 @@ def test_pin_follower_cli_once(ipfs_pair, tmp_path, monkeypatch):
     home = tmp_path / "home"
     env = cli_env(home)
     monkeypatch.setenv("FEDCHAIN_HOME", str(home))
+    sync_chain_clock()
     store = KuboStore(trainer_node.api_url)
     cfg = DemoConfig(rounds=1, trainers=2, phase_seconds=60)
     start = int(chain.blocks.height) + 1
