@@ -37,7 +37,7 @@ class DemoConfig:
     alpha: float = 0.5
     seed: int = 7
     budget_tokens: int = 1000
-    phase_seconds: int = 120
+    phase_seconds: int = 300
     train: TrainConfig = field(default_factory=TrainConfig)
     governance: bool = False  # hand the protocol to a Governor + Timelock; change one parameter by proposal
     strategy: str = "fedavg"

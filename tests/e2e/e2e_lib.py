@@ -28,7 +28,7 @@ class Federation:
 
 
 def build_federation(home, trainers: int, rounds: int, **overrides: Any) -> Federation:
-    cfg = DemoConfig(rounds=rounds, trainers=trainers, phase_seconds=60, **overrides)
+    cfg = DemoConfig(rounds=rounds, trainers=trainers, phase_seconds=900, **overrides)
     store = LocalContentStore(home / "store")
     people = Participants.from_test_accounts(trainers)
     fed, task_id, data = setup(cfg, people, store)
