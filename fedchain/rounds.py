@@ -16,8 +16,15 @@ log = logging.getLogger(__name__)
 
 
 def chain_now() -> int:
-    """The time the next block will carry: wall clock, or the chain's clock if it was moved ahead."""
-    return max(int(time.time()), int(chain.blocks.head.timestamp))
+    """The timestamp the next block will carry, which is what the contracts compare deadlines with.
+
+    Asks the node for its pending block (dev chains whose clock was moved or restored from a snapshot differ from
+    the wall clock); nodes without a pending block fall back to the later of the wall clock and the head block.
+    """
+    try:
+        return int(chain.pending_timestamp)
+    except Exception:  # noqa: BLE001 - any RPC without "pending" support
+        return max(int(time.time()), int(chain.blocks.head.timestamp))
 
 
 def phase_complete(task: Any, rnd: Any) -> bool:
