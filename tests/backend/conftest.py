@@ -24,6 +24,21 @@ from fedchain.commitments import trainer_commitment  # noqa: E402
 SALT = b"\x22" * 32
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Anvil's evm_revert (ape's test isolation) winds the chain's clock back by the time since the snapshot, so
+    long backend tests would leave later modules' chain clock minutes behind the wall clock that trainer nodes
+    compare deadlines with. After each backend test (and its isolation revert) set the clock back to now."""
+    yield
+    from ape import networks
+
+    if networks.active_provider is None:
+        return
+    now = int(time.time())
+    if int(chain.blocks.head.timestamp) < now:
+        networks.provider.make_request("evm_setTime", [now])
+
+
 @dataclass
 class World:
     f: Federation
