@@ -192,11 +192,11 @@ REVERT_HINTS = {
 }
 
 
-def explain_revert(exc: BaseException) -> str:
+def explain_revert(exc: BaseException, hints: dict[str, str] = REVERT_HINTS) -> str:
     """A one-line, human message for a contract revert (custom errors by name, with their arguments)."""
     name = type(exc).__name__
     inputs = getattr(exc, "inputs", None) or {}
-    hint = REVERT_HINTS.get(name)
+    hint = hints.get(name)
     details = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(inputs.items()))
     if hint:
         return f"{hint} ({name}{': ' + details if details else ''})"

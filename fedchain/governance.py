@@ -17,7 +17,7 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, is_address, keccak, to_checksum_address
 
-from fedchain.chain import ONE_TOKEN, Fedchain, FedchainError
+from fedchain.chain import ONE_TOKEN, REVERT_HINTS, Fedchain, FedchainError, explain_revert
 
 SUPPORT = {"against": 0, "for": 1, "abstain": 2}
 
@@ -332,10 +332,10 @@ def _transact(method: Any, *args: Any, sender: Any) -> Any:
     try:
         return method(*args, sender=sender)
     except ContractLogicError as exc:
-        raise GovernanceError(explain_governance_revert(exc)) from exc
+        raise GovernanceError(explain_revert(exc, GOVERNOR_HINTS)) from exc
 
 
-GOVERNOR_HINTS = {
+GOVERNOR_HINTS = REVERT_HINTS | {
     "GovernorInsufficientProposerVotes": "not enough votes to propose",
     "GovernorUnexpectedProposalState": "the proposal is in the wrong state for this action",
     "GovernorAlreadyCastVote": "this account already voted",
@@ -345,16 +345,6 @@ GOVERNOR_HINTS = {
     "GovernorOnlyExecutor": "only the DAO (the timelock) may do this",
     "AccessControlUnauthorizedAccount": "only the DAO (the timelock) may do this",
 }
-
-
-def explain_governance_revert(exc: BaseException) -> str:
-    name = type(exc).__name__
-    inputs = getattr(exc, "inputs", None) or {}
-    details = ", ".join(f"{k}={v}" for k, v in sorted(inputs.items()))
-    hint = GOVERNOR_HINTS.get(name)
-    if hint:
-        return f"{hint} ({name}{': ' + details if details else ''})"
-    return f"transaction reverted: {getattr(exc, 'message', '') or name}"
 
 
 def _contract(fed: Fedchain, name: str) -> Any:
