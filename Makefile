@@ -7,9 +7,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc-bin
 export SE_OFFLINE := true
 
-.PHONY: setup node python compile demo test test-fast lint gas bench-ipfs bench-backend postgres clean
+.PHONY: setup node python compile demo test test-fast lint gas bench-ipfs bench-backend postgres chromium clean
 
-setup: python node compile postgres
+setup: python node compile postgres chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ postgres:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 		|| echo "warning: could not install postgresql; the backend's Postgres test will be skipped"; \
 	else echo "note: postgresql not installed (needs root + apt); the backend's Postgres test will be skipped"; fi
+
+# The dashboard's browser tests drive Debian's chromium through chromedriver; skipped when apt cannot install them.
+chromium:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "warning: could not install chromium; the dashboard's browser tests will be skipped"; \
+	else echo "note: chromium not installed (needs root + apt); the dashboard's browser tests will be skipped"; fi
 
 compile: python node
 	$(BIN)/ape compile
