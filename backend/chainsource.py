@@ -59,7 +59,7 @@ FINAL_PROPOSAL_STATES = {"canceled", "defeated", "expired", "executed"}
 # deployments.json role -> contract name in the build; every role present in a record is indexed.
 CONTRACT_NAMES = {"token": "FedToken", "staking": "Staking", "tasks": "TaskManager",
                   "rejection_slasher": "RejectionSlasher", "governor": "FedGovernor", "timelock": "FedTimelock",
-                  "policy": "ProtocolPolicy"}
+                  "policy": "ProtocolPolicy", "retention": "TaskRetention"}
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ class Deployment:
     governor: str | None = None  # FedGovernor, when the DAO owns the deployment
     timelock: str | None = None  # FedTimelock: every admin role, the minter role and the treasury
     policy: str | None = None  # ProtocolPolicy: stake floors, quorum bounds, strategy allowlist, guardian pause
+    retention: str | None = None  # TaskRetention: each task's retention policy (what pinning nodes keep)
 
     @property
     def governed(self) -> bool:
@@ -142,6 +143,7 @@ class Fedchain:
         self.governor = project.FedGovernor.at(deployment.governor) if deployment.governor else None
         self.timelock = project.FedTimelock.at(deployment.timelock) if deployment.timelock else None
         self.policy = project.ProtocolPolicy.at(deployment.policy) if deployment.policy else None
+        self.retention = project.TaskRetention.at(deployment.retention) if deployment.retention else None
 
     @classmethod
     def connect(cls) -> Fedchain:
@@ -181,6 +183,8 @@ REVERT_HINTS = {
     "AlreadySlashed": "this participant was already slashed in this round",
     "NotSlashable": "this participant did nothing slashable in this round",
     "NotSponsor": "only the task's sponsor can do this",
+    "InvalidRetention": "model rounds must be 1..100000 or all; update rounds 0..100000 or all",
+    "NoTaskRetention": "the task has no retention policy of its own (it follows the default)",
     "NothingToReclaim": "the task has no unallocated budget left",
     "NothingToWithdraw": "nothing is unbonding",
     "StillUnbonding": "the unbonding delay has not passed yet",

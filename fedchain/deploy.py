@@ -9,10 +9,12 @@ from typing import Any
 from ape import chain
 
 from fedchain.chain import ONE_TOKEN, Deployment, Fedchain, contracts_project, network_key
+from fedchain.retention import RetentionPolicy
 
 DEFAULT_UNBONDING_DELAY = 7 * 24 * 3600
 LOCAL_UNBONDING_DELAY = 3600
 DEFAULT_REJECTION_SLASH_BPS = 500  # RejectionSlasher: 5% of stake per rejected update (the DAO may change it)
+DEFAULT_RETENTION = RetentionPolicy()  # TaskRetention's default: keep everything but rejected updates (DAO may change)
 
 
 def deploy_protocol(
@@ -24,7 +26,7 @@ def deploy_protocol(
     aggregators: Iterable[str] = (),
     save: bool = True,
 ) -> Fedchain:
-    """Deploy FedToken, Staking and TaskManager, wire their roles, and record the addresses."""
+    """Deploy FedToken, Staking, TaskManager, RejectionSlasher and TaskRetention, wire their roles, record them."""
     project = contracts_project()
     admin = admin or deployer.address
     treasury = treasury or admin
@@ -36,10 +38,12 @@ def deploy_protocol(
     rejection = project.RejectionSlasher.deploy(tasks.address, staking.address, deployer.address,
                                                 DEFAULT_REJECTION_SLASH_BPS, sender=deployer)
     staking.grantRole(staking.SLASHER_ROLE(), rejection.address, sender=deployer)
+    retention = project.TaskRetention.deploy(tasks.address, deployer.address, DEFAULT_RETENTION.to_chain(),
+                                             sender=deployer)
     for aggregator in aggregators:
         tasks.grantRole(tasks.AGGREGATOR_ROLE(), aggregator, sender=deployer)
     if admin != deployer.address:
-        for contract in (staking, tasks, rejection):
+        for contract in (staking, tasks, rejection, retention):
             contract.grantRole(contract.DEFAULT_ADMIN_ROLE(), admin, sender=deployer)
             contract.grantRole(contract.PARAMETER_ROLE(), admin, sender=deployer)
             contract.renounceRole(contract.PARAMETER_ROLE(), deployer.address, sender=deployer)
@@ -53,6 +57,7 @@ def deploy_protocol(
         block=start_block,
         deployer=deployer.address,
         rejection_slasher=rejection.address,
+        retention=retention.address,
     )
     if save:
         deployment.save()
@@ -120,6 +125,8 @@ def deploy_governance(
                 (policy, policy.PARAMETER_ROLE())]
     if fed.rejection_slasher is not None:  # issue 4: the DAO sets the rejected-trainer slash fraction
         handover.append((fed.rejection_slasher, fed.rejection_slasher.PARAMETER_ROLE()))
+    if fed.retention is not None:  # issue 6: the DAO sets the default retention policy
+        handover.append((fed.retention, fed.retention.PARAMETER_ROLE()))
     for contract, role in handover:
         admin_role = contract.DEFAULT_ADMIN_ROLE()
         for r in (role, admin_role):
@@ -143,6 +150,8 @@ def privileged_holders(fed: Fedchain, account: str) -> list[str]:
               ("TaskManager", fed.tasks, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE"))]
     if fed.rejection_slasher is not None:
         checks.append(("RejectionSlasher", fed.rejection_slasher, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE")))
+    if fed.retention is not None:
+        checks.append(("TaskRetention", fed.retention, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE")))
     if fed.policy is not None:
         checks.append(("ProtocolPolicy", fed.policy, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE", "GUARDIAN_ROLE")))
     if fed.timelock is not None:

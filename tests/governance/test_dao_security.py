@@ -122,6 +122,9 @@ def privileged_calls(dao) -> list[tuple[str, object, tuple]]:
     if fed.rejection_slasher is not None:
         calls.append(("RejectionSlasher.setSlashBps", fed.rejection_slasher.setSlashBps, (1,)))
         calls.append(("RejectionSlasher.grantRole", fed.rejection_slasher.grantRole, (role, anyone)))
+    if fed.retention is not None:
+        calls.append(("TaskRetention.setDefaultRetention", fed.retention.setDefaultRetention, ((1, 0, False, False),)))
+        calls.append(("TaskRetention.grantRole", fed.retention.grantRole, (role, anyone)))
     return calls
 
 
