@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from backend.chainsource import ChainSource, DeploymentRecord, load_abis
+from frontend.backend_client import BackendClient
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class DashboardContext:
     def chain(self) -> ChainSource:
         """Contract handles (web3) for view calls and receipts; `chain.contracts[role]`, `chain.w3`."""
         return ChainSource(self.config.rpc_url, self.deployment, load_abis())
+
+    @cached_property
+    def backend(self) -> BackendClient:
+        """Async reader of the backend's read API (history); errors are `frontend.backend_client.BackendError`."""
+        return BackendClient(self.config.backend_url)
 
     @property
     def chain_id(self) -> int:

@@ -1,0 +1,183 @@
+"""Dashboard page logic with NiceGUI's simulated `user`, against the real backend (HTTP) and the test's anvil: what
+each page shows equals what the chain and the backend say; filters, pagination, the live countdown, and clear
+messages when the backend is down or an id is unknown."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from ape import chain
+from backend_testlib import free_port
+from nicegui import ui
+from nicegui.testing import User
+
+from fedchain.governance import ProposalState
+from frontend.app import build_dashboard
+from frontend.live import PHASES
+
+ONE_TOKEN = 10**18
+
+
+def texts(user: User, marker: str) -> list[str]:
+    """Texts of the labels carrying `marker`, in page order."""
+    return [e.text for e in user.find(marker=marker).elements if isinstance(e, ui.label)]
+
+
+def fed_text(wei: int) -> str:
+    """How the dashboard writes an amount (computed here independently of frontend.layout.tokens)."""
+    return f"{wei // ONE_TOKEN:,}.{wei % ONE_TOKEN * 100 // ONE_TOKEN:02d} FED"
+
+
+def table_rows(user: User, marker: str) -> list[dict]:
+    (table,) = user.find(marker=marker).elements
+    return list(table.rows)
+
+
+async def see(user: User, marker: str, timeout: float = 15.0) -> None:
+    """Wait until an element with `marker` is on the page (data arrives after the page connects)."""
+    await user.should_see(marker=marker, retries=int(timeout / 0.1))
+
+
+def seconds(countdown: str) -> int:
+    parts = [int(p) for p in re.fullmatch(r"(?:(\d+):)?(\d\d):(\d\d)", countdown).groups(default="0")]
+    return parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
+async def test_governance_shows_state_votes_and_quorum_from_the_governor(user: User, dashboard_world):
+    w = dashboard_world
+    build_dashboard(w.context())
+    await user.open("/governance")
+    await see(user, "proposal-quorum")
+    governor = w.f.fed.governor
+    pid = w.proposal_id
+    against, for_, abstain = (int(v) for v in governor.proposalVotes(pid))
+    (badge,) = user.find(marker="proposal-state").elements
+    assert badge.text == ProposalState(int(governor.state(pid))).name.lower() == "active"
+    await user.should_see(content="Raise the trainer stake floor to 150 FED")
+    votes = texts(user, "proposal-votes")[0]
+    assert f"for {for_ // ONE_TOKEN:,}." in votes and f"against {against // ONE_TOKEN:,}." in votes
+    quorum = int(governor.quorum(int(governor.proposalSnapshot(pid))))
+    share = (for_ + abstain) / quorum
+    assert texts(user, "proposal-quorum")[0].endswith(f"of {fed_text(quorum)} ({min(share, 9.99):.0%})")
+    voters = {r["voter"] for r in table_rows(user, "proposal-vote-list")}
+    assert voters == {w.f.people.trainers[0].address.lower(), w.f.people.trainers[1].address.lower()}
+
+
+async def test_overview_shows_the_live_round_from_the_chain_and_counts_down(user: User, dashboard_world):
+    w = dashboard_world
+    build_dashboard(w.context())
+    await user.open("/")
+    await see(user, "stat-contributions")
+    task = w.f.fed.task(w.f.task_id)
+    rnd = w.f.fed.round(w.f.task_id, task.currentRound)
+    assert texts(user, "live-round") == [str(task.currentRound)] and task.currentRound == 3
+    assert texts(user, "live-phase") == [PHASES[int(rnd.phase)]] == ["trainer commit"]
+    assert texts(user, "live-task") == [f"#{w.f.task_id} · active"]
+    first = texts(user, "countdown")[0]
+    await asyncio.sleep(2.5)
+    second = texts(user, "countdown")[0]
+    assert 0 < seconds(second) < seconds(first) <= int(rnd.phaseDeadline) - int(chain.blocks.head.timestamp) + 2
+    assert texts(user, "stat-contributions") == ["6"]  # 3 trainers x 2 finished rounds
+    assert texts(user, "stat-tasks") == ["1 (1 active)"]
+    assert texts(user, "stat-trainers")[0].startswith("3 ")
+    accuracy = w.f.fed.round(w.f.task_id, 2).accuracyPpm / 1e4
+    assert texts(user, "stat-accuracy") == [f"{accuracy:.1f}% (task {w.f.task_id}, round 2)"]
+
+
+async def test_contributions_filter_by_trainer_and_show_the_rejection_reason(user: User, dashboard_world):
+    w = dashboard_world
+    build_dashboard(w.context())
+    await user.open("/contributions")
+    await see(user, "contributions")
+    rows = table_rows(user, "contributions")
+    assert len(rows) == 6 and texts(user, "page-info") == ["1–6 of 6"]
+    hostile = w.f.people.trainers[2].address
+    user.find(marker="filter-trainer").type(hostile)
+    user.find(marker="apply-filters").click()
+    await asyncio.sleep(0.5)
+    await see(user, "contributions")
+    rows = table_rows(user, "contributions")
+    assert {r["trainer"] for r in rows} == {hostile.lower()} and len(rows) == 2
+    rejected = next(r for r in rows if r["round"] == 1)
+    assert rejected["outcome"] == "rejected" and rejected["reason"].startswith("not_safetensors: ")
+    assert rejected["reward"].startswith("0.00 FED")
+    accepted = next(r for r in rows if r["round"] == 2)
+    assert accepted["outcome"] == "accepted" and accepted["score"] != "-" and accepted["reason"] == ""
+
+    user.find(marker="filter-trainer").clear()
+    user.find(marker="filter-outcome").click()
+    user.find("rejected").click()
+    user.find(marker="apply-filters").click()
+    await asyncio.sleep(0.5)
+    rows = table_rows(user, "contributions")
+    assert [(r["round"], r["trainer"]) for r in rows] == [(1, hostile.lower())]
+
+
+async def test_contributions_bad_trainer_address_is_explained(user: User, dashboard_world):
+    build_dashboard(dashboard_world.context())
+    await user.open("/contributions")
+    await see(user, "contributions")
+    user.find(marker="filter-trainer").type("0x1234")
+    user.find(marker="apply-filters").click()
+    await see(user, "problem")
+    assert "0x-prefixed 20-byte address" in texts(user, "problem")[0]
+
+
+async def test_performance_shows_metrics_and_lineage_by_cid(user: User, dashboard_world):
+    w = dashboard_world
+    build_dashboard(w.context())
+    await user.open("/performance")
+    await see(user, "lineage")
+    (accuracy_chart,) = user.find(marker="accuracy-chart").elements
+    expected = [round(w.f.fed.round(w.f.task_id, n).accuracyPpm / 1e4, 2) for n in (1, 2)]
+    assert accuracy_chart.options["series"][0]["data"] == expected
+    (loss_chart,) = user.find(marker="loss-chart").elements
+    assert loss_chart.options["series"][0]["data"] == [
+        round(w.f.fed.round(w.f.task_id, n).lossMicro / 1e6, 4) for n in (1, 2)]
+    rows = table_rows(user, "lineage")
+    initial = w.f.fed.task(w.f.task_id).params.initialModelCid
+    assert rows[0]["child"] == initial
+    for n in (1, 2):
+        assert rows[n]["parent"] == rows[n - 1]["child"]
+        assert rows[n]["child"] == w.f.fed.round(w.f.task_id, n).resultCid
+    assert rows[3]["round"] == "3" and rows[3]["child"] == "-"  # the open round has no result yet
+
+
+async def test_unknown_task_and_backend_down_give_clear_messages(user: User, dashboard_world):
+    w = dashboard_world
+    build_dashboard(w.context())
+    await user.open("/performance?task=999")
+    await see(user, "problem")
+    assert "task 999 is not known" in texts(user, "problem")[0]
+    await see(user, "lineage")  # the page still renders the latest task
+
+
+async def test_backend_down_keeps_the_live_view(user: User, dashboard_world):
+    w = dashboard_world
+    build_dashboard(w.context(backend_url=f"http://127.0.0.1:{free_port()}"))  # nothing listens there
+    await user.open("/")
+    await see(user, "problem")
+    assert "history unavailable" in texts(user, "problem")[0] and "not reachable" in texts(user, "problem")[0]
+    assert texts(user, "live-round") == ["3"]  # the chain part still works
+    for path in ("/contributions", "/economics", "/performance", "/governance"):
+        await user.open(path)
+        await see(user, "problem")
+        assert "not reachable" in texts(user, "problem")[0], path
+
+
+async def test_economics_totals_equal_the_chain(user: User, dashboard_world):
+    w = dashboard_world
+    build_dashboard(w.context())
+    await user.open("/economics")
+    await see(user, "rewards-per-trainer")
+    fed = w.f.fed
+    supply = int(fed.token.totalSupply())
+    staked = sum(int(fed.staking.stakeOf(a.address)) for a in [w.f.people.aggregator, *w.f.people.trainers])
+    assert texts(user, "stat-supply") == [fed_text(supply)]
+    assert texts(user, "stat-staked") == [fed_text(staked)]
+    (per_round,) = user.find(marker="rewards-per-round").elements
+    budgets = per_round.options["series"][0]["data"]
+    assert budgets == [round(int(fed.round(w.f.task_id, n).roundBudget) / ONE_TOKEN, 4) for n in (1, 2, 3)]
+    (per_trainer,) = user.find(marker="rewards-per-trainer").elements
+    assert len(per_trainer.options["series"][0]["data"]) == 3
