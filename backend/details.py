@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.central_privacy import central_mechanism, refresh_central_privacy
 from backend.models import Contribution, Round
 from fedchain.codec import MANIFEST_KEY, CodecError, ModelManifest, read_header
 from fedchain.store import ContentError, ContentStore
@@ -57,6 +58,8 @@ def load_round_details(session: Session, store: ContentStore, rnd: Round, max_by
     scores = details.get("scores") if isinstance(details.get("scores"), dict) else {}
     rejected = details.get("rejected") if isinstance(details.get("rejected"), dict) else {}
     rnd.central_epsilon = central_epsilon(details)
+    mechanism = central_mechanism(details)
+    rnd.central_noise_multiplier, rnd.central_delta = mechanism if mechanism else (None, None)
     total_weight = int(rnd.total_weight or 0)
     budget = int(rnd.round_budget_wei)
     contributions = session.scalars(select(Contribution).where(
@@ -77,6 +80,9 @@ def load_round_details(session: Session, store: ContentStore, rnd: Round, max_by
             contribution.reward_tokens = reward / 10**18
         contribution.epsilon = _update_epsilon(store, contribution, max_bytes)
     rnd.details_status = "ok"
+    if mechanism is not None:
+        session.flush()
+        refresh_central_privacy(session, rnd.task_id)
 
 
 def _update_epsilon(store: ContentStore, contribution: Contribution, max_bytes: int) -> float | None:

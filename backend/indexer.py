@@ -21,6 +21,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from backend.central_privacy import refresh_central_privacy
 from backend.chainsource import ChainSource, DeploymentRecord, load_abis
 from backend.db import session_factory, wipe
 from backend.details import load_round_details
@@ -136,6 +137,8 @@ class Indexer:
                 rnd = session.get(Round, (task_id, round_))
                 if rnd is not None:
                     load_round_details(session, self.store, rnd, self.config.max_file_bytes)
+            for task_id in sorted({task_id for task_id, _ in projector.failed_rounds}):
+                refresh_central_privacy(session, task_id)  # a round failed after aggregation still counts
             refresh_proposal_states(session, source, end)
             state.last_block, state.last_block_hash = end, end_hash
             EVENTS.inc(len(logs))

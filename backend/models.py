@@ -73,6 +73,10 @@ class Task(Base):
     min_trainers: Mapped[int] = mapped_column(Integer, default=0)
     max_trainers: Mapped[int] = mapped_column(Integer, default=0)
     dp_epsilon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # central DP (dp-fedavg): the accountant's composition over the rounds released so far (migration 0002)
+    central_epsilon_total: Mapped[float | None] = mapped_column(Float, nullable=True)
+    central_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    central_dp_rounds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_block: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
 
@@ -104,6 +108,10 @@ class Round(Base):
     accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
     loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     central_epsilon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # migration 0002: the round's central DP mechanism (from its manifest) and epsilon composed up to this round
+    central_noise_multiplier: Mapped[float | None] = mapped_column(Float, nullable=True)
+    central_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    central_epsilon_total: Mapped[float | None] = mapped_column(Float, nullable=True)
     round_budget_wei: Mapped[str] = mapped_column(WEI, default="0")
     paid_wei: Mapped[str] = mapped_column(WEI, default="0")
     failure_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)

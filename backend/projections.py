@@ -45,6 +45,7 @@ class Projector:
         self.source = source
         self._timestamps: dict[int, int] = {}
         self.finalized_rounds: list[tuple[int, int]] = []
+        self.failed_rounds: list[tuple[int, int]] = []
         self.handlers: dict[tuple[str, str], Callable[[DecodedLog], None]] = {
             ("tasks", "TaskCreated"): self.task_created,
             ("tasks", "RoundStarted"): self.round_started,
@@ -209,6 +210,7 @@ class Projector:
             rnd.phase = "failed"
             rnd.failure_reason = label(log.args["reason"])
             rnd.ended_block = log.block_number
+            self.failed_rounds.append((rnd.task_id, rnd.round))
 
     def task_completed(self, log: DecodedLog) -> None:
         task = self.session.get(Task, log.args["taskId"])

@@ -64,6 +64,9 @@ class TaskOut(msgspec.Struct):
     dp_epsilon: float | None
     created_block: int
     created_at: int
+    central_epsilon_total: float | None  # central DP composed over central_dp_rounds released rounds
+    central_delta: float | None
+    central_dp_rounds: int | None
 
 
 class RoundOut(msgspec.Struct):
@@ -91,6 +94,9 @@ class RoundOut(msgspec.Struct):
     paid_wei: str
     failure_reason: str | None
     details_status: str
+    central_epsilon_total: float | None  # central DP composed over the task's released rounds up to this one
+    central_delta: float | None
+    central_noise_multiplier: float | None
 
 
 class ContributionOut(msgspec.Struct):

@@ -35,6 +35,8 @@ def task_out(t: Task) -> TaskOut:
         remaining_budget_wei=t.remaining_budget_wei, reclaimed_wei=t.reclaimed_wei, num_rounds=t.num_rounds,
         current_round=t.current_round, min_trainers=t.min_trainers, max_trainers=t.max_trainers,
         dp_epsilon=t.dp_epsilon, created_block=t.created_block, created_at=t.created_at,
+        central_epsilon_total=t.central_epsilon_total, central_delta=t.central_delta,
+        central_dp_rounds=t.central_dp_rounds,
     )
 
 
@@ -51,6 +53,8 @@ def round_out(r: Round) -> RoundOut:
         result_digest=r.result_digest, scores_root=r.scores_root, total_weight=r.total_weight, accepted=r.accepted,
         rejected=r.rejected, metrics=metrics, central_epsilon=r.central_epsilon, round_budget_wei=r.round_budget_wei,
         paid_wei=r.paid_wei, failure_reason=r.failure_reason, details_status=r.details_status,
+        central_epsilon_total=r.central_epsilon_total, central_delta=r.central_delta,
+        central_noise_multiplier=r.central_noise_multiplier,
     )
 
 

@@ -1,0 +1,131 @@
+"""Central DP through the indexer: a dp-fedavg task runs real rounds on the test's anvil (one finalized, one that
+fails after the trainers revealed, i.e. after release, one finalized), and the API reports each round's central
+epsilon as the aggregator wrote it in the result manifest, and the cumulative epsilon per round and per task as
+the aggregator's accountant composes it over the released rounds. Also: migration 0002 upgrades a 0001 database."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+import pytest
+from alembic import command
+from ape import chain, networks
+from backend_testlib import new_indexer
+from e2e_lib import Federation, advance_to, build_federation, warp
+from litestar.testing import TestClient
+from sqlalchemy import inspect, text
+
+from aggregator.central_dp import central_epsilon, released_rounds
+from backend.app import BackendConfig, create_app
+from backend.db import alembic_config, make_engine, migrate
+from backend.details import read_manifest
+from client.trainer import TrainConfig
+from fedchain.chain import Phase
+
+NOISE, CLIP, DELTA = 0.8, 1.0, 1e-5
+
+
+def honest_round(f: Federation, round_: int) -> None:
+    for t in f.trainers:
+        t.train_and_commit(f.task_id)
+    advance_to(f, round_, Phase.TRAINER_REVEAL)
+    for t in f.trainers:
+        t.reveal(f.task_id, round_)
+    while Phase(f.fed.round(f.task_id, round_).phase) < Phase.FINALIZED:
+        assert f.aggregator.step(f.task_id) is not None
+
+
+def round_failing_after_release(f: Federation, round_: int) -> None:
+    """Trainers commit and reveal, the round enters AggregatorCommit, and no aggregator commits: NO_QUORUM.
+
+    The trainers use another training seed here: the next round starts from the same global model, and the same
+    seed would give the same tensors, which the aggregator rejects as replays of this round's updates."""
+    for t in f.trainers:
+        default = t.config
+        t.config = replace(default, seed=default.seed + 1000)
+        try:
+            t.train_and_commit(f.task_id)
+        finally:
+            t.config = default
+    advance_to(f, round_, Phase.TRAINER_REVEAL)
+    for t in f.trainers:
+        t.reveal(f.task_id, round_)
+    advance_to(f, round_, Phase.AGGREGATOR_COMMIT)
+    warp(f.cfg.phase_seconds + 1)
+    advance_to(f, round_, Phase.FAILED)
+
+
+@pytest.fixture(scope="module")
+def dp_world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("central-dp")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEDCHAIN_HOME", str(root / "home"))
+        chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp)) + 1)
+        f = build_federation(root / "home", trainers=2, rounds=3, strategy="dp-fedavg",
+                             strategy_params={"clip_norm": CLIP, "noise_multiplier": NOISE, "delta": DELTA},
+                             train=TrainConfig(epochs=1))
+        honest_round(f, 1)
+        round_failing_after_release(f, 2)
+        honest_round(f, 3)
+        url = f"sqlite:///{root / 'indexed.sqlite3'}"
+        new_indexer(url, f.store).catch_up()
+        app = create_app(BackendConfig(database_url=url, run_indexer=False, rpc_url=networks.provider.uri,
+                                       rate_limit_per_minute=0))
+        with TestClient(app) as client:
+            yield f, client
+
+
+def test_central_epsilon_per_round_and_cumulative_match_the_aggregator(dp_world):
+    f, client = dp_world
+    rounds = client.get(f"/tasks/{f.task_id}/rounds").json()["items"]
+    assert [r["phase"] for r in rounds] == ["finalized", "failed", "finalized"]
+    assert rounds[1]["failure_reason"] == "NoQuorum"
+    for r in rounds:
+        released = released_rounds(f.fed, f.task_id, r["round"])  # the aggregator's own count, from the chain
+        assert released == r["round"]  # round 2 failed after release: it counts
+        assert r["central_epsilon_total"] == central_epsilon(NOISE, released, DELTA)
+        if r["phase"] == "failed":
+            assert r["central_epsilon"] is None and r["result_cid"] is None
+            continue
+        chain_round = f.fed.round(f.task_id, r["round"])
+        manifest = read_manifest(f.store, chain_round.resultCid, "0x" + bytes(chain_round.resultDigest).hex(), 1 << 26)
+        report = manifest.details["central_dp"]
+        assert report["rounds"] == released
+        assert r["central_epsilon"] == report["epsilon_round"] == central_epsilon(NOISE, 1, DELTA)
+        assert r["central_epsilon_total"] == report["epsilon_total"]
+        assert (r["central_noise_multiplier"], r["central_delta"]) == (report["noise_multiplier"], report["delta"])
+    # RDP composition, not a plain sum: three rounds cost less than three times one round
+    one, three = rounds[0]["central_epsilon"], rounds[2]["central_epsilon_total"]
+    assert math.isfinite(three) and one < three < 3 * one
+    task = client.get(f"/tasks/{f.task_id}").json()
+    assert task["status"] == "completed" and task["strategy"] == "dp-fedavg"
+    assert task["central_dp_rounds"] == released_rounds(f.fed, f.task_id, 3) == 3
+    assert task["central_epsilon_total"] == rounds[2]["central_epsilon_total"] == central_epsilon(NOISE, 3, DELTA)
+    assert task["central_delta"] == DELTA
+    one_round = client.get(f"/tasks/{f.task_id}/rounds/1").json()
+    assert one_round["central_epsilon_total"] == central_epsilon(NOISE, 1, DELTA) == one_round["central_epsilon"]
+
+
+def test_migration_0002_upgrades_a_0001_database(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    cfg = alembic_config(engine)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0001")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO rounds (task_id, round, phase, started_block, started_at, committed, revealed, "
+            "aggregators_committed, aggregators_revealed, parent_model_cid, round_budget_wei, paid_wei, "
+            "details_status, central_epsilon) VALUES (1, 1, 'finalized', 5, 6, 2, 2, 1, 1, '', '0', '0', 'ok', 0.5)"))
+    assert "central_epsilon_total" not in {c["name"] for c in inspect(engine).get_columns("rounds")}
+    migrate(engine)
+    inspector = inspect(engine)
+    assert {"central_epsilon_total", "central_delta", "central_noise_multiplier"} <= {
+        c["name"] for c in inspector.get_columns("rounds")}
+    assert {"central_epsilon_total", "central_delta", "central_dp_rounds"} <= {
+        c["name"] for c in inspector.get_columns("tasks")}
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT central_epsilon, central_epsilon_total FROM rounds")).one()
+    assert tuple(row) == (0.5, None)
