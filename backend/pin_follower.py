@@ -2,11 +2,13 @@
 
 It reads TaskManager events (``TaskCreated`` -> initial model and validation set, ``UpdateRevealed`` ->
 trainer updates, ``RoundFinalized`` -> the new global model and the aggregator state it names,
-``RoundFailed``/``TaskCompleted`` -> releases) in block order, turns them into *references* (a name such
-as ``t1/r2/update/0xab..`` pointing at a CID), and makes every target hold a pin for each referenced CID and
-for no CID the retention policy let go.  Its cursor and pending work live in a JSON file under
-``$FEDCHAIN_HOME/pin-follower/``: a cache, not protocol state.  A restart resumes at the saved block; work
-that failed (target down, content not found) stays pending and is retried on the next pass.
+``RoundFailed`` -> that round's updates are dropped, ``TaskCompleted``) in block order and turns them into
+*references* (a name such as ``t1/r2/update/0xab..`` pointing at a CID).  Which references are kept is decided by
+each task's retention policy as TaskRetention holds it (``fedchain.retention``), read at the last block followed
+and read again when a ``TaskRetentionSet``/``TaskRetentionCleared``/``DefaultRetentionChanged`` event arrives; an
+operator's override can only keep more.  Every target holds a pin for each kept CID and for no other.  The cursor
+and pending work live in a JSON file under ``$FEDCHAIN_HOME/pin-follower/``: a cache, not protocol state.  A
+restart resumes at the saved block; work that failed (target down, content not found) is retried next pass.
 """
 
 from __future__ import annotations
@@ -23,32 +25,13 @@ from typing import Any
 from backend.pin_targets import ABSENT, FAILED, PINNED, PinTarget
 from fedchain.cid import normalize_cid
 from fedchain.codec import decode_model
+from fedchain.retention import RetentionPolicy
 from fedchain.store.base import ContentError, ContentNotFound, ContentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 EVENTS = ("TaskCreated", "UpdateRevealed", "RoundFinalized", "RoundFailed", "TaskCompleted")
+RETENTION_EVENTS = ("TaskRetentionSet", "TaskRetentionCleared", "DefaultRetentionChanged")
 MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """What may be unpinned.  The contracts hold no retention field, so the follower's operator sets it.
-
-    ``keep_rejected``: keep updates the round's result lists as rejected (default: drop once finalized).
-    ``update_rounds``: keep accepted updates for this many later finalized rounds (None: forever).
-    ``models``: ``"all"`` global models, or ``"final"``: once a task completes, only its last model.
-    Updates of failed rounds are dropped.
-    """
-
-    keep_rejected: bool = False
-    update_rounds: int | None = None
-    models: str = "all"
-
-    def __post_init__(self) -> None:
-        if self.models not in ("all", "final"):
-            raise ValueError("models must be 'all' or 'final'")
-        if self.update_rounds is not None and self.update_rounds < 0:
-            raise ValueError("update_rounds must be >= 0")
 
 
 @dataclass
@@ -60,6 +43,11 @@ class FollowerState:
     pins: dict[str, dict[str, str]] = field(default_factory=dict)  # CID -> target name -> status
     errors: dict[str, str] = field(default_factory=dict)  # CID -> last problem (content not found, ...)
     inspect: list[list[Any]] = field(default_factory=list)  # finalized results still to read: [task, round, cid, sha]
+    finalized: dict[str, list[int]] = field(default_factory=dict)  # task -> finalized rounds (0: initial model)
+    completed: list[int] = field(default_factory=list)  # completed tasks
+    rejected: list[str] = field(default_factory=list)  # update references the round's result rejected
+    policies: dict[str, list[Any]] = field(default_factory=dict)  # task -> on-chain policy, as TaskRetention's tuple
+    stale: list[int] = field(default_factory=list)  # tasks whose policy must be read again
 
     @classmethod
     def load(cls, path: Path) -> FollowerState:
@@ -88,22 +76,27 @@ class PassReport:
 
 
 class PinFollower:
-    """Follow one deployment's TaskManager and keep ``targets`` pinned to what its events reference."""
+    """Follow one deployment's TaskManager and keep ``targets`` pinned to what its events reference.
+
+    ``retention``: the deployment's TaskRetention contract (None for deployments without one: every task then
+    follows ``RetentionPolicy()``).  ``override``: the operator's policy; the follower keeps what either keeps.
+    """
 
     def __init__(self, tasks: Any, targets: Sequence[PinTarget], state_path: Path, *,
-                 reader: ContentStore, policy: RetentionPolicy | None = None, confirmations: int = 0,
-                 max_result_bytes: int = 64 * 1024 * 1024, batch_blocks: int = 2000,
+                 reader: ContentStore, retention: Any = None, override: RetentionPolicy | None = None,
+                 confirmations: int = 0, max_result_bytes: int = 64 * 1024 * 1024, batch_blocks: int = 2000,
                  from_block: int = 0, head: Callable[[], int] | None = None) -> None:
         if not targets:
             raise ValueError("the pin follower needs at least one target")
         self.tasks = tasks
+        self.retention = retention
         self.targets = list(targets)
         self.state_path = state_path
         self.state = FollowerState.load(state_path)
         if not state_path.exists():
             self.state.next_block = from_block
         self.reader = reader
-        self.policy = policy or RetentionPolicy()
+        self.override = override
         self.confirmations = confirmations
         self.max_result_bytes = max_result_bytes
         self.batch_blocks = batch_blocks
@@ -112,6 +105,8 @@ class PinFollower:
     # --- events -> references ----------------------------------------------------------------
     def _events(self, start: int, stop: int) -> list[Any]:
         logs = [entry for name in EVENTS for entry in getattr(self.tasks, name).range(start, stop + 1)]
+        if self.retention is not None:
+            logs += [e for name in RETENTION_EVENTS for e in getattr(self.retention, name).range(start, stop + 1)]
         return sorted(logs, key=lambda e: (int(e.block_number), int(e.log_index)))
 
     def _ref(self, name: str, cid: str) -> None:
@@ -123,33 +118,43 @@ class PinFollower:
         self.state.refs[name] = cid
         self.state.pins.setdefault(cid, {})
 
-    def _release(self, prefix: str, keep: Callable[[str], bool] = lambda _: False) -> None:
-        for name in [n for n in self.state.refs if n.startswith(prefix) and not keep(n)]:
-            del self.state.refs[name]
+    def _stale(self, task: int) -> None:
+        if task not in self.state.stale:
+            self.state.stale.append(task)
 
     def _on_event(self, event: Any) -> None:
-        name, task = event.event_name, int(event.taskId)
-        if name == "TaskCreated":
+        name = event.event_name
+        if name == "DefaultRetentionChanged":
+            for task in self.state.finalized:
+                self._stale(int(task))
+            return
+        task = int(event.taskId)
+        if name in ("TaskRetentionSet", "TaskRetentionCleared"):
+            self._stale(task)
+        elif name == "TaskCreated":
             params = self.tasks.getTask(task).params
             self._ref(f"t{task}/model/r0", event.initialModelCid)
             self._ref(f"t{task}/validation", params.validationCid)
+            self.state.finalized.setdefault(str(task), [0])
+            self._stale(task)
         elif name == "UpdateRevealed":
             self._ref(f"t{task}/r{int(event.round)}/update/{event.trainer.lower()}", event.cid)
         elif name == "RoundFinalized":
             round_ = int(event.round)
             self._ref(f"t{task}/model/r{round_}", event.resultCid)
             self.state.inspect.append([task, round_, normalize_cid(event.resultCid), bytes(event.resultDigest).hex()])
-            if self.policy.update_rounds is not None:
-                self._release(f"t{task}/r{round_ - self.policy.update_rounds}/update/")
-        elif name == "RoundFailed":
-            self._release(f"t{task}/r{int(event.round)}/update/")
-        elif name == "TaskCompleted" and self.policy.models == "final":
-            final = normalize_cid(self.tasks.getTask(task).globalModelCid)
-            self._release(f"t{task}/model/", keep=lambda n: self.state.refs[n] == final)
-            self._release(f"t{task}/r", keep=lambda n: "/update/" in n)  # aggregator states go too
+            rounds = self.state.finalized.setdefault(str(task), [0])
+            if round_ not in rounds:
+                rounds.append(round_)
+        elif name == "RoundFailed":  # a failed round's updates are of no use to anyone
+            prefix = f"t{task}/r{int(event.round)}/update/"
+            for ref in [n for n in self.state.refs if n.startswith(prefix)]:
+                del self.state.refs[ref]
+        elif name == "TaskCompleted" and task not in self.state.completed:
+            self.state.completed.append(task)
 
     def _inspect_results(self, report: PassReport) -> None:
-        """Read finalized results: pin the aggregator state they name, release rejected updates."""
+        """Read finalized results: pin the aggregator state they name, note the updates they rejected."""
         pending = []
         for task, round_, cid, sha in self.state.inspect:
             try:
@@ -167,14 +172,65 @@ class PinFollower:
             state_ref = details.get("server_state")
             if isinstance(state_ref, dict) and state_ref.get("cid"):
                 self._ref(f"t{task}/r{round_}/state", state_ref["cid"])
-            if not self.policy.keep_rejected:
-                for trainer in details.get("rejected", {}):
-                    self._release(f"t{task}/r{round_}/update/{str(trainer).lower()}")
+            for trainer in details.get("rejected", {}):
+                name = f"t{task}/r{round_}/update/{str(trainer).lower()}"
+                if name not in self.state.rejected:
+                    self.state.rejected.append(name)
         self.state.inspect = pending
+
+    # --- retention ---------------------------------------------------------------------------
+    def _read_policies(self, block: int) -> None:
+        """Read the policy in force at ``block`` for every task whose policy is unknown or changed."""
+        for task in self.state.finalized:
+            if task not in self.state.policies:
+                self._stale(int(task))
+        for task in list(self.state.stale):
+            if self.retention is not None:
+                policy, _ = self.retention.retentionOf(task, block_id=block)
+                self.state.policies[str(task)] = list(RetentionPolicy.from_chain(policy).to_chain())
+            self.state.stale.remove(task)
+
+    def policy(self, task: int) -> RetentionPolicy:
+        """The policy this follower applies to ``task``: the chain's (as last read), widened by the override."""
+        raw = self.state.policies.get(str(task))
+        chain_policy = RetentionPolicy.from_chain(raw) if raw else RetentionPolicy()
+        return chain_policy.at_least(self.override)
+
+    def _keeps(self, name: str, policies: dict[int, RetentionPolicy]) -> bool:
+        task_part, _, rest = name.partition("/")
+        task = int(task_part[1:])
+        policy = policies.setdefault(task, self.policy(task))
+        finalized = self.state.finalized.get(str(task), [0])
+        completed = task in self.state.completed
+        if rest == "validation":
+            return not completed or policy.keep_validation
+        kind, _, tail = rest.partition("/")
+        if kind == "model" or tail == "state":
+            round_ = int((tail if kind == "model" else kind)[1:])
+            kept = finalized if policy.model_rounds is None else finalized[-policy.model_rounds:]
+            if kind == "model":
+                return round_ in kept
+            return round_ in kept and (not completed or policy.model_rounds is None)  # aggregator state
+        round_ = int(kind[1:])  # an update: t{task}/r{round}/update/{trainer}
+        if round_ not in finalized:
+            return True  # its round is still running (a failed round's updates were dropped)
+        if name in self.state.rejected and not policy.keep_rejected:
+            return False
+        if policy.update_rounds is None:
+            return True
+        rounds = [r for r in finalized if r > 0]
+        return policy.update_rounds > 0 and round_ in rounds[-policy.update_rounds:]
+
+    def wanted(self) -> set[str]:
+        """Every CID some kept reference names."""
+        policies: dict[int, RetentionPolicy] = {}
+        return {cid for name, cid in self.state.refs.items() if self._keeps(name, policies)}
 
     # --- references -> pins ------------------------------------------------------------------
     def _apply(self, report: PassReport) -> None:
-        wanted = set(self.state.refs.values())
+        wanted = self.wanted()
+        for cid in wanted:
+            self.state.pins.setdefault(cid, {})  # wanted again after a policy change
         for cid in sorted(self.state.pins):
             statuses = self.state.pins[cid]
             for target in self.targets:
@@ -225,7 +281,9 @@ class PinFollower:
                 self._on_event(event)
             report.events += len(events)
             self.state.next_block = stop + 1
+            self._read_policies(stop)
             self.state.save(self.state_path)
+        self._read_policies(max(0, self.state.next_block - 1))
         self._inspect_results(report)
         self._apply(report)
         self.state.save(self.state_path)

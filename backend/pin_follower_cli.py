@@ -21,32 +21,46 @@ TARGET_HELP = ("Where to pin (repeatable): 'kubo:URL' for a Kubo RPC node, 'psa:
               help="Only follow blocks this deep.")
 @click.option("--from-block", default=0, show_default=True, type=click.IntRange(0),
               help="First block to read on the first run (later runs resume from the saved cursor).")
-@click.option("--keep-rejected/--drop-rejected", default=False, show_default=True,
-              help="Keep updates the round's result rejected.")
-@click.option("--update-rounds", type=click.IntRange(0), help="Keep accepted updates this many finalized rounds "
-              "(default: forever).")
-@click.option("--models", type=click.Choice(["all", "final"]), default="all", show_default=True,
-              help="Keep all global models, or only a completed task's final one.")
+@click.option("--keep-models", metavar="N|all", help="Operator override: keep at least the global models of the "
+              "last N finalized rounds of every task (the chain's retention policy may keep more).")
+@click.option("--keep-update-rounds", metavar="N|all", help="Operator override: keep at least the updates of the "
+              "last N finalized rounds.")
+@click.option("--keep-rejected", is_flag=True, help="Operator override: also keep rejected updates.")
+@click.option("--keep-validation", is_flag=True, help="Operator override: keep validation sets after completion.")
 @click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(0.05, 3600))
 @click.option("--once", is_flag=True, help="One pass, then exit (non-zero while content is missing).")
 def pin_follower(target_specs: tuple[str, ...], psa_token: str | None, store: str | None, confirmations: int,
-                 from_block: int, keep_rejected: bool, update_rounds: int | None, models: str, poll: float,
-                 once: bool) -> None:
-    """Follow the TaskManager's events and pin every model, update and validation set they reference."""
+                 from_block: int, keep_models: str | None, keep_update_rounds: str | None, keep_rejected: bool,
+                 keep_validation: bool, poll: float, once: bool) -> None:
+    """Follow the TaskManager's events and pin every model, update and validation set they reference.
+
+    What is kept follows each task's retention policy on chain (TaskRetention: set by the task's sponsor with
+    `fedchain retention set`, else the protocol default); the --keep-* options can only keep more.
+    """
     import os
 
     from ape import chain
 
-    from backend.pin_follower import PinFollower, RetentionPolicy, state_file
+    from backend.pin_follower import PinFollower, state_file
     from backend.pin_targets import KuboPinTarget, open_target
     from fedchain.chain import Fedchain, FedchainError
     from fedchain.config import settings
+    from fedchain.retention import RetentionPolicy, parse_count
     from fedchain.store import open_store
 
     specs = list(target_specs) or ([f"kubo:{os.environ['FEDCHAIN_IPFS_API']}"]
                                    if os.environ.get("FEDCHAIN_IPFS_API") else [])
     if not specs:
         raise click.UsageError("give at least one --target (or set FEDCHAIN_IPFS_API)")
+    override = None
+    if keep_models or keep_update_rounds or keep_rejected or keep_validation:
+        try:
+            minimal = RetentionPolicy.minimal()
+            override = RetentionPolicy(parse_count(keep_models) if keep_models else minimal.model_rounds,
+                                       parse_count(keep_update_rounds) if keep_update_rounds else 0,
+                                       keep_rejected, keep_validation)
+        except ValueError as exc:
+            raise click.BadParameter(f"{exc} (give a number or 'all')", param_hint="--keep-*") from exc
     try:
         targets = [open_target(spec, psa_token) for spec in specs]
         fed = Fedchain.connect()
@@ -56,9 +70,11 @@ def pin_follower(target_specs: tuple[str, ...], psa_token: str | None, store: st
     reader = open_store(store) if store or not kubo else kubo[0].store
     follower = PinFollower(fed.tasks, targets, state_file(settings().home, chain.chain_id, fed.tasks.address),
                            reader=reader, confirmations=confirmations, from_block=from_block,
-                           policy=RetentionPolicy(keep_rejected, update_rounds, models))
+                           retention=fed.retention, override=override)
     click.echo(f"following TaskManager {fed.tasks.address} from block {follower.state.next_block}; "
                f"targets: {', '.join(t.name for t in targets)}")
+    click.echo("retention: each task's policy on chain" + ("" if fed.retention else " (none deployed: keep all)")
+               + (f", kept at least: {override.describe()}" if override else ""))
     try:
         while True:
             report = follower.run_once()

@@ -96,11 +96,13 @@ def _register_subcommands() -> None:
     from backend.cli import backend
     from backend.pin_follower_cli import pin_follower
     from client.cli import client
+    from fedchain.retention_cli import retention
 
     main.add_command(client)
     main.add_command(aggregator)
     main.add_command(backend)
     main.add_command(pin_follower)
+    main.add_command(retention)
 
 
 _register_subcommands()

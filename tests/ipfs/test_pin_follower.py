@@ -14,13 +14,14 @@ from pinning_service import PinningService
 from test_cli import BIN, NETWORK, REPO, cli_env
 from test_ipfs_federation import sync_chain_clock
 
-from backend.pin_follower import PinFollower, RetentionPolicy, state_file
+from backend.pin_follower import PinFollower, state_file
 from backend.pin_targets import KuboPinTarget, PinningServiceTarget
 from fedchain.chain import Phase
 from fedchain.cid import cid_for_bytes
 from fedchain.codec import sha256
 from fedchain.commitments import trainer_commitment
 from fedchain.demo import DemoConfig, Participants, make_nodes, setup
+from fedchain.retention import RetentionPolicy, set_task_retention, task_retention
 from fedchain.store.base import ContentError
 from fedchain.store.kubo import KuboStore
 
@@ -69,8 +70,8 @@ def psa(ipfs_node, ipfs_pair):
         yield service
 
 
-def test_pin_follower_pins_resumes_reports_missing_and_applies_retention(ipfs_pair, ipfs_node, psa, tmp_path,
-                                                                         monkeypatch):
+def test_pin_follower_pins_resumes_reports_missing_and_applies_the_chains_retention(ipfs_pair, ipfs_node, psa,
+                                                                                   tmp_path, monkeypatch):
     trainer_node, pinning_node = ipfs_pair
     monkeypatch.setenv("FEDCHAIN_HOME", str(tmp_path / "home"))
     sync_chain_clock()
@@ -84,13 +85,15 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_retention(ipfs_pa
     honest, liar = f.trainers[:3], f.people.trainers[3]
     path = state_file(tmp_path / "home", chain.chain_id, fed.tasks.address)
 
-    def follower(policy=None, pin_retry=10.0):
+    def follower(override=None, pin_retry=10.0):
         pinner = KuboPinTarget(pinning_node.api_url, fetch_timeout=4, retry_seconds=pin_retry)
         service = PinningServiceTarget(psa.url, TOKEN)
         return PinFollower(fed.tasks, [pinner, service], path, reader=KuboStore(trainer_node.api_url),
-                           policy=policy, from_block=start_block), pinner, service
+                           retention=fed.retention, override=override, from_block=start_block), pinner, service
 
-    # round 1: the liar's update bytes do not match its revealed digest -> rejected -> never pinned
+    # round 1 under the deploy-time default policy (keep all but rejected updates)
+    assert task_retention(fed, task_id) == (RetentionPolicy(), False)
+    # the liar's update bytes do not match its revealed digest -> rejected -> never pinned
     liar_cid = store.put(b"not the bytes the liar revealed")
     finish_round(f, 1, honest, liar, liar_cid, sha256(b"other bytes"))
     aggregate(f, 1)
@@ -112,7 +115,7 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_retention(ipfs_pa
     # round 2 while no follower runs; the liar now reveals a CID that no node has
     nowhere = cid_for_bytes(b"bytes that exist on no node " + str(time.time()).encode())
     finish_round(f, 2, honest, liar, nowhere, sha256(b"x"))
-    resumed, pinner, service = follower(policy=RetentionPolicy(models="final"))
+    resumed, pinner, service = follower()
     assert resumed.state.next_block > start_block  # resumes from the saved cursor
     report = resumed.run_once()
     assert report.events == 4  # only what happened since the saved cursor: round 2's four reveals
@@ -123,24 +126,51 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_retention(ipfs_pa
     pinning_node.stop()
     restart = threading.Timer(1.0, pinning_node.start)
     try:
-        down = follower(policy=RetentionPolicy(models="final"), pin_retry=0.5)[0]
+        down = follower(pin_retry=0.5)[0]
         report = down.run_once()
         assert report.unavailable
         down.close()
     finally:
         restart.start()
         restart.join()
-    final = follower(policy=RetentionPolicy(models="final"))[0]
+    # the sponsor sets the task's policy on chain: the current model, the last round's updates, the validation set
+    set_task_retention(fed, task_id, RetentionPolicy(model_rounds=1, update_rounds=1, keep_validation=True),
+                       f.people.sponsor)
+    final = follower()[0]
     settle(final)
     rnd2 = fed.round(task_id, 2)
+    updates2 = [fed.tasks.getTrainerEntry(task_id, 2, t.address).cid for t in honest]
     assert final.missing() == {}  # the missing update was rejected, so it is no longer wanted
     pinner = KuboStore(pinning_node.api_url)
-    assert pinner.is_pinned(rnd2.resultCid) and pinner.is_pinned(task.params.validationCid)
-    # retention "final": the task completed, so earlier global models are let go
-    assert not pinner.is_pinned(rnd1.resultCid) and not pinner.is_pinned(initial_model)
-    assert PinningServiceTarget(psa.url, TOKEN).status(rnd1.resultCid) == "absent"
-    assert all(pinner.is_pinned(fed.tasks.getTrainerEntry(task_id, 2, t.address).cid) for t in honest)
+
+    def pinned(cid: str) -> bool:
+        on_service = PinningServiceTarget(psa.url, TOKEN).status(cid)
+        assert pinner.is_pinned(cid) == (on_service == "pinned"), cid  # both targets agree
+        return pinner.is_pinned(cid)
+
+    assert pinned(rnd2.resultCid) and pinned(task.params.validationCid)  # kept by the policy
+    assert all(pinned(cid) for cid in updates2)
+    assert not pinned(rnd1.resultCid) and not pinned(initial_model)  # models before the last one are let go
+    assert not any(pinned(cid) for cid in set(updates) - set(updates2))  # so are round 1's updates
+
+    # the sponsor changes the policy (the task is completed): two models, no updates, no validation set.
+    # The follower reacts to the TaskRetentionSet event: it pins round 1's model again (still on the trainer's
+    # node) and lets round 2's updates and the validation set go, never the models the policy keeps.
+    set_task_retention(fed, task_id, RetentionPolicy(model_rounds=2, update_rounds=0, keep_validation=False),
+                       f.people.sponsor)
+    report = settle(final)
+    assert final.policy(task_id) == RetentionPolicy(model_rounds=2, update_rounds=0, keep_validation=False)
+    assert pinned(rnd1.resultCid) and pinned(rnd2.resultCid) and not pinned(initial_model)
+    assert not pinned(task.params.validationCid) and not any(pinned(cid) for cid in updates2)
+    assert rnd2.resultCid not in report.unpinned and rnd1.resultCid not in report.unpinned
     final.close()
+
+    # an operator override keeps more (the validation set), never less (the minimal policy keeps 1 model < 2)
+    widened = follower(override=RetentionPolicy(model_rounds=1, update_rounds=0, keep_validation=True))[0]
+    settle(widened)
+    assert pinned(task.params.validationCid) and pinned(rnd1.resultCid) and pinned(rnd2.resultCid)
+    assert not any(pinned(cid) for cid in updates2)
+    widened.close()
 
 
 def test_pinning_service_refuses_a_wrong_token(psa):
@@ -148,8 +178,8 @@ def test_pinning_service_refuses_a_wrong_token(psa):
         PinningServiceTarget(psa.url, "wrong").status(cid_for_bytes(b"x"))
 
 
-def test_pin_follower_cli_once(ipfs_pair, tmp_path, monkeypatch):
-    """`fedchain pin-follower --once` against the test chain, after a task was created."""
+def test_retention_and_pin_follower_clis(ipfs_pair, tmp_path, monkeypatch):
+    """`fedchain retention set/show` by the sponsor, then `fedchain pin-follower --once` against the test chain."""
     trainer_node, pinning_node = ipfs_pair
     home = tmp_path / "home"
     env = cli_env(home)
@@ -158,12 +188,31 @@ def test_pin_follower_cli_once(ipfs_pair, tmp_path, monkeypatch):
     store = KuboStore(trainer_node.api_url)
     cfg = DemoConfig(rounds=1, trainers=2, phase_seconds=60)
     start = int(chain.blocks.height) + 1
-    fed, task_id, _ = setup(cfg, Participants.from_test_accounts(2), store)
-    proc = subprocess.run([str(BIN / "fedchain"), "pin-follower", "--once", "--network", NETWORK,
-                           "--target", f"kubo:{pinning_node.api_url}", "--from-block", str(start)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    fed, task_id, _ = setup(cfg, Participants.from_test_accounts(2), store)  # TEST::2 sponsors the task
+
+    def fedchain(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "fedchain"), *args, "--network", NETWORK], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    proc = fedchain("retention", "set", str(task_id), "--models", "1", "--update-rounds", "all", "--drop-validation",
+                    "--account", "TEST::2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 events" in proc.stdout and "2 pinned" in proc.stdout
+    policy = RetentionPolicy(model_rounds=1, update_rounds=None, keep_rejected=False, keep_validation=False)
+    assert task_retention(fed, task_id) == (policy, True)
+    shown = fedchain("retention", "show", str(task_id))
+    assert shown.returncode == 0 and "the last 1 global model" in shown.stdout and "set by the sponsor" in shown.stdout
+    refused = fedchain("retention", "set", str(task_id), "--models", "all", "--account", "TEST::5")
+    assert refused.returncode != 0 and "only the task's sponsor" in refused.stderr
+    bad = fedchain("retention", "set", str(task_id), "--models", "0", "--account", "TEST::2")
+    assert bad.returncode == 2 and "between 1 and" in bad.stderr
+    assert task_retention(fed, task_id) == (policy, True)  # neither changed it
+
+    proc = fedchain("pin-follower", "--once", "--target", f"kubo:{pinning_node.api_url}", "--from-block", str(start),
+                    "--keep-models", "all")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # DefaultRetentionChanged (deployment), TaskCreated, TaskRetentionSet; the initial model and the validation set
+    assert "3 events" in proc.stdout and "2 pinned" in proc.stdout
+    assert "kept at least: all global models" in proc.stdout
     validation = fed.task(task_id).params.validationCid
     assert KuboStore(pinning_node.api_url).is_pinned(validation)
     assert state_file(home, chain.chain_id, fed.tasks.address).exists()
