@@ -36,13 +36,12 @@ async def render(ctx: DashboardContext) -> None:
         with ui.row().classes("w-full gap-4"):
             ui.echart(rounds_chart(per_round)).classes("h-72 min-w-96 flex-1").mark("rewards-per-round")
             ui.echart(trainers_chart(board["items"])).classes("h-72 min-w-96 flex-1").mark("rewards-per-trainer")
-    ui.label("Your account").classes("text-lg font-semibold mt-4")
-    with ui.column().classes("w-full").mark("wallet-account"):
+    with ui.column().classes("w-full mt-4").mark("wallet-account"):
         await wallet_slot("account_panel", ctx)
 
 
 def _fed(wei: str | int) -> float:
-    return round(int(wei) / ONE_TOKEN, 4)
+    return round(int(wei) / ONE_TOKEN, 2)
 
 
 def rounds_chart(per_round: list[dict[str, Any]]) -> dict[str, Any]:
@@ -51,7 +50,7 @@ def rounds_chart(per_round: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "title": {"text": "Rewards per round (FED)", "textStyle": {"fontSize": 14}},
         "tooltip": {"trigger": "axis"},
-        "legend": {"top": 22},
+        "legend": {"right": 10, "top": 0},
         "xAxis": {"type": "category", "data": labels},
         "yAxis": {"type": "value"},
         "series": [

@@ -56,6 +56,7 @@ class DashboardWorld:
     backend_url: str
     deployment: DeploymentRecord
     proposal_id: int
+    proposal_description: str = PROPOSAL_DESCRIPTION
 
     def context(self, backend_url: str | None = None) -> DashboardContext:
         """A dashboard context on the test's anvil and (by default) the served backend."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 
+import pytest
 from ape import chain
 from backend_testlib import free_port
 from nicegui import ui
-from nicegui.testing import User
+from nicegui.testing import Screen, User
 
 from fedchain.governance import ProposalState
 from frontend.app import build_dashboard
@@ -54,7 +56,7 @@ async def test_governance_shows_state_votes_and_quorum_from_the_governor(user: U
     against, for_, abstain = (int(v) for v in governor.proposalVotes(pid))
     (badge,) = user.find(marker="proposal-state").elements
     assert badge.text == ProposalState(int(governor.state(pid))).name.lower() == "active"
-    await user.should_see(content="Raise the trainer stake floor to 150 FED")
+    await user.should_see(content=w.proposal_description)
     votes = texts(user, "proposal-votes")[0]
     assert f"for {for_ // ONE_TOKEN:,}." in votes and f"against {against // ONE_TOKEN:,}." in votes
     quorum = int(governor.quorum(int(governor.proposalSnapshot(pid))))
@@ -178,6 +180,27 @@ async def test_economics_totals_equal_the_chain(user: User, dashboard_world):
     assert texts(user, "stat-staked") == [fed_text(staked)]
     (per_round,) = user.find(marker="rewards-per-round").elements
     budgets = per_round.options["series"][0]["data"]
-    assert budgets == [round(int(fed.round(w.f.task_id, n).roundBudget) / ONE_TOKEN, 4) for n in (1, 2, 3)]
+    assert budgets == [round(int(fed.round(w.f.task_id, n).roundBudget) / ONE_TOKEN, 2) for n in (1, 2, 3)]
     (per_trainer,) = user.find(marker="rewards-per-trainer").elements
     assert len(per_trainer.options["series"][0]["data"]) == 3
+
+
+# (path, screenshot name, text that shows once the page's data has arrived)
+PAGE_CHECKS = (("/", "overview", "Phase ends in"), ("/performance", "performance", "Model lineage"),
+               ("/contributions", "contributions", "1–6 of 6"), ("/economics", "economics", "Total supply"),
+               ("/governance", "governance", "Raise the trainer stake floor to 150 FED"))
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
+                    reason="chromium + chromedriver not installed (`make chromium`)")
+def test_every_page_renders_in_chromium_with_a_screenshot(screen: Screen, dashboard_world):
+    """Real Chromium opens every page; a screenshot of each goes to screenshots/<pid>/dashboard-<page>.png."""
+    build_dashboard(dashboard_world.context())
+    screen.selenium.set_window_size(1400, 1100)
+    for path, name, loaded in PAGE_CHECKS:
+        screen.open(path, timeout=30)
+        screen.wait_for(loaded)
+        screen.should_not_contain("unavailable")
+        screen.wait(1.0)  # let the charts finish their entry animation
+        screen.shot(f"dashboard-{name}", failed=False)
+        assert (screen.SCREENSHOT_DIR / f"dashboard-{name}.png").stat().st_size > 10_000
