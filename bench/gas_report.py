@@ -3,7 +3,7 @@
 Run: `make gas` (or `.venv/bin/python bench/gas_report.py [--trainers 5] [--rounds 2] [--json]`).
 Every transaction of the scenario is decoded by selector against the fedchain ABIs, so the table covers
 whatever the scenario exercised: deployment, staking, task creation, commits, reveals, advances, claims,
-slashing, unstaking and reclaiming.
+slashing, unstaking and reclaiming, and the task's retention policy (set, cleared, default changed).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def selectors(project) -> dict[tuple[str, bytes], str]:
     from eth_utils import keccak
 
     table = {}
-    for name in ("FedToken", "Staking", "TaskManager", *GOVERNANCE_CONTRACTS):
+    for name in ("FedToken", "Staking", "TaskManager", "TaskRetention", *GOVERNANCE_CONTRACTS):
         for abi in project.get_contract(name).contract_type.mutable_methods:
             table[(name, keccak(text=abi.selector)[:4])] = abi.name
     return table
@@ -60,6 +60,7 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
 
     from fedchain.chain import ONE_TOKEN
     from fedchain.demo import DemoConfig, Participants, make_nodes, run_round, setup
+    from fedchain.retention import RetentionPolicy, clear_task_retention, set_default_retention, set_task_retention
     from fedchain.rounds import try_advance
     from fedchain.store import open_store
 
@@ -68,6 +69,7 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     people = Participants.from_test_accounts(trainers)
     start = chain.blocks.height + 1
     fed, task_id, data = setup(cfg, people, store)
+    set_task_retention(fed, task_id, RetentionPolicy(model_rounds=2, update_rounds=1), people.sponsor)
     nodes, agg = make_nodes(cfg, people, fed, data, store)
     test = data["test"]
     console = Console(quiet=True)
@@ -92,7 +94,10 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     nodes[0].request_unstake(10 * ONE_TOKEN)
     chain.mine(timestamp=int(chain.blocks.head.timestamp) + fed.staking.unbondingDelay() + 1)
     nodes[0].withdraw()
-    addresses = {"FedToken": fed.token.address, "Staking": fed.staking.address, "TaskManager": fed.tasks.address}
+    clear_task_retention(fed, task_id, people.sponsor)
+    set_default_retention(fed, RetentionPolicy(model_rounds=3), people.deployer)
+    addresses = {"FedToken": fed.token.address, "Staking": fed.staking.address, "TaskManager": fed.tasks.address,
+                 "TaskRetention": fed.retention.address}
     return start, addresses
 
 
