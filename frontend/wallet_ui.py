@@ -30,10 +30,11 @@ def content_store() -> Any:
     """The content store the result files (scores for reward proofs) are read from: $FEDCHAIN_STORE or the default."""
     from fedchain.store import open_store
 
-    spec = os.environ.get("FEDCHAIN_STORE") or ""
-    if spec not in _stores:
-        _stores[spec] = open_store(spec or None)
-    return _stores[spec]
+    spec = os.environ.get("FEDCHAIN_STORE") or None
+    key = f"{spec}|{os.environ.get('FEDCHAIN_IPFS_API')}|{os.environ.get('FEDCHAIN_HOME')}"
+    if key not in _stores:
+        _stores[key] = open_store(spec)
+    return _stores[key]
 
 
 class Status:
@@ -56,23 +57,26 @@ class Status:
 
 
 async def act(session: WalletSession, status: Status, work: Callable[[], Awaitable[str]]) -> None:
-    """Run one wallet action: one at a time per tab; every failure becomes a readable message."""
-    if session.busy:
-        ui.notify("another wallet action is still running", type="warning")
-        return
-    session.busy = True
-    try:
-        result = await work()
-        status.done(result)
-        ui.notify(result, type="positive")
-    except WalletError as exc:
-        status.error(exc.message)
-        ui.notify(exc.message, type="negative" if exc.kind != "rejected" else "warning")
-    except Exception as exc:  # noqa: BLE001 - shown to the person, logged for the operator
-        log.exception("wallet action failed")
-        status.error(f"Unexpected error: {exc}")
-    finally:
-        session.busy = False
+    """Run one wallet action: one at a time per tab; every failure becomes a readable message.
+
+    Runs in the tab's client context: the button that started it may be re-rendered (deleted) on the way."""
+    with session.client:
+        if session.busy:
+            ui.notify("another wallet action is still running", type="warning")
+            return
+        session.busy = True
+        try:
+            result = await work()
+            status.done(result)
+            ui.notify(result, type="positive")
+        except WalletError as exc:
+            status.error(exc.message)
+            ui.notify(exc.message, type="negative" if exc.kind != "rejected" else "warning")
+        except Exception as exc:  # noqa: BLE001 - shown to the person, logged for the operator
+            log.exception("wallet action failed")
+            status.error(f"Unexpected error: {exc}")
+        finally:
+            session.busy = False
 
 
 def _guard(session: WalletSession, purpose: str) -> bool:
@@ -102,15 +106,16 @@ def _guard(session: WalletSession, purpose: str) -> bool:
 
 
 async def _header_action(session: WalletSession, action: Callable[[], Awaitable[Any]]) -> None:
-    try:
-        await action()
-        if session.last_error:
-            session.last_error = None
+    with session.client:
+        try:
+            await action()
+            if session.last_error:
+                session.last_error = None
+                session.changed()
+        except WalletError as exc:
+            ui.notify(exc.message, type="negative" if exc.kind != "rejected" else "warning")
+            session.last_error = exc.message
             session.changed()
-    except WalletError as exc:
-        ui.notify(exc.message, type="negative" if exc.kind != "rejected" else "warning")
-        session.last_error = exc.message
-        session.changed()
 
 
 def header_controls(ctx: Any) -> None:
@@ -146,7 +151,7 @@ def header_controls(ctx: Any) -> None:
     session.on_change(controls.refresh)
 
 
-def account_panel(ctx: Any) -> None:
+async def account_panel(ctx: Any) -> None:
     """Balance, stake, unbonding, claimable rewards, voting power and delegate of the signed-in account; stake,
     unstake, withdraw, claim and delegate."""
     session = session_for(ctx)
@@ -220,7 +225,7 @@ def account_panel(ctx: Any) -> None:
             await session.send(tx, status.progress)
             return f"votes delegated to {tx.label.removeprefix('delegate votes to ')}"
 
-        body()
+        await body()
         status = Status("wallet-status")
         session.on_change(body.refresh)
 
@@ -272,7 +277,7 @@ def _proposer_votes(txs: Any, address: str) -> tuple[int, int]:
     return votes, int(txs.view("governor", "proposalThreshold"))
 
 
-def proposal_actions(ctx: Any, proposal: dict[str, Any]) -> None:
+async def proposal_actions(ctx: Any, proposal: dict[str, Any]) -> None:
     """Vote for / against / abstain while active, queue once succeeded, execute once queued and its ETA passed.
     The state is read from the governor (the backend's copy can lag)."""
     session = session_for(ctx)
@@ -319,7 +324,7 @@ def proposal_actions(ctx: Any, proposal: dict[str, Any]) -> None:
             await session.send(build(session.address, operation), status.progress)
             return f"proposal {what}d"
 
-        body()
+        await body()
         status = Status("wallet-proposal-status")
         session.on_change(body.refresh)
 

@@ -199,7 +199,7 @@ class WalletSession:
         if to_checksum_address(tx.sender) != self.address:
             raise WalletError("input", "the transaction is for another account than the connected one")
         txs = transactions_for(self.ctx)
-        await run.io_bound(txs.simulate, tx)
+        tx = await run.io_bound(txs.simulate, tx)
         progress(f"{tx.label}: confirm in your wallet…")
         tx_hash = await self.request("eth_sendTransaction", [tx.wallet_params()], WALLET_TIMEOUT)
         progress(f"{tx.label}: pending ({str(tx_hash)[:12]}…)")

@@ -7,7 +7,7 @@ with `eth_call` so a revert is explained by its custom error instead of a failed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_utils import is_address, keccak, to_checksum_address
@@ -16,6 +16,8 @@ from frontend.wallet.errors import RevertDecoder, WalletError
 
 ONE_TOKEN = 10**18
 SUPPORT = {"against": 0, "for": 1, "abstain": 2}
+GAS_MARGIN_PERCENT = 130
+GAS_MARGIN_FIXED = 30_000
 
 
 @dataclass(frozen=True)
@@ -28,13 +30,15 @@ class TxRequest:
     data: str  # 0x-hex calldata
     chain_id: int
     value: int = 0
+    gas: int | None = None  # set from the simulation's estimate (with a margin)
 
     def call_params(self) -> dict[str, str]:
         return {"from": self.sender, "to": self.to, "data": self.data, "value": hex(self.value)}
 
     def wallet_params(self) -> dict[str, str]:
         """The `eth_sendTransaction` parameter object (EIP-1193 / JSON-RPC hex quantities)."""
-        return {**self.call_params(), "chainId": hex(self.chain_id)}
+        gas = {} if self.gas is None else {"gas": hex(self.gas)}
+        return {**self.call_params(), "chainId": hex(self.chain_id), **gas}
 
 
 def tokens(text: str | float | int) -> int:
@@ -144,12 +148,18 @@ class Transactions:
                                               f"cannot unstake {fmt_tokens(amount)}; nothing was sent.")
         return self.request_unstake(sender, amount)
 
-    def simulate(self, tx: TxRequest) -> None:
-        """Run the call with eth_call; WalletError('reverted') with the decoded custom error if it would fail."""
-        response = self.w3.provider.make_request("eth_call", [tx.call_params(), "latest"])
-        error = response.get("error") if isinstance(response, dict) else None
-        if error:
-            raise WalletError("reverted", self._explain(error), code=error.get("code"))
+    def simulate(self, tx: TxRequest) -> TxRequest:
+        """Run the call (eth_call, then eth_estimateGas); WalletError('reverted') with the decoded custom error if it
+        would fail, else `tx` with a gas limit: the estimate plus a margin, because the block it lands in can cost
+        more than the one it was estimated on (e.g. a vote checkpoint at a new timestamp)."""
+        for method in ("eth_call", "eth_estimateGas"):
+            params = [tx.call_params()] + (["latest"] if method == "eth_call" else [])
+            response = self.w3.provider.make_request(method, params)
+            error = response.get("error") if isinstance(response, dict) else None
+            if error:
+                raise WalletError("reverted", self._explain(error), code=error.get("code"))
+        estimate = int(response["result"], 16)
+        return replace(tx, gas=estimate * GAS_MARGIN_PERCENT // 100 + GAS_MARGIN_FIXED)
 
     def _explain(self, error: dict[str, Any]) -> str:
         data = error.get("data")
@@ -170,7 +180,9 @@ class Transactions:
             block = hex(int(receipt["blockNumber"]) - 1)
             response = self.w3.provider.make_request("eth_call", [replay, block])
             error = response.get("error") if isinstance(response, dict) else None
-            reason = self._explain(error) if error else "The transaction reverted"
+            out_of_gas = int(receipt["gasUsed"]) >= int(tx["gas"])
+            reason = self._explain(error) if error else (
+                "The transaction ran out of gas" if out_of_gas else "The transaction reverted")
             raise WalletError("reverted", f"{reason} (mined in block {receipt['blockNumber']}, status 0)")
         return dict(receipt)
 

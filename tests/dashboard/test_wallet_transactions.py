@@ -95,7 +95,11 @@ def test_stake_precheck(dao, txs):
 
 def test_simulation_decodes_custom_errors(dao, txs):
     me = dao.holder.address
-    txs.simulate(txs.stake(me, ONE_TOKEN))  # succeeds: no error
+    stake = txs.stake(me, ONE_TOKEN)
+    simulated = txs.simulate(stake)  # succeeds: the same call with a gas limit above the estimate
+    estimate = txs.w3.eth.estimate_gas(stake.call_params())
+    assert simulated.data == stake.data and simulated.gas > estimate
+    assert simulated.wallet_params()["gas"] == hex(simulated.gas)
     cases = [
         (txs.stake(me, 0), "the amount must be positive (ZeroAmount)"),
         (txs.request_unstake(me, 101 * ONE_TOKEN), "not enough tokens staked"),
