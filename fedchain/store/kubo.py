@@ -15,7 +15,9 @@ import io
 import json
 import logging
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +44,7 @@ T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({502, 503, 504})
 NOT_FOUND_MARKERS = ("timed out", "not found", "could not find", "no link named", "not exist")
 DOWNLOAD_PIECE = 1 << 16
+VERIFY_QUEUE_PIECES = 64  # pieces the verifier thread may lag behind the download (4 MiB at 64 KiB pieces)
 
 
 def _multihash_digest(cid: str) -> bytes:
@@ -51,6 +54,45 @@ def _multihash_digest(cid: str) -> bytes:
 
 class _Transient(Exception):
     """An HTTP answer worth retrying (the node is starting, overloaded or behind a failing proxy)."""
+
+
+class _StreamVerifier:
+    """sha256 and CID of a byte stream, computed in a worker thread while the next pieces download.
+
+    hashlib releases the GIL while it hashes, so hashing overlaps with the socket reads and the sink's writes
+    instead of following them; the bounded queue keeps memory at ``VERIFY_QUEUE_PIECES`` pieces.
+    """
+
+    def __init__(self) -> None:
+        self._hasher, self._builder = hashlib.sha256(), CidBuilder()
+        self._pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=VERIFY_QUEUE_PIECES)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kubo-verify", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (piece := self._pieces.get()) is not None:
+            if self._error is None:
+                try:
+                    self._hasher.update(piece)
+                    self._builder.update(piece)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller in finish()
+                    self._error = exc
+
+    def feed(self, piece: bytes) -> None:
+        self._pieces.put(piece)
+
+    def finish(self) -> tuple[bytes, str]:
+        """Wait for the worker; the stream's (sha256, CID)."""
+        self.close()
+        if self._error is not None:
+            raise self._error
+        return self._hasher.digest(), self._builder.cid()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._pieces.put(None)
+            self._thread.join()
 
 
 class _HashingReader:
@@ -219,16 +261,19 @@ class KuboStore(ContentStore):
 
     def _download(self, cid: str, max_bytes: int, sink: Callable[[bytes], None]) -> tuple[bytes, str, int]:
         """Stream ``cid`` into ``sink``; return (sha256, recomputed CID, size).  Not retried here."""
-        hasher, builder, size = hashlib.sha256(), CidBuilder(), 0
-        with self._cat(cid, max_bytes) as response:
-            for piece in response.iter_bytes(DOWNLOAD_PIECE):
-                size += len(piece)
-                if size > max_bytes:
-                    raise ContentTooLarge(f"{cid} is larger than the {max_bytes}-byte limit")
-                hasher.update(piece)
-                builder.update(piece)
-                sink(piece)
-        return hasher.digest(), builder.cid(), size
+        verifier, size = _StreamVerifier(), 0
+        try:
+            with self._cat(cid, max_bytes) as response:
+                for piece in response.iter_bytes(DOWNLOAD_PIECE):
+                    size += len(piece)
+                    if size > max_bytes:
+                        raise ContentTooLarge(f"{cid} is larger than the {max_bytes}-byte limit")
+                    verifier.feed(piece)
+                    sink(piece)
+            sha, actual_cid = verifier.finish()
+        finally:
+            verifier.close()
+        return sha, actual_cid, size
 
     def _verify(self, cid: str, sha256: bytes | None, actual_sha: bytes, actual_cid: str) -> None:
         if self.verify_cids and actual_cid != cid:

@@ -78,6 +78,18 @@ def test_digest_mismatch_and_size_limit_rejected(kubo_store):
         kubo_store.get("not-a-cid", max_bytes=10)
 
 
+def test_download_verifier_threads_end_with_their_download(kubo_store):
+    """Digest and CID are computed in a worker thread beside the download: it ends on success and on errors."""
+    data = _bytes(3 * CHUNK_SIZE + 5, seed=2)
+    cid = kubo_store.put(data)
+    assert kubo_store.get(cid, sha256=_sha(data), max_bytes=len(data)) == data
+    with pytest.raises(DigestMismatch):
+        kubo_store.get(cid, sha256=_sha(b"other"), max_bytes=len(data))
+    with pytest.raises(ContentTooLarge):
+        kubo_store.get(cid, max_bytes=len(data) - 1)
+    assert not [t for t in threading.enumerate() if t.name == "kubo-verify" and t.is_alive()]
+
+
 def test_bytes_altered_in_transit_are_rejected(ipfs_node):
     """A node (or proxy) that answers `cat` with other bytes is caught by recomputing the CID."""
     real = httpx.HTTPTransport()
