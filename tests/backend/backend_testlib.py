@@ -27,7 +27,8 @@ COMPARED_TABLES = (Task, Round, Contribution, Account, Setting, Proposal, Vote)
 def new_indexer(url: str, store: Any, **config: Any) -> Indexer:
     engine = make_engine(url)
     migrate(engine)
-    cfg = IndexerConfig(rpc_url=networks.provider.uri, network=network_key(), confirmations=0, **config)
+    config.setdefault("confirmations", 0)
+    cfg = IndexerConfig(rpc_url=networks.provider.uri, network=network_key(), **config)
     return Indexer(engine, cfg, store=store)
 
 

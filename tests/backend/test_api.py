@@ -13,12 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from ape import networks
+from ape import chain, networks
 from backend_testlib import free_port, wait_for
 from hypothesis import HealthCheck, settings
 from litestar.testing import TestClient
+from sqlalchemy.orm import Session
 
 from backend.app import BackendConfig, create_app
+from backend.models import IndexerState
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -95,6 +97,71 @@ def test_economics_and_claimable_match_the_chain(world, client):
     assert claims["total"] == 3  # two in round 1, one in round 2
 
 
+def test_every_list_filter_and_page(world, client):
+    f, tasks = world.f, world.f.fed.tasks
+    sponsor = f.people.sponsor.address
+    assert client.get("/tasks", params={"sponsor": sponsor}).json()["total"] == 1
+    assert client.get("/tasks", params={"sponsor": f.people.trainers[0].address}).json()["total"] == 0
+    assert client.get("/tasks", params={"status": "completed", "limit": 1}).json()["items"][0]["task_id"] == f.task_id
+    rounds = f"/tasks/{f.task_id}/rounds"
+    assert client.get(rounds, params={"phase": "finalized"}).json()["total"] == 2
+    assert client.get(rounds, params={"phase": "failed"}).json() == {"items": [], "total": 0, "limit": 50,
+                                                                      "offset": 0}
+    second = client.get(rounds, params={"limit": 1, "offset": 1}).json()
+    assert [r["round"] for r in second["items"]] == [2] and second["total"] == 2
+    # contribution status, as the chain's trainer entries say (3 = claimed)
+    for status, code in (("claimed", 3), ("revealed", 2), ("slashed", 4)):
+        expected = sorted((r, t.lower()) for r in (1, 2) for t in tasks.getRoundTrainers(f.task_id, r)
+                          if tasks.getTrainerEntry(f.task_id, r, t).status == code)
+        page = client.get("/contributions", params={"status": status, "limit": 500}).json()
+        assert sorted((c["round"], c["trainer"]) for c in page["items"]) == expected
+    assert client.get("/contributions", params={"task_id": f.task_id + 1}).json()["total"] == 0
+    board = client.get("/leaderboard").json()["items"]
+    page = client.get("/leaderboard", params={"limit": 1, "offset": 1, "task_id": f.task_id}).json()
+    assert page["items"] == [board[1]] and page["items"][0]["rank"] == 2 and page["total"] == 3
+    per_round = client.get("/economics/rounds", params={"task_id": f.task_id, "limit": 1, "offset": 1}).json()
+    assert [r["round"] for r in per_round["items"]] == [2] and per_round["total"] == 2
+    assert client.get("/economics/rounds", params={"task_id": f.task_id + 1}).json()["total"] == 0
+    # events of a block range: exactly the logs the node returns for it
+    first = client.get("/events", params={"limit": 1}).json()["items"][0]["block_number"]
+    lo, hi = first + 3, first + 12
+    in_range = client.get("/events", params={"from_block": lo, "to_block": hi, "limit": 500}).json()
+    logs = networks.provider.web3.eth.get_logs({"fromBlock": lo, "toBlock": hi,
+                                                 "address": list(world.indexer.source.deployment.addresses.values())})
+    assert in_range["total"] == len(logs) > 0
+    assert [(e["tx_hash"], e["log_index"]) for e in in_range["items"]] == [
+        ("0x" + bytes(g["transactionHash"]).hex(), g["logIndex"]) for g in logs]
+    assert client.get("/events", params={"from_block": hi, "to_block": lo}).json()["total"] == 0
+    transfers = client.get("/events", params={"contract": "token", "name": "Transfer", "limit": 500}).json()
+    assert transfers["total"] > 0
+    assert {(e["contract"], e["name"]) for e in transfers["items"]} == {("token", "Transfer")}
+    assert client.get("/proposals", params={"state": "executed"}).json()["total"] == 0  # no DAO in this world
+
+
+def test_health_reports_the_indexer_lag_in_blocks(world, client):
+    with Session(world.indexer.engine) as db:
+        last = db.get(IndexerState, 1).last_block
+    chain.mine(3)
+    health = client.get("/health").json()
+    head = networks.provider.web3.eth.block_number
+    assert health["status"] == "ok" and health["chain_head"] == head and health["last_indexed_block"] == last
+    assert health["lag_blocks"] == head - last >= 3
+
+
+def test_cors_allows_the_dashboard_by_default(world):
+    app = create_app(BackendConfig(database_url=world.url, run_indexer=False, rpc_url=networks.provider.uri))
+    with TestClient(app) as test_client:
+        for origin in ("http://localhost:8080", "http://127.0.0.1:8080"):  # frontend/'s default address
+            response = test_client.get("/tasks", headers={"Origin": origin})
+            assert response.headers["access-control-allow-origin"] == origin
+            preflight = test_client.options("/contributions", headers={
+                "Origin": origin, "Access-Control-Request-Method": "GET"})
+            assert preflight.status_code in (200, 204)
+            assert "GET" in preflight.headers["access-control-allow-methods"]
+        other = test_client.get("/tasks", headers={"Origin": "http://evil.test"})
+        assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
+
+
 def test_bad_input_is_400_with_a_message(client):
     for path, params in (("/contributions", {"limit": 0}), ("/contributions", {"trainer": "0x12"}),
                          ("/tasks", {"status": "sleeping"}), ("/accounts/not-an-address", {}),
@@ -149,6 +216,9 @@ def test_serve_process_health_metrics_cors_and_rate_limit(world, tmp_path):
         assert httpx.get(f"{base}/tasks").json()["total"] == 1
         metrics = httpx.get(f"{base}/metrics").text
         assert f"fedchain_indexer_last_block {float(head)}" in metrics
+        assert f"fedchain_indexer_head_block {float(head)}" in metrics and "fedchain_indexer_lag_blocks 0.0" in metrics
+        events = httpx.get(f"{base}/events", params={"limit": 1}).json()["total"]
+        assert f"fedchain_indexer_events_total {float(events)}" in metrics
         assert "requests_total{" in metrics and 'app_name="fedchain_backend"' in metrics
         allowed = httpx.get(f"{base}/tasks", headers={"Origin": "http://dashboard.test"})
         assert allowed.headers["access-control-allow-origin"] == "http://dashboard.test"

@@ -151,6 +151,21 @@ def test_chain_reset_is_detected_and_reindexed(world, tmp_path):
         assert db.get(Task, f.task_id).status == "completed"
 
 
+def test_confirmation_depth_keeps_the_indexer_behind_the_head(world, tmp_path):
+    depth = 4
+    indexer = new_indexer(f"sqlite:///{tmp_path / 'depth.sqlite3'}", world.f.store, confirmations=depth)
+    indexer.catch_up()
+    head = networks.provider.web3.eth.block_number
+    with Session(indexer.engine) as db:
+        assert db.get(IndexerState, 1).last_block == head - depth
+        events = db.scalar(select(func.count()).select_from(ChainEvent))
+    assert indexer.status.lag == depth and events == chain_log_count(indexer, head - depth)
+    chain.mine(depth)  # the blocks that were too fresh are now deep enough
+    indexer.catch_up()
+    assert indexer.status.last_block == head and indexer.status.lag == depth
+    assert rows(indexer.engine)["events"] == rows(world.indexer.engine)["events"]
+
+
 def test_postgres_path_gives_the_same_read_model(world):
     if postgres_bin() is None:
         pytest.skip("no Postgres server binary (/usr/lib/postgresql/*/bin/initdb); `make postgres` installs it")
