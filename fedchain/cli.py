@@ -35,8 +35,12 @@ def main() -> None:
 @click.option("--backend", "backend_port", type=click.IntRange(1, 65535), default=None, is_flag=False,
               flag_value=8000, help="Also run `fedchain backend serve` (indexer + read API) on this port "
                                     "(default 8000); it keeps serving until Ctrl-C when stdin is a terminal.")
+@click.option("--dashboard", "dashboard_port", type=click.IntRange(1, 65535), default=None, is_flag=False,
+              flag_value=8080, help="Also run `fedchain dashboard` on this port (default 8080), with the backend "
+                                    "beside it (--backend's port, default 8000); both keep serving until Ctrl-C when "
+                                    "stdin is a terminal.")
 def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strategy: str, strategy_params: str,
-         governance: bool, as_json: bool, backend_port: int | None) -> None:
+         governance: bool, as_json: bool, backend_port: int | None, dashboard_port: int | None) -> None:
     """Run a complete federated training on a local anvil chain (started if none is running)."""
     from rich.console import Console
 
@@ -59,35 +63,47 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
         raise click.BadParameter(str(exc), param_hint="--strategy/--strategy-params") from exc
     cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed, strategy=strategy,
                      strategy_params=params, governance=governance)
+    if dashboard_port is not None and backend_port is None:
+        backend_port = 8000
     with networks.parse_network_choice(DEFAULT_NETWORK):
         if backend_port is None:
             summary = run_demo(cfg, console)
         else:
-            summary = _demo_with_backend(cfg, console, backend_port, run_demo, keep_serving=not as_json)
+            summary = _demo_with_backend(cfg, console, backend_port, run_demo, keep_serving=not as_json,
+                                         dashboard_port=dashboard_port)
     if as_json:
         click.echo(dump_json(summary))
 
 
-def _demo_with_backend(cfg, console, port: int, run_demo, keep_serving: bool) -> dict:  # noqa: ANN001
-    """The demo with `fedchain backend serve` running beside it (see backend/alongside.py)."""
+def _demo_with_backend(cfg, console, port: int, run_demo, keep_serving: bool,  # noqa: ANN001
+                       dashboard_port: int | None = None) -> dict:
+    """The demo with `fedchain backend serve` (and `fedchain dashboard`) running beside it (see */alongside.py)."""
     import contextlib
 
     from ape import networks
 
     from backend.alongside import start_backend, stop_backend, wait_until_indexed
+    from frontend.alongside import start_dashboard, stop_dashboard, wait_until_serving
 
     proc = start_backend(port, networks.provider.uri)
+    board = None if dashboard_port is None else start_dashboard(dashboard_port, networks.provider.uri,
+                                                                f"http://127.0.0.1:{port}")
     try:
         summary = run_demo(cfg, console)
         summary["backend"] = wait_until_indexed(port)
         console.print(f"backend: {summary['backend']['url']} (OpenAPI at /schema), indexed "
                       f"{summary['backend']['contributions']} contributions")
+        if board is not None:
+            summary["dashboard"] = wait_until_serving(board, dashboard_port)
+            console.print(f"dashboard: {summary['dashboard']['url']}")
         if keep_serving and sys.stdin.isatty():
-            console.print("backend keeps serving; Ctrl-C stops it")
+            console.print("backend" + (" and dashboard keep" if board else " keeps") + " serving; Ctrl-C stops")
             with contextlib.suppress(KeyboardInterrupt):
                 proc.wait()
         return summary
     finally:
+        if board is not None:
+            stop_dashboard(board)
         stop_backend(proc)
 
 
@@ -97,12 +113,14 @@ def _register_subcommands() -> None:
     from backend.pin_follower_cli import pin_follower
     from client.cli import client
     from fedchain.retention_cli import retention
+    from frontend.cli import dashboard
 
     main.add_command(client)
     main.add_command(aggregator)
     main.add_command(backend)
     main.add_command(pin_follower)
     main.add_command(retention)
+    main.add_command(dashboard)
 
 
 _register_subcommands()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from backend.chainsource import ChainSource, DeploymentRecord, load_abis
+from fedchain.config import settings
 from frontend.backend_client import BackendClient
 
 
@@ -30,20 +31,32 @@ class DashboardContext:
 
     def __init__(self, config: DashboardConfig, deployment: DeploymentRecord | None = None):
         self.config = config
-        self._deployment = deployment
+        self._deployment = deployment  # given: fixed; otherwise read from deployments.json, re-read when it changes
+        self._recorded: tuple[float, DeploymentRecord] | None = None
+        self._chain: tuple[DeploymentRecord, ChainSource] | None = None
 
-    @cached_property
+    @property
     def deployment(self) -> DeploymentRecord:
-        record = self._deployment or DeploymentRecord.load(self.config.network)
-        if record is None:
-            raise LookupError(f"no fedchain deployment recorded for {self.config.network}; "
-                              "run `ape run deploy` or `fedchain demo` first")
-        return record
+        """The deployment shown; a redeploy recorded while the dashboard runs (e.g. `fedchain demo`) is picked up."""
+        if self._deployment is not None:
+            return self._deployment
+        path = settings().deployments_file
+        mtime = path.stat().st_mtime if path.exists() else -1.0
+        if self._recorded is None or self._recorded[0] != mtime:
+            record = DeploymentRecord.load(self.config.network, path)
+            if record is None:
+                raise LookupError(f"no fedchain deployment recorded for {self.config.network}; "
+                                  "run `ape run deploy` or `fedchain demo` first")
+            self._recorded = (mtime, record)
+        return self._recorded[1]
 
-    @cached_property
+    @property
     def chain(self) -> ChainSource:
         """Contract handles (web3) for view calls and receipts; `chain.contracts[role]`, `chain.w3`."""
-        return ChainSource(self.config.rpc_url, self.deployment, load_abis())
+        record = self.deployment
+        if self._chain is None or self._chain[0] != record:
+            self._chain = (record, ChainSource(self.config.rpc_url, record, load_abis()))
+        return self._chain[1]
 
     @cached_property
     def backend(self) -> BackendClient:

@@ -1,21 +1,25 @@
-"""Dashboard page logic with NiceGUI's simulated `user`, against the real backend (HTTP) and the test's anvil: what
-each page shows equals what the chain and the backend say; filters, pagination, the live countdown, and clear
-messages when the backend is down or an id is unknown."""
+"""The dashboard against the real backend (HTTP on loopback) and the test's anvil, one governed federation for the
+module: page logic with NiceGUI's simulated `user` (what each page shows equals what the chain and the backend say;
+filters, the live countdown, clear messages when the backend is down or an id is unknown), every page in real
+Chromium with a screenshot, and `fedchain dashboard` as a process."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import shutil
+import subprocess
 
+import httpx
 import pytest
 from ape import chain
-from backend_testlib import free_port
+from backend_testlib import free_port, wait_for
 from nicegui import ui
 from nicegui.testing import Screen, User
 
 from fedchain.governance import ProposalState
 from frontend.app import build_dashboard
+from frontend.layout import PAGES
 from frontend.live import PHASES
 
 ONE_TOKEN = 10**18
@@ -204,3 +208,33 @@ def test_every_page_renders_in_chromium_with_a_screenshot(screen: Screen, dashbo
         screen.wait(1.0)  # let the charts finish their entry animation
         screen.shot(f"dashboard-{name}", failed=False)
         assert (screen.SCREENSHOT_DIR / f"dashboard-{name}.png").stat().st_size > 10_000
+
+
+def test_fedchain_dashboard_command_serves_every_page(dashboard_world):
+    """`fedchain dashboard` as a user starts it: the recorded deployment, the chain from APE_FOUNDRY_HOST."""
+    from test_cli import BIN, REPO, cli_env
+
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "fedchain"), "dashboard", "--port", str(port), "--backend-url",
+                             dashboard_world.backend_url, "--network", "ethereum:local:foundry"],
+                            cwd=REPO, env=cli_env(dashboard_world.home), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: proc.poll() is None and httpx.get(base + "/", timeout=10).status_code == 200, timeout=90)
+        for path, title in PAGES:
+            page = httpx.get(base + path, timeout=30)
+            assert page.status_code == 200 and f"fedchain · {title}" in page.text, path
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"fedchain dashboard on http://127.0.0.1:{port}" in err
+
+
+def test_fedchain_dashboard_without_a_deployment_says_what_to_do(tmp_path):
+    from test_cli import BIN, REPO, cli_env
+
+    proc = subprocess.run([str(BIN / "fedchain"), "dashboard", "--port", str(free_port())], cwd=REPO,
+                          env=cli_env(tmp_path / "empty-home"), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "no fedchain deployment recorded for ethereum:local" in proc.stderr and "fedchain demo" in proc.stderr
