@@ -13,7 +13,13 @@ to parts per million (exact round-half-even):
   or shrunken updates
 
 ``score_i = max(1, accuracy * loss * alignment * norm // 10**18)`` in integers (the product of four ppm
-values scaled back to ppm). Every accepted update scores at least 1; rejected updates score 0, which is what
+values scaled back to ppm).
+
+Memory: the deltas are streamed (two passes, one delta at a time), so besides the updates the caller holds, the
+extra memory is a few model-sized float64 vectors (reference, one delta, its temporaries) plus the chunked
+median's bounded buffers (``aggregator/robust.py``), whatever the number of updates.
+
+Every accepted update scores at least 1; rejected updates score 0, which is what
 ``RejectionSlasher`` proves on chain. Rewards then follow ``score_i * n_i`` (docs/PROTOCOL.md).
 """
 
@@ -70,13 +76,14 @@ def contributions(
         return {}
     ordered = ordered_updates(global_tensors, updates)
     base_loss = evaluate(architecture, global_tensors, x_val, y_val).loss
-    deltas = flat_deltas(global_tensors, ordered)
     median = CoordinateMedian().aggregate(global_tensors, ordered)
     reference = flat_deltas(global_tensors, [ClientUpdate("median", median, 1)])[0]
-    norms = [math.sqrt(squared_norm(d)) for d in deltas]
+    # streaming: one delta at a time (two passes), so the extra memory does not grow with the number of updates
+    norms = [math.sqrt(squared_norm(flat_deltas(global_tensors, [u])[0])) for u in ordered]
     typical = float(np.median(np.asarray(norms, dtype=np.float64)))
     out: dict[str, Contribution] = {}
-    for update, delta, norm in zip(ordered, deltas, norms, strict=True):
+    for update, norm in zip(ordered, norms, strict=True):
+        delta = flat_deltas(global_tensors, [update])[0]
         quality = evaluate(architecture, update.tensors, x_val, y_val)
         accuracy = quantize_ppm(quality.accuracy)
         if not math.isfinite(quality.loss) or quality.loss <= 0.0:
@@ -84,6 +91,7 @@ def contributions(
         else:
             loss = quantize_ppm(min(1.0, base_loss / quality.loss)) if math.isfinite(base_loss) else PPM
         alignment = quantize_ppm(max(0.0, _cosine(delta, reference)) ** 2)
+        del delta
         if typical > 0.0 and norm > 0.0:
             ratio = norm / typical
             size = quantize_ppm(min(ratio, 1.0 / ratio))

@@ -9,6 +9,11 @@ Codes (written to the aggregate manifest's ``details.rejected``):
   ``||w - u|| <= REL_TOLERANCE * ||w - g||``
 
 All norms are float64 with numpy's deterministic pairwise summation, so every aggregator decides alike.
+
+Memory: replay detection compares with every earlier update, so the check keeps each update it has seen
+(this round's accepted ones and the earlier rounds' revealed ones) as one float32 vector: at most
+``(trainers of this round + trainers of the REPLAY_LOOKBACK_ROUNDS previous rounds) * P * 4`` bytes for ``P``
+parameters, plus a few float64 vectors of ``P`` while checking one update.
 """
 
 from __future__ import annotations
@@ -26,14 +31,18 @@ REL_TOLERANCE = 1e-3
 REPLAY_LOOKBACK_ROUNDS = 2
 
 
-def flatten(tensors: dict[str, np.ndarray]) -> np.ndarray:
-    """All tensors, in sorted-name order, as one float64 vector."""
-    return np.concatenate([np.asarray(tensors[k], dtype=np.float64).reshape(-1) for k in sorted(tensors)])
+def flatten(tensors: dict[str, np.ndarray], dtype: type = np.float64) -> np.ndarray:
+    """All tensors, in sorted-name order, as one vector (float64 unless ``dtype`` says otherwise)."""
+    return np.concatenate([np.asarray(tensors[k], dtype=dtype).reshape(-1) for k in sorted(tensors)])
 
 
 @dataclass(frozen=True)
 class KnownUpdate:
-    """An update already seen: who revealed it, in which round, and its flattened weights."""
+    """An update already seen: who revealed it, in which round, and its flattened weights.
+
+    Updates are float32 on the wire, so the weights are kept as float32 (exact, half the memory of float64);
+    distances are computed in float64.
+    """
 
     trainer: str
     round: int
@@ -62,4 +71,4 @@ class FreeRiderCheck:
             if distance <= REL_TOLERANCE * own_change:
                 where = "this round" if known.round == round_ else f"round {known.round}"
                 raise RejectedUpdate("replayed_update", f"the update replays {known.trainer}'s update of {where}")
-        self.known.append(KnownUpdate(trainer.lower(), round_, weights))
+        self.known.append(KnownUpdate(trainer.lower(), round_, weights.astype(np.float32)))

@@ -18,7 +18,7 @@ from aggregator.freeriders import REPLAY_LOOKBACK_ROUNDS, FreeRiderCheck, KnownU
 from aggregator.keeper import Keeper
 from aggregator.privacy_report import local_privacy
 from aggregator.scoring import evaluate, quantize_micro, quantize_ppm
-from aggregator.strategies import ClientUpdate, get_strategy
+from aggregator.strategies import ClientUpdate, ValidationContext, get_strategy
 from aggregator.validation import RejectedUpdate, validate_update
 from fedchain.chain import AggregatorStatus, Fedchain, FedchainError, Phase, TaskStatus, TrainerStatus, explain_revert
 from fedchain.codec import ModelManifest, decode_dataset, decode_model, encode_model, sha256
@@ -100,7 +100,7 @@ class AggregatorNode:
                     continue
                 try:
                     tensors, _ = decode_model(self._fetch(entry.cid, bytes(entry.updateDigest)), self.max_bytes)
-                    known.append(KnownUpdate(trainer.lower(), earlier, flatten(tensors)))
+                    known.append(KnownUpdate(trainer.lower(), earlier, flatten(tensors, np.float32)))
                 except StoreUnavailable:
                     raise  # skipping would make the replay check depend on our node being up
                 except Exception as exc:  # noqa: BLE001 - a broken old update cannot be replayed
@@ -117,13 +117,16 @@ class AggregatorNode:
 
     def _aggregate(self, task: Any, global_tensors: dict[str, np.ndarray], global_manifest: ModelManifest,
                    accepted: list[ClientUpdate], details: dict[str, Any],
-                   round_ref: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+                   round_ref: tuple[int, int] | None = None, rejected: int = 0) -> dict[str, np.ndarray]:
         params = json.loads(bytes(task.params.strategyParams).decode() or "{}")
         strategy = get_strategy(task.params.strategy, params)
         details["strategy"] = strategy.name
         if strategy.uses_round_context and round_ref is not None:  # central DP: chain-seeded noise
             previous = global_manifest.details if global_manifest.kind == "aggregate" else {}
             strategy = strategy.for_round(chain_round_context(self.fed, *round_ref, previous, self.central_dp_secret))
+        if strategy.uses_validation:  # the validation filter of the default robust rule
+            x_val, y_val = self._validation_set(task)
+            strategy = strategy.with_validation(ValidationContext(task.params.architecture, x_val, y_val, rejected))
         if not accepted:
             details.update(strategy.round_details())
             return global_tensors
@@ -162,7 +165,8 @@ class AggregatorNode:
                 continue
             accepted.append(ClientUpdate(trainer.lower(), tensors, int(entry.numSamples)))
         details: dict[str, Any] = {}
-        new_tensors = self._aggregate(task, global_tensors, global_manifest, accepted, details, (task_id, round_))
+        new_tensors = self._aggregate(task, global_tensors, global_manifest, accepted, details, (task_id, round_),
+                                      len(rejected))
         x_val, y_val = self._validation_set(task)
         breakdown = contributions(architecture, global_tensors, accepted, x_val, y_val)
         scores = {t: c.score for t, c in breakdown.items()}

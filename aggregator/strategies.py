@@ -41,18 +41,35 @@ class RoundContext:
     released_rounds: int
 
 
+@dataclass(frozen=True)
+class ValidationContext:
+    """The task's validation set (declared on chain by CID) and how many of the round's revealed updates were
+    already rejected (malformed or free riders) before aggregation; identical for every aggregator."""
+
+    architecture: str
+    x_val: np.ndarray
+    y_val: np.ndarray
+    rejected: int = 0
+
+
 class Strategy(ABC):
     """Combines the current global model and the accepted updates into the next global model.
 
     Strategies that need round data set ``uses_round_context`` and return a bound copy from
-    ``for_round``; ``round_details`` is merged into the aggregate manifest's ``details``.
+    ``for_round``; those that check updates on the validation set set ``uses_validation`` and return a bound
+    copy from ``with_validation``; ``round_details`` is merged into the aggregate manifest's ``details``.
     """
 
     name: ClassVar[str]
     uses_round_context: ClassVar[bool] = False
+    uses_validation: ClassVar[bool] = False
 
     def for_round(self, context: RoundContext) -> Strategy:
         """This strategy bound to one round (stateless strategies ignore the context)."""
+        return self
+
+    def with_validation(self, context: ValidationContext) -> Strategy:
+        """This strategy bound to the task's validation set (strategies that do not use it ignore it)."""
         return self
 
     def round_details(self) -> dict[str, Any]:
@@ -126,10 +143,11 @@ def all_strategies() -> dict[str, tuple[type[Strategy], frozenset[str]]]:
     """This module's strategies plus the robust rules, server optimizers and central DP (imported here: no
     cycle)."""
     from aggregator.central_dp import CENTRAL_DP_STRATEGIES
+    from aggregator.guarded import GUARDED_STRATEGIES
     from aggregator.robust import ROBUST_STRATEGIES
     from aggregator.server_opt import SERVER_STRATEGIES
 
-    return {**STRATEGIES, **ROBUST_STRATEGIES, **SERVER_STRATEGIES, **CENTRAL_DP_STRATEGIES}
+    return {**STRATEGIES, **ROBUST_STRATEGIES, **GUARDED_STRATEGIES, **SERVER_STRATEGIES, **CENTRAL_DP_STRATEGIES}
 
 
 def get_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy:

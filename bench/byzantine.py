@@ -16,6 +16,7 @@ Results are printed and written as markdown to ``bench/results/byzantine.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -28,18 +29,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aggregator.attacks import ATTACKS, attack_update, flip_labels  # noqa: E402
 from aggregator.contribution import contributions  # noqa: E402
 from aggregator.freeriders import FreeRiderCheck  # noqa: E402
 from aggregator.robust import CoordinateMedian, TrimmedMean  # noqa: E402
 from aggregator.scoring import evaluate  # noqa: E402
-from aggregator.strategies import ClientUpdate, get_strategy  # noqa: E402
+from aggregator.strategies import ClientUpdate, ValidationContext, get_strategy  # noqa: E402
 from aggregator.validation import RejectedUpdate  # noqa: E402
 
 TRAINERS = 10
 LEVELS = (0.1, 0.2, 0.3)
-ATTACKS = ("sign_flip", "scaling", "noise", "label_flip", "zero_update", "global_replay")
-DEFAULT_ROBUST = "multikrum"
+DEFAULT_ROBUST = "robust"
 STRATEGIES = {
+    "robust": {"byzantine": 3},
     "fedavg": {}, "fedavgm": {"lr": 1.0, "momentum": 0.5}, "fedadam": {"lr": 0.03}, "fedyogi": {"lr": 0.03},
     "fedadagrad": {"lr": 0.1}, "fedprox": {"proximal_mu": 0.1}, "median": {}, "trimmed_mean": {"beta": 0.3},
     "krum": {"byzantine": 3}, "multikrum": {"byzantine": 3}, "norm_bounded": {"clip_norm": 1.0},
@@ -54,20 +56,6 @@ def _data(name: str, seed: int = 0):
     train, validation, test = split_holdout(x, y, 0.15, 0.2, seed)
     parts = dirichlet_partition(train[1], TRAINERS, 0.5, seed)
     return train, validation, test, parts
-
-
-def _attack(kind: str, honest: dict, glob: dict, rng: np.random.Generator) -> dict:
-    if kind == "sign_flip":
-        return {k: (glob[k] - 4.0 * (honest[k] - glob[k])).astype(np.float32) for k in glob}
-    if kind == "scaling":
-        return {k: (glob[k] + 20.0 * (honest[k] - glob[k])).astype(np.float32) for k in glob}
-    if kind == "noise":
-        return {k: (glob[k] + rng.normal(scale=1.0, size=glob[k].shape)).astype(np.float32) for k in glob}
-    if kind == "zero_update":
-        return {k: np.zeros_like(glob[k]) for k in glob}
-    if kind == "global_replay":
-        return {k: glob[k].copy() for k in glob}
-    return honest  # label_flip trains on flipped labels; the update itself is sent as is
 
 
 def run_federation(job: tuple) -> dict:
@@ -95,17 +83,19 @@ def run_federation(job: tuple) -> dict:
         check = FreeRiderCheck(glob)
         accepted: list[ClientUpdate] = []
         samples: dict[str, int] = {}
+        rejected = 0
         for i in range(TRAINERS):
             idx = parts[i]
-            labels = (n_classes - 1 - y[idx]) if (i in attackers and attack == "label_flip") else y[idx]
+            labels = flip_labels(y[idx], n_classes) if (i in attackers and attack == "label_flip") else y[idx]
             tensors = train_local(arch, glob, x[idx], labels, config).tensors
             if i in attackers:
-                tensors = _attack(attack, tensors, glob, rng)
+                tensors = attack_update(attack, tensors, glob, rng)
             name = f"0x{i:040x}"
             try:
                 check.check(name, 1, tensors)
             except RejectedUpdate:
                 rejected_attackers += i in attackers
+                rejected += 1
                 continue
             accepted.append(ClientUpdate(name, tensors, len(idx)))
             samples[name] = len(idx)
@@ -118,39 +108,88 @@ def run_federation(job: tuple) -> dict:
             if getattr(strategy, "stateful", False):
                 glob, state = strategy.aggregate_with_state(glob, accepted, state)
             else:
-                glob = strategy.aggregate(glob, accepted)
+                bound = strategy.with_validation(ValidationContext(arch, x_val, y_val, rejected))
+                glob = bound.aggregate(glob, accepted)
     accuracy = evaluate(arch, glob, x_test, y_test).accuracy
     share = attacker_reward / total_reward if total_reward else 0.0
     return {"job": job, "accuracy": accuracy, "share": share, "rejected": rejected_attackers}
 
 
-def robustness_tables(datasets, strategies, attacks, levels, rounds: int, workers: int) -> tuple[list[str], dict]:
-    jobs = [(d, s, None, 0.0, rounds, 0) for d in datasets for s in strategies]
-    jobs += [(d, s, a, lvl, rounds, 0) for d in datasets for s in strategies for a in attacks for lvl in levels]
+def run_all(jobs: list[tuple], workers: int, cache: Path | None = None) -> dict[tuple, dict]:
+    """Run the federations in a process pool, showing progress; results keyed by the job tuple.
+
+    With ``cache`` (a JSON file) finished runs are stored as they complete and reused by a later invocation
+    with the same code, so a long run can be split or resumed.
+    """
     results: dict[tuple, dict] = {}
+    if cache is not None and cache.exists():
+        for entry in json.loads(cache.read_text()):
+            results[tuple(entry["job"])] = entry
+    todo = [job for job in jobs if job not in results]
     started = time.monotonic()
+    print(f"  {len(jobs) - len(todo)} runs cached, {len(todo)} to run", file=sys.stderr, flush=True)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for done, result in enumerate(pool.map(run_federation, jobs, chunksize=2), 1):
-            results[result["job"][:4]] = result
-            if done % 20 == 0 or done == len(jobs):
-                print(f"  {done}/{len(jobs)} runs ({time.monotonic() - started:.0f}s)", file=sys.stderr, flush=True)
+        for done, result in enumerate(pool.map(run_federation, todo, chunksize=1), 1):
+            results[result["job"]] = result
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                cache.write_text(json.dumps([{**r, "job": list(r["job"])} for r in results.values()]))
+            if done % 10 == 0 or done == len(todo):
+                print(f"  {done}/{len(todo)} runs ({time.monotonic() - started:.0f}s)", file=sys.stderr, flush=True)
+    return results
+
+
+def cell(results: dict, d: str, s: str, a: str, lvl: float, rounds: int, seeds: range) -> tuple[float, float, float]:
+    """Mean and min accuracy change (points, paired by seed against the attack-free run) and mean reward share."""
+    changes = [100 * (results[(d, s, a, lvl, rounds, seed)]["accuracy"]
+                      - results[(d, s, None, 0.0, rounds, seed)]["accuracy"]) for seed in seeds]
+    shares = [100 * results[(d, s, a, lvl, rounds, seed)]["share"] for seed in seeds]
+    return float(np.mean(changes)), min(changes), float(np.mean(shares))
+
+
+def strategy_tables(results: dict, datasets, strategies, levels, rounds: int, seeds: range) -> list[str]:
     lines: list[str] = []
     for d in datasets:
         for s in strategies:
-            base = results[(d, s, None, 0.0)]["accuracy"]
+            base = [results[(d, s, None, 0.0, rounds, seed)]["accuracy"] for seed in seeds]
             lines += [f"### {d} · {s} {STRATEGIES[s] or ''}".rstrip(), "",
-                      f"Attack-free final test accuracy: **{base:.3f}**. Cells: accuracy change vs attack-free "
-                      "(points) / attackers' share of rewards.", "",
+                      f"Attack-free final test accuracy: **{np.mean(base):.3f}** (mean of {len(seeds)} seeds). Cells: "
+                      "accuracy change vs attack-free (points, mean) / attackers' share of rewards (mean).", "",
                       "| attack | " + " | ".join(f"{int(lvl * 100)}% attackers" for lvl in levels) + " |",
                       "|---|" + "---|" * len(levels)]
-            for a in attacks:
-                cells = []
-                for lvl in levels:
-                    r = results[(d, s, a, lvl)]
-                    cells.append(f"{100 * (r['accuracy'] - base):+.1f} / {100 * r['share']:.1f}%")
-                lines.append(f"| {a} | " + " | ".join(cells) + " |")
+            for a in ATTACKS:
+                cells = [cell(results, d, s, a, lvl, rounds, seeds) for lvl in levels]
+                lines.append(f"| {a} | " + " | ".join(f"{m:+.1f} / {sh:.1f}%" for m, _, sh in cells) + " |")
             lines.append("")
-    return lines, results
+    return lines
+
+
+def target_table(results: dict, datasets, rounds: int, seeds: range) -> list[str]:
+    def acc(d: str, a: str | None, seed: int, s: str = DEFAULT_ROBUST) -> float:
+        return results[(d, s, a, 0.3 if a else 0.0, rounds, seed)]["accuracy"]
+
+    lines = [f"## Target check (default robust strategy `{DEFAULT_ROBUST}` {STRATEGIES[DEFAULT_ROBUST]}, "
+             f"30% attackers, {len(seeds)} seeds)", "",
+             "Target: final accuracy within 2 points of the attack-free run of the same strategy on the same "
+             "federation (where the would-be attackers train honestly), and attackers receive under 5% of the "
+             "rewards. The last accuracy column compares with the federation whose attackers are absent (the "
+             "`zero_update` run: its three free riders are rejected every round, so it is the honest 70% alone): "
+             "what a perfect defence could reach.", "",
+             "| dataset | attack | accuracy change vs attack-free, mean (min) | attackers' reward share, mean | met "
+             "| change vs attackers absent, mean |", "|---|---|---|---|---|---|"]
+    for d in datasets:
+        for a in ATTACKS:
+            mean, low, share = cell(results, d, DEFAULT_ROBUST, a, 0.3, rounds, seeds)
+            met = "yes" if mean >= -2.0 and share < 5.0 else "**no**"
+            absent = np.mean([100 * (acc(d, a, seed) - acc(d, "zero_update", seed)) for seed in seeds])
+            lines.append(f"| {d} | {a} | {mean:+.1f} ({low:+.1f}) | {share:.1f}% | {met} | {absent:+.1f} |")
+    lines += ["", "Attack-free final test accuracy (mean over the seeds):", "",
+              "| dataset | `" + DEFAULT_ROBUST + "` | `fedavg` |", "|---|---|---|"]
+    for d in datasets:
+        robust_free = np.mean([acc(d, None, seed) for seed in seeds])
+        fedavg_free = np.mean([acc(d, None, seed, "fedavg") for seed in seeds])
+        lines.append(f"| {d} | {robust_free:.3f} | {fedavg_free:.3f} |")
+    return lines + [""]
 
 
 def _peak(fn) -> tuple[float, int]:
@@ -198,35 +237,46 @@ def order_statistics_bench(n: int = 100, size: int = 1_000_000) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="30%% attackers on digits only")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the default robust strategy (target table)")
+    parser.add_argument("--table-seeds", type=int, default=1, help="seeds of the other strategies' tables")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--skip-memory", action="store_true", help="skip the 100 x 1M median/trimmed-mean part")
+    parser.add_argument("--levels", default=",".join(str(lvl) for lvl in LEVELS),
+                        help="attacker fractions of the other strategies' tables (the default strategy runs all)")
+    parser.add_argument("--cache", default=None, help="JSON file of finished runs to reuse / extend")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "byzantine.md"))
     args = parser.parse_args()
     datasets = ["digits"] if args.quick else list(DATASETS)
-    levels = (0.3,) if args.quick else LEVELS
+    levels = (0.3,) if args.quick else tuple(float(lvl) for lvl in args.levels.split(","))
     strategies = [s for s in args.strategies.split(",") if s]
     started = time.monotonic()
+
+    def seeds_of(s: str) -> range:
+        return range(args.seeds if s == DEFAULT_ROBUST else args.table_seeds)
+
+    def levels_of(s: str) -> tuple[float, ...]:
+        return LEVELS if s == DEFAULT_ROBUST and not args.quick else levels
+
+    jobs = [(d, s, a, lvl, args.rounds, seed) for d in datasets for s in strategies for seed in seeds_of(s)
+            for a, lvl in [(None, 0.0)] + [(a, lvl) for a in ATTACKS for lvl in levels_of(s)]]
+    jobs += [(d, "fedavg", None, 0.0, args.rounds, seed) for d in datasets for seed in seeds_of(DEFAULT_ROBUST)
+             if "fedavg" not in strategies]  # the attack-free FedAvg reference of the target table
+    jobs.sort(key=lambda job: (job[1] != DEFAULT_ROBUST, job[1] != "fedavg" or job[2] is not None))  # target first
+    results = run_all(jobs, args.workers, Path(args.cache) if args.cache else None)
     lines = ["# Byzantine benchmark", "",
              f"{TRAINERS} trainers (Dirichlet 0.5 non-IID), {args.rounds} rounds of 5 local epochs, attackers are the "
              "first trainers; run without the chain (strategies, free-rider check and contribution scores called "
              f"directly; rewards by the on-chain formula). Default robust strategy: `{DEFAULT_ROBUST}` "
-             f"{STRATEGIES[DEFAULT_ROBUST]}.", ""]
-    tables, results = robustness_tables(datasets, strategies, ATTACKS, levels, args.rounds, args.workers)
-    if DEFAULT_ROBUST in strategies and 0.3 in levels:
-        lines += ["## Target check (default robust strategy, 30% attackers)", "",
-                  "| dataset | attack | accuracy change (points) | attackers' reward share | met |",
-                  "|---|---|---|---|---|"]
-        for d in datasets:
-            base = results[(d, DEFAULT_ROBUST, None, 0.0)]["accuracy"]
-            for a in ATTACKS:
-                r = results[(d, DEFAULT_ROBUST, a, 0.3)]
-                change, share = 100 * (r["accuracy"] - base), 100 * r["share"]
-                met = "yes" if change >= -2.0 and share < 5.0 else "**no**"
-                lines.append(f"| {d} | {a} | {change:+.1f} | {share:.1f}% | {met} |")
-        lines.append("")
-    lines += ["## Per strategy", "", *tables]
+             f"{STRATEGIES[DEFAULT_ROBUST]}. Seeds (data split, partition, initial model, training): {args.seeds} for "
+             f"`{DEFAULT_ROBUST}`, {args.table_seeds} for the other strategies. "
+             "`.venv/bin/python bench/byzantine.py` regenerates this file.", ""]
+    if DEFAULT_ROBUST in strategies and 0.3 in levels_of(DEFAULT_ROBUST):
+        lines += target_table(results, datasets, args.rounds, seeds_of(DEFAULT_ROBUST))
+    lines += ["## Per strategy", ""]
+    for s in strategies:
+        lines += strategy_tables(results, datasets, [s], levels_of(s), args.rounds, seeds_of(s))
     if not args.skip_memory:
         lines += ["## Order statistics: time and memory", "", *order_statistics_bench()]
     lines.append(f"_Total benchmark time {time.monotonic() - started:.0f} s._")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from e2e_lib import Federation, advance_to, build_federation
 
+from aggregator.attacks import flip_labels
 from aggregator.service import AggregatorNode, RoundComputation
 from client.trainer import TrainConfig, train_local
 from fedchain.chain import ONE_TOKEN, Phase
@@ -55,32 +56,14 @@ def global_model(f: Federation, task_id: int) -> dict[str, np.ndarray]:
     return decode_model(f.store.get(task.globalModelCid, sha256=bytes(task.globalModelDigest), max_bytes=1 << 26))[0]
 
 
-def train_shard(f: Federation, task_id: int, index: int, flip_labels: bool = False) -> tuple[dict, int]:
+def train_shard(f: Federation, task_id: int, index: int, flip: bool = False) -> tuple[dict, int]:
     """What trainer ``index`` would train honestly (or on labels ``9 - y``) from the task's global model."""
     x, y = f.data["train"]
     idx = f.data["parts"][index]
-    labels = (9 - y[idx]) if flip_labels else y[idx]
+    labels = flip_labels(y[idx], 10) if flip else y[idx]
     result = train_local(f.fed.task(task_id).params.architecture, global_model(f, task_id), x[idx], labels,
                          f.cfg.train)
     return result.tensors, result.num_samples
-
-
-def attack_update(kind: str, honest: dict[str, np.ndarray], glob: dict[str, np.ndarray],
-                  rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """A hostile update built from an honest one (or from nothing)."""
-    if kind == "sign_flip":
-        return {k: (glob[k] - 4.0 * (honest[k] - glob[k])).astype(np.float32) for k in glob}
-    if kind == "scaling":
-        return {k: (glob[k] + 20.0 * (honest[k] - glob[k])).astype(np.float32) for k in glob}
-    if kind == "noise":
-        return {k: (glob[k] + rng.normal(scale=1.0, size=glob[k].shape)).astype(np.float32) for k in glob}
-    if kind == "zero":
-        return {k: np.zeros_like(glob[k]) for k in glob}
-    if kind == "global_replay":
-        return {k: glob[k].copy() for k in glob}
-    if kind in ("honest", "label_flip", "replay"):
-        return honest
-    raise ValueError(kind)
 
 
 def commit_tensors(f: Federation, task_id: int, account: Any, tensors: dict[str, np.ndarray],

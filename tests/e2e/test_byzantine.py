@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from byzantine_lib import (
     PHASE_SECONDS,
-    attack_update,
     commit_tensors,
     create_task,
     federation,
@@ -16,6 +15,7 @@ from byzantine_lib import (
 )
 from e2e_lib import warp
 
+from aggregator.attacks import attack_update
 from aggregator.scoring import evaluate
 from aggregator.strategies import ClientUpdate, FedAvg
 from fedchain.chain import Phase
@@ -23,8 +23,8 @@ from fedchain.codec import decode_model
 from fedchain.commitments import ScoreTree
 
 HONEST = 6
-ATTACKS = ["sign_flip", "scaling", "noise", "label_flip", "zero", "global_replay", "replay"]
-REJECTED = {"zero": "zero_update", "global_replay": "global_replay", "replay": "replayed_update"}
+ATTACKS = ["sign_flip", "scaling", "noise", "label_flip", "zero_update", "global_replay", "replay"]
+REJECTED = {"zero_update": "zero_update", "global_replay": "global_replay", "replay": "replayed_update"}
 
 
 def finish_round(f, task_id: int, round_: int) -> None:
@@ -46,7 +46,7 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
         if role == "replay":  # copies honest trainer 0's update (colluding / leaked), re-encoded as its own
             tensors, n = trained[0]
         else:
-            tensors, n = train_shard(f, task_id, i, flip_labels=role == "label_flip")
+            tensors, n = train_shard(f, task_id, i, flip=role == "label_flip")
             trained[i] = (tensors, n)
         reveals[accounts[i]] = commit_tensors(f, task_id, accounts[i], attack_update(role, tensors, glob, rng), n)
     slasher = f.fed.rejection_slasher

@@ -1,0 +1,162 @@
+"""The default robust strategy ``robust`` (norm bound + capped weights + validation filter); bounded-memory
+scoring and free-rider checks."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from ml_subproc import run_with_threads
+
+from aggregator import robust
+from aggregator.attacks import ATTACKS, attack_update, flip_labels
+from aggregator.contribution import contributions
+from aggregator.freeriders import FreeRiderCheck
+from aggregator.guarded import GuardedAverage
+from aggregator.scoring import evaluate
+from aggregator.strategies import ClientUpdate, ValidationContext, get_strategy
+from fedchain.models import expected_shapes, initial_tensors
+
+ARCH = "logreg:2-2"
+X = np.array([[1, 0], [0, 1], [2, 1], [0, 3], [3, 0], [1, 4]], dtype=np.float32)
+Y = np.array([0, 1, 0, 1, 0, 1])
+
+
+def _model(w: list[list[float]], b: list[float]) -> dict[str, np.ndarray]:
+    return {"0.weight": np.array(w, np.float32), "0.bias": np.array(b, np.float32)}
+
+
+def test_norm_bound_and_capped_weights_by_hand() -> None:
+    zero = _model([[0, 0], [0, 0]], [0, 0])
+    ups = [ClientUpdate("0x1", _model([[1, 0], [0, 0]], [0, 0]), 10),     # norm 1
+           ClientUpdate("0x2", _model([[0, 2], [0, 0]], [0, 0]), 10),     # norm 2 = the median: the bound
+           ClientUpdate("0x3", _model([[0, 0], [0, 0]], [10, 0]), 1000)]  # norm 10 -> x 0.2; 1000 samples -> cap 20
+    assert GuardedAverage.capped_weights(ups) == [10, 10, 20]
+    out = GuardedAverage().aggregate(zero, ups)  # no validation set bound: no filter
+    # (10 * d1 + 10 * d2 + 20 * 0.2 * d3) / 40
+    assert out["0.weight"].tolist() == [[0.25, 0.5], [0.0, 0.0]] and out["0.bias"].tolist() == [1.0, 0.0]
+    doubled = GuardedAverage(clip_ratio=2.0).aggregate(zero, ups)  # bound 4 -> d3 x 0.4
+    assert doubled["0.bias"].tolist() == [2.0, 0.0]
+    even = GuardedAverage.capped_weights(ups[:2] + [ClientUpdate("0x4", zero, 7), ClientUpdate("0x5", zero, 0)])
+    assert even == [10, 10, 7, 1]  # median of (1, 7, 10, 10) = 8.5 -> cap 17; counts below 1 count as 1
+
+
+def _honest_and_hostile() -> tuple[dict[str, np.ndarray], list[ClientUpdate]]:
+    glob = initial_tensors(ARCH, 0)
+    step = _model([[0.5, -0.5], [-0.5, 0.5]], [0, 0])  # the direction that fits the data
+
+    def moved(scale: float, trainer: str, shift: float = 0.0) -> ClientUpdate:
+        # ``shift`` moves both biases alike: a different update that leaves every prediction unchanged
+        tensors = {k: (glob[k] + scale * step[k]).astype(np.float32) for k in glob}
+        tensors["0.bias"] = (tensors["0.bias"] + np.float32(shift)).astype(np.float32)
+        return ClientUpdate(trainer, tensors, 10)
+
+    honest = [moved(1.0, "0x1"), moved(1.0, "0x2", 0.01), moved(1.0, "0x3", -0.01), moved(1.0, "0x4", 0.02),
+              moved(1.0, "0x5", -0.02)]
+    return glob, honest + [moved(-4.0, "0xa"), moved(-1.0, "0xb")]  # two sign flippers
+
+
+def test_validation_filter_drops_what_makes_the_loss_worse() -> None:
+    glob, updates = _honest_and_hostile()
+    rule = GuardedAverage(byzantine=3).with_validation(ValidationContext(ARCH, X, Y, rejected=0))
+    out = rule.aggregate(glob, updates)
+    details = rule.round_details()["robust"]
+    assert details["excluded"] == ["0xa", "0xb"] and details["exclusion_budget"] == 3
+    honest_only = GuardedAverage().aggregate(glob, updates[:5])
+    assert evaluate(ARCH, out, X, Y).loss <= evaluate(ARCH, honest_only, X, Y).loss * 1.05
+    assert evaluate(ARCH, out, X, Y).loss < evaluate(ARCH, GuardedAverage().aggregate(glob, updates), X, Y).loss
+    # f bounds every hostile update of the round: two already rejected leave a budget of one
+    one = GuardedAverage(byzantine=3).with_validation(ValidationContext(ARCH, X, Y, rejected=2))
+    one.aggregate(glob, updates)
+    assert one.round_details()["robust"]["excluded"] == ["0xa"]  # clipped, 0xa and 0xb tie: the lower address goes
+    assert one.round_details()["robust"]["exclusion_budget"] == 1
+    none = GuardedAverage(byzantine=3).with_validation(ValidationContext(ARCH, X, Y, rejected=3))
+    none.aggregate(glob, updates)
+    assert none.round_details()["robust"] == {"exclusion_budget": 0, "excluded": []}
+    # never a majority: 3 updates allow at most 1 exclusion
+    assert GuardedAverage(byzantine=5).with_validation(ValidationContext(ARCH, X, Y)).exclusion_budget(3) == 1
+    assert GuardedAverage(byzantine=5).exclusion_budget(9) == 0  # unbound: no validation set, no filter
+    # honest updates only: nothing is dropped (no removal lowers the loss by more than min_gain)
+    clean = GuardedAverage(byzantine=3).with_validation(ValidationContext(ARCH, X, Y))
+    clean.aggregate(glob, updates[:5])
+    assert clean.round_details()["robust"]["excluded"] == []
+    assert rule.aggregate(glob, list(reversed(updates)))["0.weight"].tolist() == out["0.weight"].tolist()
+
+
+def test_registry_and_bad_parameters() -> None:
+    assert get_strategy("robust", {"byzantine": 3, "clip_ratio": 1.5, "min_gain": 0.01}).name == "robust"
+    for bad in ({"byzantine": -1}, {"byzantine": True}, {"clip_ratio": 0}, {"min_gain": 1.0}):
+        with pytest.raises(ValueError, match="bad parameters"):
+            get_strategy("robust", bad)
+    assert GuardedAverage.uses_validation and not get_strategy("median", {}).uses_validation
+
+
+def test_attack_builders() -> None:
+    glob = {"w": np.ones(3, np.float32)}
+    honest = {"w": np.array([2.0, 1.0, 0.0], np.float32)}
+    rng = np.random.default_rng(0)
+    built = {kind: attack_update(kind, honest, glob, rng)["w"].tolist() for kind in ATTACKS}
+    assert built["sign_flip"] == [-3.0, 1.0, 5.0] and built["scaling"] == [21.0, 1.0, -19.0]
+    assert built["zero_update"] == [0.0] * 3 and built["global_replay"] == [1.0] * 3
+    assert built["label_flip"] == honest["w"].tolist() and built["noise"] != glob["w"].tolist()
+    assert flip_labels(np.array([0, 3, 9]), 10).tolist() == [9, 6, 0]
+    with pytest.raises(ValueError, match="unknown attack"):
+        attack_update("bribery", honest, glob, rng)
+
+
+GUARDED_SNIPPET = """
+import numpy as np
+from aggregator.strategies import ClientUpdate, ValidationContext, get_strategy
+from fedchain.codec import ModelManifest, encode_model, sha256
+from fedchain.models import expected_shapes
+rng = np.random.default_rng(11)
+shapes = expected_shapes("mlp:64-128-10")
+glob = {k: rng.normal(scale=0.1, size=s).astype(np.float32) for k, s in shapes.items()}
+updates = [ClientUpdate(f"0x{i:040x}", {k: (glob[k] + rng.normal(scale=0.05 * (1 + 3 * (i < 2)), size=s))
+                                        .astype(np.float32) for k, s in shapes.items()}, int(rng.integers(1, 100)))
+           for i in range(8)]
+x_val = rng.normal(size=(60, 64))
+y_val = rng.integers(0, 10, size=60)
+rule = get_strategy("robust", {"byzantine": 3, "min_gain": 0.0}).with_validation(
+    ValidationContext("mlp:64-128-10", x_val, y_val, 0))
+out = rule.aggregate(glob, updates)
+print(sha256(encode_model(out, ModelManifest(kind="aggregate", architecture="x"))).hex(), rule.round_details())
+"""
+
+
+def test_robust_identical_across_thread_counts() -> None:
+    one = run_with_threads(GUARDED_SNIPPET, 1)
+    assert one == run_with_threads(GUARDED_SNIPPET, 2) and "'excluded'" in one
+
+
+def _peak(fn) -> int:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_scoring_and_free_rider_memory_bounds(monkeypatch) -> None:
+    arch = "mlp:64-512-10"
+    params = sum(int(np.prod(s)) for s in expected_shapes(arch).values())
+    rng = np.random.default_rng(5)
+    glob = initial_tensors(arch, 0)
+    x_val, y_val = rng.normal(size=(20, 64)), rng.integers(0, 10, size=20)
+    monkeypatch.setattr(robust, "CHUNK_ELEMENTS", 1 << 12)  # the median's own buffers stay small
+
+    def updates(n: int) -> list[ClientUpdate]:
+        return [ClientUpdate(f"0x{i:02x}", {k: (v + rng.normal(scale=0.01, size=v.shape)).astype(np.float32)
+                                            for k, v in glob.items()}, 5) for i in range(n)]
+
+    few, many = updates(3), updates(24)
+    small = _peak(lambda: contributions(arch, glob, few, x_val, y_val))
+    large = _peak(lambda: contributions(arch, glob, many, x_val, y_val))
+    # streamed: a few model-sized float64 vectors whatever the count (holding 24 deltas would be 24 * 8 * P)
+    assert large < 8 * 8 * params and large < 1.5 * small + 8 * params, (small, large, params)
+    check = FreeRiderCheck(glob)
+    for u in many:
+        check.check(u.trainer, 1, u.tensors)
+    assert all(k.weights.dtype == np.float32 and k.weights.size == params for k in check.known)
