@@ -47,7 +47,11 @@ def central_epsilon(details: dict[str, Any]) -> float | None:
 
 
 def load_round_details(session: Session, store: ContentStore, rnd: Round, max_bytes: int) -> None:
-    """Fill score, accepted/rejected, reward and epsilon of each contribution of a finalized round."""
+    """Fill score, accepted/rejected, reward and epsilon of each contribution of a finalized round (a failed
+    round has no result file: only the epsilon its revealed updates spent)."""
+    if rnd.phase == "failed":
+        _load_failed_round(session, store, rnd, max_bytes)
+        return
     try:
         manifest = read_manifest(store, rnd.result_cid or "", rnd.result_digest, max_bytes)
     except (ContentError, ValueError) as exc:  # CodecError is a ValueError
@@ -91,3 +95,19 @@ def _update_epsilon(store: ContentStore, contribution: Contribution, max_bytes: 
     except (ContentError, ValueError):
         return None
     return manifest.epsilon_spent
+
+
+def _load_failed_round(session: Session, store: ContentStore, rnd: Round, max_bytes: int) -> None:
+    """The trainers of a failed round still spent privacy budget on the updates they revealed."""
+    rnd.details_status = "ok"
+    for contribution in session.scalars(select(Contribution).where(
+            Contribution.task_id == rnd.task_id, Contribution.round == rnd.round, Contribution.update_cid.isnot(None))):
+        try:
+            manifest = read_manifest(store, contribution.update_cid or "", contribution.update_digest, max_bytes)
+        except ContentError as exc:
+            rnd.details_status = "unavailable"
+            log.info("round %s/%s: update of %s %s", rnd.task_id, rnd.round, contribution.trainer, exc)
+            continue
+        except ValueError:  # not a model file with a manifest: nothing to report
+            continue
+        contribution.epsilon = manifest.epsilon_spent

@@ -133,7 +133,7 @@ class Indexer:
                     name=entry.name, args=event_args_json(entry.args)))
                 projector.apply(entry)
             session.flush()
-            for task_id, round_ in projector.finalized_rounds:
+            for task_id, round_ in projector.finalized_rounds + projector.failed_rounds:
                 rnd = session.get(Round, (task_id, round_))
                 if rnd is not None:
                     load_round_details(session, self.store, rnd, self.config.max_file_bytes)

@@ -210,6 +210,7 @@ class Projector:
             rnd.phase = "failed"
             rnd.failure_reason = label(log.args["reason"])
             rnd.ended_block = log.block_number
+            rnd.details_status = "pending"  # the epsilon of its revealed updates
             self.failed_rounds.append((rnd.task_id, rnd.round))
 
     def task_completed(self, log: DecodedLog) -> None:

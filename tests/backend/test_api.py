@@ -14,7 +14,7 @@ import httpx
 import pytest
 import schemathesis
 from ape import chain, networks
-from backend_testlib import free_port, wait_for
+from backend_testlib import free_port, postgres_bin, postgres_server, wait_for
 from hypothesis import HealthCheck, settings
 from litestar.testing import TestClient
 from sqlalchemy.orm import Session
@@ -179,6 +179,27 @@ def test_health_reports_an_unreachable_chain(world):
         response = test_client.get("/health")
     assert response.status_code == 503
     assert response.json()["chain"] is False and response.json()["database"] is True
+
+
+def test_health_reports_an_unreachable_database():
+    if postgres_bin() is None:
+        pytest.skip("no Postgres server binary (/usr/lib/postgresql/*/bin/initdb); `make postgres` installs it")
+    server = postgres_server()
+    url, running = server.__enter__(), True
+    try:
+        app = create_app(BackendConfig(database_url=url, run_indexer=False, rpc_url=networks.provider.uri))
+        with TestClient(app) as test_client:
+            up = test_client.get("/health")
+            assert up.status_code == 200 and up.json()["database"] is True
+            server.__exit__(None, None, None)  # the database goes away while the API keeps running
+            running = False
+            down = test_client.get("/health")
+            assert down.status_code == 503
+            assert down.json()["database"] is False and down.json()["chain"] is True
+            assert down.json()["last_indexed_block"] is None
+    finally:
+        if running:
+            server.__exit__(None, None, None)
 
 
 @pytest.fixture

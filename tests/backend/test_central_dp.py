@@ -25,6 +25,7 @@ from client.trainer import TrainConfig
 from fedchain.chain import Phase
 
 NOISE, CLIP, DELTA = 0.8, 1.0, 1e-5
+LOCAL_EPSILON = 8.0  # the task's bound on each trainer's local DP-SGD epsilon
 
 
 def honest_round(f: Federation, round_: int) -> None:
@@ -65,7 +66,7 @@ def dp_world(tmp_path_factory):
         chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp)) + 1)
         f = build_federation(root / "home", trainers=2, rounds=3, strategy="dp-fedavg",
                              strategy_params={"clip_norm": CLIP, "noise_multiplier": NOISE, "delta": DELTA},
-                             train=TrainConfig(epochs=1))
+                             train=TrainConfig(epochs=1), dp=True, epsilon=LOCAL_EPSILON)  # and local DP-SGD
         honest_round(f, 1)
         round_failing_after_release(f, 2)
         honest_round(f, 3)
@@ -104,6 +105,7 @@ def test_central_epsilon_per_round_and_cumulative_match_the_aggregator(dp_world)
     assert task["central_dp_rounds"] == released_rounds(f.fed, f.task_id, 3) == 3
     assert task["central_epsilon_total"] == rounds[2]["central_epsilon_total"] == central_epsilon(NOISE, 3, DELTA)
     assert task["central_delta"] == DELTA
+    assert task["dp_epsilon"] == LOCAL_EPSILON
     one_round = client.get(f"/tasks/{f.task_id}/rounds/1").json()
     assert one_round["central_epsilon_total"] == central_epsilon(NOISE, 1, DELTA) == one_round["central_epsilon"]
 
@@ -129,3 +131,17 @@ def test_migration_0002_upgrades_a_0001_database(tmp_path):
     with engine.connect() as connection:
         row = connection.execute(text("SELECT central_epsilon, central_epsilon_total FROM rounds")).one()
     assert tuple(row) == (0.5, None)
+
+
+def test_contribution_epsilon_is_the_trainers_reported_local_epsilon(dp_world):
+    f, client = dp_world
+    contributions = client.get("/contributions", params={"task_id": f.task_id, "limit": 500}).json()["items"]
+    assert len(contributions) == 6  # 2 trainers x 3 rounds
+    spent: dict[str, list[float]] = {}
+    for c in contributions:
+        entry = f.fed.tasks.getTrainerEntry(f.task_id, c["round"], c["trainer"])
+        manifest = read_manifest(f.store, entry.cid, "0x" + bytes(entry.updateDigest).hex(), 1 << 26)
+        assert c["epsilon"] == manifest.epsilon_spent and 0 < c["epsilon"] <= LOCAL_EPSILON
+        spent.setdefault(c["trainer"], []).append(c["epsilon"])
+    for series in spent.values():  # cumulative per trainer: grows every round it trained, failed round included
+        assert series == sorted(series) and len(set(series)) == 3
