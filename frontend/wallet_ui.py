@@ -41,19 +41,21 @@ class Status:
     """A component's progress / result line (pending -> mined, or the error in words)."""
 
     def __init__(self, mark: str):
-        self.label = ui.label("").classes("text-sm").mark(mark)
+        self.mark = mark  # also the label's CSS class, so browser tests can read this line
+        self.label = ui.label("").classes(f"text-sm {mark}").mark(mark)
+
+    def _show(self, text: str, color: str) -> None:
+        self.label.set_text(text)
+        self.label.classes(replace=f"text-sm {self.mark} {color}")
 
     def progress(self, text: str) -> None:
-        self.label.set_text(text)
-        self.label.classes(replace="text-sm text-gray-600")
+        self._show(text, "text-gray-600")
 
     def done(self, text: str) -> None:
-        self.label.set_text(text)
-        self.label.classes(replace="text-sm text-positive")
+        self._show(text, "text-positive")
 
     def error(self, text: str) -> None:
-        self.label.set_text(text)
-        self.label.classes(replace="text-sm text-negative")
+        self._show(text, "text-negative")
 
 
 async def act(session: WalletSession, status: Status, work: Callable[[], Awaitable[str]]) -> None:
@@ -156,19 +158,28 @@ async def account_panel(ctx: Any) -> None:
     unstake, withdraw, claim and delegate."""
     session = session_for(ctx)
     txs = transactions_for(ctx)
+    form = {"stake": "", "unstake": "", "delegate": ""}  # typed values survive the panel's re-renders
 
     with ui.card().classes("w-full").mark("wallet-account-panel"):
         ui.label("Your account").classes("text-lg font-semibold")
 
+        renders = [0]  # refreshes can overlap (wallet event + mined receipt): only the latest one draws
+
         @ui.refreshable
         async def body() -> None:
+            renders[0] += 1
+            mine = renders[0]
             if not _guard(session, "see your balance, stake and rewards and act on them"):
                 return
             address = session.address
             try:
                 view = await run.io_bound(read_account, ctx.chain, address, content_store())
             except Exception as exc:  # noqa: BLE001 - an unreachable node is shown, not raised
-                ui.label(f"account unavailable: {exc}").classes("text-negative").mark("wallet-problem")
+                view, problem = None, f"account unavailable: {exc}"
+            if mine != renders[0]:
+                return
+            if view is None:
+                ui.label(problem).classes("text-negative").mark("wallet-problem")
                 return
             with ui.grid(columns=2).classes("gap-x-6 gap-y-1"):
                 for name, value, mark in (
@@ -183,10 +194,10 @@ async def account_panel(ctx: Any) -> None:
             if view.claims_error:
                 ui.label(view.claims_error).classes("text-negative text-xs")
             with ui.row().classes("items-center"):
-                stake_in = ui.input("Stake (FED)").props("dense").mark("wallet-stake-amount")
-                ui.button("Stake", on_click=lambda: act(session, status, lambda: stake(stake_in.value)))
-                unstake_in = ui.input("Unstake (FED)").props("dense").mark("wallet-unstake-amount")
-                ui.button("Unstake", on_click=lambda: act(session, status, lambda: unstake(unstake_in.value)))
+                ui.input("Stake (FED)").props("dense").bind_value(form, "stake").mark("wallet-stake-amount")
+                ui.button("Stake", on_click=lambda: act(session, status, lambda: stake(form["stake"])))
+                ui.input("Unstake (FED)").props("dense").bind_value(form, "unstake").mark("wallet-unstake-amount")
+                ui.button("Unstake", on_click=lambda: act(session, status, lambda: unstake(form["unstake"])))
                 if view.unbonding and view.unbonding_release <= time.time():
                     ui.button("Withdraw", on_click=lambda: act(session, status, withdraw))
             with ui.row().classes("items-center"):
@@ -194,8 +205,8 @@ async def account_panel(ctx: Any) -> None:
                     ui.button(f"Claim {fmt_tokens(view.claimable)}",
                               on_click=lambda: act(session, status, lambda: claim(view))).mark("wallet-claim")
                 ui.button("Delegate to myself", on_click=lambda: act(session, status, lambda: delegate(address)))
-                delegate_in = ui.input("Delegate to address").props("dense").mark("wallet-delegate-to")
-                ui.button("Delegate", on_click=lambda: act(session, status, lambda: delegate(delegate_in.value)))
+                ui.input("Delegate to address").props("dense").bind_value(form, "delegate").mark("wallet-delegate-to")
+                ui.button("Delegate", on_click=lambda: act(session, status, lambda: delegate(form["delegate"])))
 
         async def stake(text: str) -> str:
             amount = tokens(text)
@@ -236,6 +247,7 @@ def propose_form(ctx: Any) -> None:
 
     session = session_for(ctx)
     txs = transactions_for(ctx)
+    form = {"parameter": "minTrainerStake", "value": "", "description": ""}
     with ui.card().classes("w-full").mark("wallet-propose-form"):
         ui.label("New proposal").classes("text-lg font-semibold")
 
@@ -244,13 +256,14 @@ def propose_form(ctx: Any) -> None:
             if not _guard(session, "create a proposal"):
                 return
             with ui.row().classes("items-center w-full"):
-                param = ui.select({p.name: f"{p.name} (default {p.default})" for p in PARAMETERS.values()},
-                                  value="minTrainerStake", label="Parameter").classes("min-w-64").mark(
+                ui.select({p.name: f"{p.name} (default {p.default})" for p in PARAMETERS.values()},
+                          label="Parameter").bind_value(form, "parameter").classes("min-w-64").mark(
                     "wallet-proposal-parameter")
-                value = ui.input("New value").props("dense").mark("wallet-proposal-value")
-            description = ui.textarea("Description").classes("w-full").mark("wallet-proposal-description")
+                ui.input("New value").props("dense").bind_value(form, "value").mark("wallet-proposal-value")
+            ui.textarea("Description").bind_value(form, "description").classes("w-full").mark(
+                "wallet-proposal-description")
             ui.button("Propose", on_click=lambda: act(session, status, lambda: propose(
-                param.value, value.value, description.value)))
+                form["parameter"], form["value"], form["description"])))
 
         async def propose(name: str, value: str, description: str) -> str:
             await session.require_ready()
@@ -283,14 +296,22 @@ async def proposal_actions(ctx: Any, proposal: dict[str, Any]) -> None:
     session = session_for(ctx)
     txs = transactions_for(ctx)
     proposal_id = int(proposal["proposal_id"])
+    form = {"reason": ""}
     with ui.column().classes("gap-1").mark(f"wallet-proposal-{proposal_id}"):
+
+        renders = [0]  # refreshes can overlap: only the latest one draws
 
         @ui.refreshable
         async def body() -> None:
+            renders[0] += 1
+            mine = renders[0]
             try:
                 state, voted, eta, now = await run.io_bound(_proposal_state, txs, proposal_id, session.address)
             except Exception as exc:  # noqa: BLE001 - an unreachable node is shown, not raised
-                ui.label(f"proposal state unavailable: {exc}").classes("text-negative")
+                if mine == renders[0]:
+                    ui.label(f"proposal state unavailable: {exc}").classes("text-negative")
+                return
+            if mine != renders[0]:
                 return
             if state not in ("active", "succeeded", "queued"):
                 return
@@ -302,10 +323,11 @@ async def proposal_actions(ctx: Any, proposal: dict[str, Any]) -> None:
                     if voted:
                         ui.label("you voted on this proposal").mark("wallet-voted")
                     else:
-                        reason = ui.input("Reason (optional)").props("dense").mark("wallet-vote-reason")
+                        ui.input("Reason (optional)").props("dense").bind_value(form, "reason").mark(
+                            "wallet-vote-reason")
                         for support in ("for", "against", "abstain"):
                             ui.button(f"Vote {support}", on_click=lambda s=support: act(
-                                session, status, lambda: vote(s, reason.value)))
+                                session, status, lambda: vote(s, form["reason"])))
                 elif state == "succeeded":
                     ui.button("Queue", on_click=lambda: act(session, status, lambda: operate("queue")))
                 elif eta and eta > now:
