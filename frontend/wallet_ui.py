@@ -74,6 +74,8 @@ async def act(session: WalletSession, status: Status, work: Callable[[], Awaitab
         except WalletError as exc:
             status.error(exc.message)
             ui.notify(exc.message, type="negative" if exc.kind != "rejected" else "warning")
+            if exc.kind == "reverted":
+                session.changed()  # what the panel showed was stale: read the chain again
         except Exception as exc:  # noqa: BLE001 - shown to the person, logged for the operator
             log.exception("wallet action failed")
             status.error(f"Unexpected error: {exc}")

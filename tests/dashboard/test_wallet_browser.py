@@ -6,6 +6,7 @@ Every assertion about effects reads the chain."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -29,7 +30,9 @@ from frontend import wallet_ui
 from frontend.app import build_dashboard
 
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots" / "wallet"
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
+    reason="chromium + chromedriver not installed (`make chromium`)")]
 
 
 # --- driving the page ------------------------------------------------------------------------------------------
