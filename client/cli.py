@@ -37,23 +37,32 @@ def _fail(exc: Exception) -> None:
 
 
 def _node(account, store: str | None, data: str = "none", shard: str = "1/1", alpha: float = 0.5, seed: int = 0,
-          epochs: int = 1, batch_size: int = 32, lr: float | None = None, epsilon: float | None = None,
-          accountant: str = "rdp", grad_sample_mode: str = "ghost"):
+          epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
+          epsilon: float | None = None, accountant: str = "rdp", grad_sample_mode: str = "ghost",
+          task_id: int | None = None):
     from client.datasets import load_trainer_data
     from client.participant import TrainerNode
-    from client.trainer import TrainConfig
+    from client.trainer import default_train_config
     from fedchain.chain import Fedchain
     from fedchain.store import open_store
 
     try:
         fed = Fedchain.connect()
         xy = load_trainer_data(data, shard, alpha, seed)
+        # DP-SGD (our target or the task's on-chain bound) trains with the DP defaults (client.trainer.DP_DEFAULTS)
+        private = epsilon is not None or (task_id is not None and fed.task(task_id).params.dpEpsilonMilli > 0)
     except (FedchainError, ValueError, OSError) as exc:
         _fail(exc)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, grad_sample_mode=grad_sample_mode)
-    if lr is not None:
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, lr=lr, grad_sample_mode=grad_sample_mode)
+    if not private:  # the non-private CLI defaults
+        epochs, batch_size = epochs or 1, batch_size or 32
+    config = default_train_config(private, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                  grad_sample_mode=grad_sample_mode)
     return TrainerNode(fed, account, open_store(store), xy, config, target_epsilon=epsilon, accountant=accountant)
+
+
+def _echo_settings(config) -> None:
+    click.echo(f"local training: {config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, momentum "
+               f"{config.momentum:g} (under DP: clip norm {config.max_grad_norm:g})")
 
 
 def data_options(fn):
@@ -65,9 +74,11 @@ def data_options(fn):
                      help="For built-in datasets: use non-IID shard I of N (e.g. 2/5)."),
         click.option("--alpha", default=0.5, show_default=True, help="Dirichlet concentration of the shards."),
         click.option("--seed", default=0, show_default=True, type=int),
-        click.option("--epochs", default=1, show_default=True, type=click.IntRange(1, 1000)),
-        click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 100000)),
-        click.option("--lr", type=float, help="Learning rate (default: the trainer's default)."),
+        click.option("--epochs", type=click.IntRange(1, 1000),
+                     help="Local epochs per round (default: 1; with DP 2, see client.trainer.DP_DEFAULTS)."),
+        click.option("--batch-size", type=click.IntRange(1, 100000),
+                     help="Batch size, the expected batch under DP's Poisson sampling (default: 32; with DP 64)."),
+        click.option("--lr", type=float, help="Learning rate (default: the trainer's default; with DP 0.5)."),
         click.option("--epsilon", type=click.FloatRange(0.01, 1000),
                      help="Your own epsilon target for the whole task (the task's on-chain bound also applies)."),
         click.option("--accountant", type=click.Choice(["rdp", "prv"]), default="rdp", show_default=True,
@@ -174,7 +185,8 @@ def train(account, task_id: int, **options) -> None:
     """Train one round: fetch the global model, train locally, upload, commit, wait, reveal."""
     from client.privacy import BudgetExceeded
 
-    node = _node(account, **options)
+    node = _node(account, task_id=task_id, **options)
+    _echo_settings(node.config)
     try:
         round_ = node.participate(task_id, echo=click.echo)
     except BudgetExceeded as exc:
@@ -190,7 +202,8 @@ def train(account, task_id: int, **options) -> None:
 @data_options
 def run(account, task_id: int, **options) -> None:
     """Follow the task round after round until it completes, claiming rewards as rounds finalize."""
-    node = _node(account, **options)
+    node = _node(account, task_id=task_id, **options)
+    _echo_settings(node.config)
     try:
         node.follow(task_id, echo=click.echo)
     except (FedchainError, TimeoutError) as exc:
