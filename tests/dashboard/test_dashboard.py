@@ -21,6 +21,7 @@ from fedchain.governance import ProposalState
 from frontend.app import build_dashboard
 from frontend.layout import PAGES
 from frontend.live import PHASES
+from frontend.pages import contributions as contributions_page
 
 ONE_TOKEN = 10**18
 
@@ -118,6 +119,22 @@ async def test_contributions_filter_by_trainer_and_show_the_rejection_reason(use
     await asyncio.sleep(0.5)
     rows = table_rows(user, "contributions")
     assert [(r["round"], r["trainer"]) for r in rows] == [(1, hostile.lower())]
+
+
+async def test_contributions_pages_through_the_backend(user: User, dashboard_world, monkeypatch):
+    monkeypatch.setattr(contributions_page, "PAGE_SIZE", 4)
+    build_dashboard(dashboard_world.context())
+    await user.open("/contributions")
+    await see(user, "contributions")
+    first = table_rows(user, "contributions")
+    assert len(first) == 4 and texts(user, "page-info") == ["1–4 of 6"]
+    user.find(marker="next-page").click()
+    await asyncio.sleep(0.5)
+    await see(user, "contributions")
+    second = table_rows(user, "contributions")
+    assert len(second) == 2 and texts(user, "page-info") == ["5–6 of 6"]
+    everything = httpx.get(f"{dashboard_world.backend_url}/contributions", params={"limit": 500}).json()["items"]
+    assert [r["key"] for r in first + second] == [f"{c['task_id']}-{c['round']}-{c['trainer']}" for c in everything]
 
 
 async def test_contributions_bad_trainer_address_is_explained(user: User, dashboard_world):
