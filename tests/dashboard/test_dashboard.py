@@ -92,6 +92,21 @@ async def test_overview_shows_the_live_round_from_the_chain_and_counts_down(user
     assert texts(user, "stat-accuracy") == [f"{accuracy:.1f}% (task {w.f.task_id}, round 2)"]
 
 
+async def test_overview_follows_the_chain_while_open(user: User, dashboard_world):
+    """A commit on chain shows up without reloading the page (the live cards re-read the chain every 5 s)."""
+    w = dashboard_world
+    build_dashboard(w.context())
+    await user.open("/")
+    await see(user, "live-trainers")
+    assert texts(user, "live-trainers") == ["0 committed · 0 revealed"]
+    w.f.fed.tasks.commitUpdate(w.f.task_id, b"\x33" * 32, sender=w.f.people.trainers[0])
+    for _ in range(100):
+        if texts(user, "live-trainers") == ["1 committed · 0 revealed"]:
+            break
+        await asyncio.sleep(0.1)
+    assert texts(user, "live-trainers") == [f"{w.f.fed.round(w.f.task_id, 3).committed} committed · 0 revealed"]
+
+
 async def test_contributions_filter_by_trainer_and_show_the_rejection_reason(user: User, dashboard_world):
     w = dashboard_world
     build_dashboard(w.context())
