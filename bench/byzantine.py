@@ -262,7 +262,8 @@ def main() -> None:
     jobs = [(d, s, a, lvl, args.rounds, seed) for d in datasets for s in strategies for seed in seeds_of(s)
             for a, lvl in [(None, 0.0)] + [(a, lvl) for a in ATTACKS for lvl in levels_of(s)]]
     jobs += [(d, "fedavg", None, 0.0, args.rounds, seed) for d in datasets for seed in seeds_of(DEFAULT_ROBUST)
-             if "fedavg" not in strategies]  # the attack-free FedAvg reference of the target table
+]  # the attack-free FedAvg reference of the target table
+    jobs = list(dict.fromkeys(jobs))
     jobs.sort(key=lambda job: (job[1] != DEFAULT_ROBUST, job[1] != "fedavg" or job[2] is not None))  # target first
     results = run_all(jobs, args.workers, Path(args.cache) if args.cache else None)
     lines = ["# Byzantine benchmark", "",
