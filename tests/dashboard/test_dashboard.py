@@ -136,6 +136,21 @@ async def test_contributions_filter_by_trainer_and_show_the_rejection_reason(use
     assert [(r["round"], r["trainer"]) for r in rows] == [(1, hostile.lower())]
 
 
+async def test_contributions_filter_by_task_and_round(user: User, dashboard_world):
+    w = dashboard_world
+    build_dashboard(w.context())
+    await user.open("/contributions")
+    await see(user, "contributions")
+    user.find(marker="filter-task").type(str(w.f.task_id))
+    user.find(marker="filter-round").type("2")
+    user.find(marker="apply-filters").click()
+    await asyncio.sleep(0.5)
+    rows = table_rows(user, "contributions")
+    trainers = {t.lower() for t in w.f.fed.tasks.getRoundTrainers(w.f.task_id, 2)}
+    assert {(r["task"], r["round"]) for r in rows} == {(w.f.task_id, 2)} and {r["trainer"] for r in rows} == trainers
+    assert texts(user, "page-info") == [f"1–{len(trainers)} of {len(trainers)}"]
+
+
 async def test_contributions_pages_through_the_backend(user: User, dashboard_world, monkeypatch):
     monkeypatch.setattr(contributions_page, "PAGE_SIZE", 4)
     build_dashboard(dashboard_world.context())
