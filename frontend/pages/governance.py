@@ -14,6 +14,7 @@ from frontend.context import DashboardContext
 from frontend.layout import frame, problem, short, tokens, wallet_slot
 from frontend.live import quorum_at
 
+MAX_PROPOSALS_SHOWN = 20  # each one costs a backend read and a quorum() call
 STATE_COLORS = {"pending": "grey", "active": "primary", "canceled": "grey", "defeated": "negative",
                 "succeeded": "positive", "queued": "warning", "expired": "grey", "executed": "positive"}
 
@@ -53,7 +54,9 @@ async def render(ctx: DashboardContext) -> None:
     if not proposals:
         ui.label("no proposal yet").mark("no-proposals")
         return
-    for proposal in proposals:
+    if len(proposals) > MAX_PROPOSALS_SHOWN:
+        ui.label(f"the {MAX_PROPOSALS_SHOWN} most recent of {len(proposals)} proposals").classes("text-xs")
+    for proposal in proposals[:MAX_PROPOSALS_SHOWN]:  # the backend lists the newest first
         detailed = proposal  # if the detail fails, the list entry is enough to show (without the votes)
         with contextlib.suppress(BackendError):
             detailed = await ctx.backend.proposal(proposal["proposal_id"])

@@ -6,6 +6,7 @@ Chromium with a screenshot, and `fedchain dashboard` as a process."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from nicegui.testing import Screen, User
 
 from fedchain.governance import ProposalState
 from frontend.app import build_dashboard
+from frontend.context import DashboardContext
 from frontend.layout import PAGES
 from frontend.live import PHASES
 from frontend.pages import contributions as contributions_page
@@ -285,3 +287,13 @@ def test_fedchain_dashboard_without_a_deployment_says_what_to_do(tmp_path):
                           env=cli_env(tmp_path / "empty-home"), capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "no fedchain deployment recorded for ethereum:local" in proc.stderr and "fedchain demo" in proc.stderr
+
+
+async def test_governance_without_a_dao_says_so(user: User, dashboard_world):
+    w = dashboard_world
+    ungoverned = dataclasses.replace(w.deployment, addresses={
+        role: address for role, address in w.deployment.addresses.items() if role not in ("governor", "timelock")})
+    build_dashboard(DashboardContext(w.context().config, ungoverned))
+    await user.open("/governance")
+    await see(user, "no-dao")
+    await user.should_not_see(marker="proposal-votes")
