@@ -13,7 +13,8 @@ from fedchain.commitments import ScoreTree
 from fedchain.governance import PARAMETERS, encode_call, parse_value
 from frontend.wallet.errors import WalletError
 
-ZERO_ADDRESS = "0x" + "00" * 20
+MAX_CACHED_ROUNDS = 256
+_SCORES: dict[tuple[str, str], dict[str, int]] = {}
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,6 @@ def claimable(chain: Any, address: str, store: Any | None) -> list[Claim]:
     Scores come from the accepted result file (fetched by CID, checked against the on-chain digest); the rebuilt
     score tree must have the round's on-chain root, so a proof that cannot verify is never offered.
     """
-    from backend.details import read_manifest
-    from fedchain.config import settings
-
     out: list[Claim] = []
     for task_id in range(1, int(chain.call("tasks", "taskCount")) + 1):
         task = chain.call("tasks", "getTask", task_id)
@@ -79,9 +77,7 @@ def claimable(chain: Any, address: str, store: Any | None) -> list[Claim]:
                 continue
             if store is None:
                 raise WalletError("input", "no content store configured")
-            manifest = read_manifest(store, rnd["resultCid"], "0x" + bytes(rnd["resultDigest"]).hex(),
-                                     settings().max_model_bytes)
-            scores = {k.lower(): int(v) for k, v in manifest.details.get("scores", {}).items()}
+            scores = _round_scores(store, rnd["resultCid"], "0x" + bytes(rnd["resultDigest"]).hex())
             score = scores.get(address.lower(), 0)
             if score == 0:
                 continue
@@ -92,6 +88,20 @@ def claimable(chain: Any, address: str, store: Any | None) -> list[Claim]:
             reward = int(rnd["roundBudget"]) * score * int(entry["numSamples"]) // int(rnd["totalWeight"])
             out.append(Claim(task_id, round_, score, reward, tree.proof(address)))
     return out
+
+
+def _round_scores(store: Any, cid: str, digest: str) -> dict[str, int]:
+    """Scores of a result file by (CID, digest): content-addressed, so cached (bounded) across refreshes."""
+    from backend.details import read_manifest
+    from fedchain.config import settings
+
+    key = (cid, digest)
+    if key not in _SCORES:
+        manifest = read_manifest(store, cid, digest, settings().max_model_bytes)
+        if len(_SCORES) >= MAX_CACHED_ROUNDS:
+            _SCORES.pop(next(iter(_SCORES)))
+        _SCORES[key] = {k.lower(): int(v) for k, v in manifest.details.get("scores", {}).items()}
+    return _SCORES[key]
 
 
 def parameter_calls(chain: Any, changes: dict[str, str]) -> tuple[list[str], list[bytes], list[str]]:

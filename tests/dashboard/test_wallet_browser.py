@@ -24,15 +24,17 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from wallet_fixtures import injected_wallet, wallet_log
 
+from fedchain import governance as gov
 from fedchain.chain import ONE_TOKEN, TrainerStatus
 from fedchain.governance import PARAMETERS, encode_call
 from frontend import wallet_ui
 from frontend.app import build_dashboard
+from frontend.wallet.account import parameter_calls, proposal_operation, read_account
 
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots" / "wallet"
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
-    not (shutil.which("chromium") and shutil.which("chromedriver")),
-    reason="chromium + chromedriver not installed (`make chromium`)")]
+pytestmark = pytest.mark.e2e
+browser = pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
+                             reason="chromium + chromedriver not installed (`make chromium`)")
 
 
 # --- driving the page ------------------------------------------------------------------------------------------
@@ -83,6 +85,7 @@ def fill(screen: Screen, label: str, text: str) -> None:
             raise StaleElementReferenceException("re-rendered while typing")
 
     retry(type_it, f"input {label!r}")
+    time.sleep(0.5)  # let the typed value reach the server (as a person's next click would)
 
 
 def retry(action, what: str, timeout: float = 30.0) -> None:  # noqa: ANN001
@@ -138,6 +141,28 @@ def world(dashboard_world):
 
 
 # --- the flows -------------------------------------------------------------------------------------------------
+def test_account_reads_and_proposal_calls_match_the_python_client(world):
+    """What the panels read equals what the trainer client and fedchain/governance.py compute (no browser)."""
+    f, ctx = world.f, world.context()
+    fed, node = f.fed, f.trainers[2]
+    view = read_account(ctx.chain, node.address, f.store)
+    expected = [(r, score, reward, list(proof)) for r, score, reward, proof in node.claimable(f.task_id)]
+    assert expected and [(c.round, c.score, c.reward, list(c.proof)) for c in view.claims] == expected
+    assert view.claimable == sum(e[2] for e in expected)
+    assert (view.balance, view.staked, view.votes) == (fed.token.balanceOf(node.address),
+                                                       fed.staking.stakeOf(node.address),
+                                                       fed.token.getVotes(node.address))
+    assert view.delegate == fed.token.delegates(node.address)
+    changes = {"minTrainerStake": "150", "trainerSlashBps": "600", "votingPeriod": "900"}
+    actions = gov.parameter_actions(fed, changes)
+    targets, calldatas, _ = parameter_calls(ctx.chain, changes)
+    assert targets == [a.target for a in actions] and calldatas == [bytes(a.calldata) for a in actions]
+    op = proposal_operation(ctx.chain, world.proposal_id)
+    assert fed.governor.hashProposal(op["targets"], op["values"], op["calldatas"],
+                                     keccak(text=op["description"])) == world.proposal_id
+
+
+@browser
 def test_without_a_wallet_the_pages_stay_read_only(screen: Screen, world):
     build_dashboard(world.context())
     screen.open("/economics")
@@ -149,6 +174,7 @@ def test_without_a_wallet_the_pages_stay_read_only(screen: Screen, world):
     shot(screen, "no_wallet_governance")
 
 
+@browser
 def test_connect_sign_in_claim_stake_delegate_on_the_economics_page(screen: Screen, world):
     f = world.f
     fed, trainer, other = f.fed, f.people.trainers[2], f.people.sponsor
@@ -189,6 +215,7 @@ def test_connect_sign_in_claim_stake_delegate_on_the_economics_page(screen: Scre
         shot(screen, "economics_claim_stake_delegate")
 
 
+@browser
 def test_vote_queue_execute_on_the_governance_page(screen: Screen, world):
     f, pid = world.f, world.proposal_id
     fed, voter = f.fed, f.people.trainers[2]
@@ -226,6 +253,7 @@ def test_vote_queue_execute_on_the_governance_page(screen: Screen, world):
         shot(screen, "governance_executed")
 
 
+@browser
 def test_create_a_proposal(screen: Screen, world):
     f = world.f
     fed, proposer = f.fed, f.people.sponsor
@@ -248,6 +276,7 @@ def test_create_a_proposal(screen: Screen, world):
     shot(screen, "governance_proposed")
 
 
+@browser
 def test_rejections_and_wrong_network(screen: Screen, world):
     f = world.f
     fed, trainer = f.fed, f.people.trainers[0]
@@ -285,7 +314,13 @@ def test_rejections_and_wrong_network(screen: Screen, world):
         wait_status(screen, "staked 1 FED")
         assert fed.staking.stakeOf(trainer) == staked + ONE_TOKEN
 
+        other = f.people.trainers[1].address
+        wallet(screen, f"setAccounts(['{other}'])")  # the person picked another account in the wallet
+        wait_text(screen, f"{other[:6]}…{other[-4:]}")
+        wait_text(screen, "Sign in with Ethereum")  # the sign-in was for the previous account
 
+
+@browser
 def test_insufficient_balance_and_reverted_claim(screen: Screen, world):
     f = world.f
     fed, trainer = f.fed, f.people.trainers[1]
@@ -301,10 +336,16 @@ def test_insufficient_balance_and_reverted_claim(screen: Screen, world):
         press(screen, "Unstake")
         wait_status(screen, "Insufficient stake")
         assert sent(screen) == 0
+        fill(screen, "Unstake (FED)", "10")
+        press(screen, "Unstake")
+        wait_status(screen, "unstake of 10 FED requested")
+        assert fed.staking.unbondingOf(trainer)[0] == 10 * ONE_TOKEN
+        wait_text(screen, "10 FED (release in")
+        assert sent(screen) == 1
 
         wait_text(screen, "CLAIM ")
         f.trainers[1].claim(f.task_id)  # claimed elsewhere while the page still offers it
         press(screen, "Claim ", prefix=True)
         wait_status(screen, "the reward of this round was already claimed (AlreadyClaimed)")
-        assert sent(screen) == 0  # the simulation caught it before the wallet was asked
+        assert sent(screen) == 1  # only the unstake: the simulation caught the claim before the wallet was asked
         shot(screen, "reverted_claim")
