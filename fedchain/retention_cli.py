@@ -66,7 +66,10 @@ def show(task_id: int) -> None:
     """Show the retention policy in force for TASK_ID."""
     from fedchain.retention import task_retention
 
-    policy, custom = task_retention(_connect(), task_id)
+    fed = _connect()
+    if task_id > int(fed.tasks.taskCount()):
+        raise click.ClickException(f"no task {task_id} (there are {int(fed.tasks.taskCount())})")
+    policy, custom = task_retention(fed, task_id)
     click.echo(f"task {task_id}: {policy.describe()} ({'set by the sponsor' if custom else 'protocol default'})")
 
 

@@ -201,6 +201,8 @@ def test_retention_and_pin_follower_clis(ipfs_pair, tmp_path, monkeypatch):
     assert task_retention(fed, task_id) == (policy, True)
     shown = fedchain("retention", "show", str(task_id))
     assert shown.returncode == 0 and "the last 1 global model" in shown.stdout and "set by the sponsor" in shown.stdout
+    unknown = fedchain("retention", "show", "99")
+    assert unknown.returncode == 1 and "no task 99" in unknown.stderr
     refused = fedchain("retention", "set", str(task_id), "--models", "all", "--account", "TEST::5")
     assert refused.returncode != 0 and "only the task's sponsor" in refused.stderr
     bad = fedchain("retention", "set", str(task_id), "--models", "0", "--account", "TEST::2")
