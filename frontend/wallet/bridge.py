@@ -17,7 +17,7 @@ from weakref import WeakKeyDictionary
 from eth_utils import to_checksum_address
 from nicegui import Client, run, ui
 
-from frontend.wallet.errors import WalletError, provider_error
+from frontend.wallet.errors import UNRECOGNIZED_CHAIN, WalletError, provider_error
 from frontend.wallet.siwe import SiweError, SiweVerifier
 from frontend.wallet.transactions import Transactions, TxRequest
 
@@ -158,7 +158,16 @@ class WalletSession:
         self.changed()
 
     async def switch_network(self) -> None:
-        await self.request("wallet_switchEthereumChain", [{"chainId": hex(self.expected_chain_id)}], WALLET_TIMEOUT)
+        try:
+            await self.request("wallet_switchEthereumChain", [{"chainId": hex(self.expected_chain_id)}],
+                               WALLET_TIMEOUT)
+        except WalletError as exc:
+            if exc.code != UNRECOGNIZED_CHAIN:
+                raise
+            # (the dashboard's own RPC URL is not shown: hosted RPC URLs often carry an API key)
+            raise WalletError("wrong_network", f"Your wallet does not know {chain_label(self.expected_chain_id)}: "
+                                               "add that network in the wallet, then switch to it.",
+                              code=exc.code) from None
         self._set(self.address, _chain_id(await self.request("eth_chainId", [])))
         self.changed()
 
