@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any
 
 from nicegui import ui
@@ -14,6 +15,7 @@ PAGES = (("/", "Overview"), ("/performance", "Model performance"), ("/contributi
          ("/economics", "Token economics"), ("/governance", "Governance"))
 ONE_TOKEN = 10**18
 CONNECT_TIMEOUT_SECONDS = 30.0
+log = logging.getLogger(__name__)
 
 
 async def wallet_slot(name: str, *args: Any) -> None:
@@ -27,9 +29,13 @@ async def wallet_slot(name: str, *args: Any) -> None:
     render = getattr(wallet_ui, name, None)
     if render is None:
         return
-    result = render(*args)
-    if inspect.isawaitable(result):
-        await result
+    try:
+        result = render(*args)
+        if inspect.isawaitable(result):
+            await result
+    except Exception as exc:  # noqa: BLE001 - the read-only page must survive a broken wallet part
+        log.exception("wallet_ui.%s failed", name)
+        problem(f"wallet controls unavailable: {type(exc).__name__}")
 
 
 async def frame(ctx: DashboardContext, title: str) -> bool:

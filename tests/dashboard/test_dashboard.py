@@ -297,3 +297,19 @@ async def test_governance_without_a_dao_says_so(user: User, dashboard_world):
     await user.open("/governance")
     await see(user, "no-dao")
     await user.should_not_see(marker="proposal-votes")
+
+
+async def test_a_failing_wallet_part_leaves_the_page_readable(user: User, dashboard_world, monkeypatch, caplog):
+    wallet_ui = pytest.importorskip("frontend.wallet_ui")
+
+    def broken(ctx):  # noqa: ANN001, ANN202
+        raise RuntimeError("wallet exploded")
+
+    monkeypatch.setattr(wallet_ui, "account_panel", broken)
+    build_dashboard(dashboard_world.context())
+    await user.open("/economics")
+    await see(user, "stat-supply")
+    await see(user, "problem")
+    assert texts(user, "problem") == ["wallet controls unavailable: RuntimeError"]
+    assert any("wallet_ui.account_panel failed" in r.getMessage() for r in caplog.records)
+    caplog.clear()  # the logged error is the expected one
