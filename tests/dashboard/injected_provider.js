@@ -4,7 +4,9 @@
 (() => {
   const config = __FEDCHAIN_WALLET_CONFIG__;
   const listeners = { accountsChanged: [], chainChanged: [], connect: [], disconnect: [] };
-  const state = { accounts: config.accounts, authorized: config.authorized, reject: null, chain: null };
+  const state = {
+    accounts: config.accounts, authorized: config.authorized, reject: null, chain: null, unknownChain: false,
+  };
   let nextId = 0;
 
   async function rpc(method, params) {
@@ -30,6 +32,7 @@
   window.__wallet = {
     log: [],
     rejectNext(method) { state.reject = method || "*"; },
+    unknownChainOnce() { state.unknownChain = true; },
     setChain(chainIdHex, silent) { state.chain = chainIdHex; if (!silent) emit("chainChanged", chainIdHex); },
     setAccounts(accounts) { state.accounts = accounts; state.authorized = true; emit("accountsChanged", accounts); },
   };
@@ -51,6 +54,10 @@
         case "eth_chainId":
           return state.chain || rpc("eth_chainId", []);
         case "wallet_switchEthereumChain": {
+          if (state.unknownChain) {
+            state.unknownChain = false;
+            throw providerError(4902, "Unrecognized chain ID. Try adding the chain using wallet_addEthereumChain.");
+          }
           state.chain = null;
           const chainId = await rpc("eth_chainId", []);
           if (chainId !== params[0].chainId) throw providerError(4902, "Unrecognized chain ID.");

@@ -305,6 +305,9 @@ def test_rejections_and_wrong_network(screen: Screen, world):
         wallet(screen, "setChain('0x1')")  # now with chainChanged: the header offers the switch
         wait_text(screen, "wrong network: Ethereum (1)")
         shot(screen, "wrong_network")
+        wallet(screen, "unknownChainOnce()")  # a wallet that has never seen the chain answers 4902
+        press(screen, "Switch network")
+        wait_text(screen, "Your wallet does not know local anvil (31337): add that network in the wallet")
         press(screen, "Switch network")
         wait_text(screen, "Sign in with Ethereum")  # right network again; a sign-in is for one chain
         assert "wallet_switchEthereumChain" in wallet_log(screen.selenium)
