@@ -190,7 +190,7 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
         "gas_used": round_gas(start_block, chain.blocks.height),
         "epsilon": max((e for e in epsilons if e is not None), default=None),
         "central_epsilon_round": central.get("epsilon_round"),
-        "central_epsilon": central.get("epsilon_total"),
+        "central_epsilon_total": central.get("epsilon_total"),
         "seconds": round(time.monotonic() - started, 2),
         "model_cid": rnd.resultCid,
     }
@@ -203,7 +203,7 @@ def store_get(aggregator: AggregatorNode, rnd: Any) -> bytes:
 def print_round(console: Console, row: dict) -> None:
     table = Table(title=f"Round {row['round']} — {row['status']}", title_justify="left")
     columns = ["test acc", "test loss", "val acc", "accepted", "rejected", "rewards FED", "gas", "epsilon"]
-    central = row.get("central_epsilon")
+    central = row.get("central_epsilon_total")
     for col in [*columns, *(["central eps (round/total)"] if central is not None else []), "time"]:
         table.add_column(col, justify="right", no_wrap=True)
     eps = "-" if row["epsilon"] is None else f"{row['epsilon']:.2f}"

@@ -158,4 +158,4 @@ def test_central_dp_noise_is_seeded_by_the_round_and_identical_across_aggregator
     assert chain_round_context(f.fed, f.task_id, 2, {}).seed != context.seed
     report2 = _manifest(f.store, f.fed.round(f.task_id, 2).resultCid).details["central_dp"]
     assert report2["rounds"] == 2 and report2["epsilon_total"] == central_epsilon(0.5, 2, 1e-5)
-    assert row["central_epsilon"] == report2["epsilon_total"] and math.isfinite(row["central_epsilon"])
+    assert row["central_epsilon_total"] == report2["epsilon_total"] and math.isfinite(row["central_epsilon_total"])
