@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -200,7 +199,7 @@ async def account_panel(ctx: Any) -> None:
                 ui.button("Stake", on_click=lambda: act(session, status, lambda: stake(form["stake"])))
                 ui.input("Unstake (FED)").props("dense").bind_value(form, "unstake").mark("wallet-unstake-amount")
                 ui.button("Unstake", on_click=lambda: act(session, status, lambda: unstake(form["unstake"])))
-                if view.unbonding and view.unbonding_release <= time.time():
+                if view.unbonding and view.unbonding_release <= view.chain_time:
                     ui.button("Withdraw", on_click=lambda: act(session, status, withdraw))
             with ui.row().classes("items-center"):
                 if view.claims:
@@ -364,7 +363,7 @@ def _proposal_state(txs: Any, proposal_id: int, address: str | None) -> tuple[st
 def _unbonding(view: Any) -> str:
     if not view.unbonding:
         return "0 FED"
-    left = view.unbonding_release - int(time.time())
+    left = view.unbonding_release - view.chain_time
     return fmt_tokens(view.unbonding) + (f" (release in {left} s)" if left > 0 else " (withdrawable)")
 
 

@@ -36,6 +36,7 @@ class AccountView:
     votes: int
     delegate: str | None  # None: not delegated (no voting power)
     claims: list[Claim]
+    chain_time: int  # the latest block's timestamp (unbonding releases are on the chain's clock)
     claims_error: str | None = None
 
     @property
@@ -56,7 +57,7 @@ def read_account(chain: Any, address: str, store: Any | None) -> AccountView:
                        staked=int(chain.call("staking", "stakeOf", address)), unbonding=int(unbonding),
                        unbonding_release=int(release), votes=int(chain.call("token", "getVotes", address)),
                        delegate=None if int(delegate, 16) == 0 else to_checksum_address(delegate), claims=claims,
-                       claims_error=error)
+                       chain_time=int(chain.w3.eth.get_block("latest")["timestamp"]), claims_error=error)
 
 
 def claimable(chain: Any, address: str, store: Any | None) -> list[Claim]:

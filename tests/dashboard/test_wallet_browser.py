@@ -16,6 +16,7 @@ from eth_utils import keccak
 from nicegui import ui
 from nicegui.testing import Screen
 from selenium.common.exceptions import (
+    ElementClickInterceptedException,
     ElementNotInteractableException,
     NoSuchElementException,
     StaleElementReferenceException,
@@ -96,7 +97,7 @@ def retry(action, what: str, timeout: float = 30.0) -> None:  # noqa: ANN001
             action()
             return
         except (StopIteration, NoSuchElementException, StaleElementReferenceException,
-                ElementNotInteractableException) as exc:
+                ElementNotInteractableException, ElementClickInterceptedException) as exc:
             if time.time() > deadline:
                 raise AssertionError(f"{what}: {type(exc).__name__}") from exc
             time.sleep(0.3)
@@ -345,10 +346,21 @@ def test_insufficient_balance_and_reverted_claim(screen: Screen, world):
         assert fed.staking.unbondingOf(trainer)[0] == 10 * ONE_TOKEN
         wait_text(screen, "10 FED (release in")
         assert sent(screen) == 1
+        unstake_sent = 1
 
         wait_text(screen, "CLAIM ")
         f.trainers[1].claim(f.task_id)  # claimed elsewhere while the page still offers it
         press(screen, "Claim ", prefix=True)
         wait_status(screen, "the reward of this round was already claimed (AlreadyClaimed)")
-        assert sent(screen) == 1  # only the unstake: the simulation caught the claim before the wallet was asked
+        assert sent(screen) == unstake_sent  # the simulation caught the claim before the wallet was asked
+
+        chain.mine(timestamp=int(fed.staking.unbondingOf(trainer)[1]) + 1)  # the unbonding delay passes
+        balance = fed.token.balanceOf(trainer)
+        screen.open("/wallet")
+        sign_in(screen)
+        wait_text(screen, "10 FED (withdrawable)")
+        press(screen, "Withdraw")
+        wait_status(screen, "withdrawn")
+        assert fed.staking.unbondingOf(trainer)[0] == 0
+        assert fed.token.balanceOf(trainer) == balance + 10 * ONE_TOKEN
         shot(screen, "reverted_claim")

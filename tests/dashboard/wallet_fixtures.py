@@ -4,7 +4,6 @@ injected EIP-1193 provider for real Chromium (tests/dashboard/injected_provider.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from ape import chain, networks
 from backend.chainsource import CONTRACT_NAMES, ChainSource, DeploymentRecord, load_abis
 from fedchain.chain import ONE_TOKEN, Fedchain
 from fedchain.deploy import GovernanceConfig, deploy_governance, deploy_protocol
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
 PROVIDER_JS = (Path(__file__).parent / "injected_provider.js").read_text()
 GOVERNANCE = GovernanceConfig(voting_delay=10, voting_period=3600, proposal_threshold=100 * ONE_TOKEN,
