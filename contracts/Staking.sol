@@ -10,13 +10,15 @@ import {IStaking} from "./interfaces/IStaking.sol";
 /// @title Staking
 /// @notice Trainers and aggregators lock FED here. Unstaking goes through one unbonding bucket per account
 ///         that unlocks `unbondingDelay` seconds after the latest request. `SLASHER_ROLE` (the TaskManager)
-///         slashes active stake first, then the unbonding bucket, to the treasury.
+///         slashes active stake first, then the unbonding bucket, to the treasury. A slasher also holds an
+///         account's stake back while it may still slash it: `extendLock` (called by the TaskManager on every
+///         commit) blocks `withdraw` until `unbondingDelay` seconds after the end of the round the stake backs.
 contract Staking is IStaking, AccessControl, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     /// @notice Role allowed to change the unbonding delay and the treasury.
     bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
-    /// @notice Role allowed to slash.
+    /// @notice Role allowed to slash and to extend stake locks.
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
 
     struct Unbonding {
@@ -37,6 +39,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
 
     mapping(address account => uint256) private _stakes;
     mapping(address account => Unbonding) private _unbonding;
+    mapping(address account => uint64) private _lockedUntil;
 
     /// @param token_ The staked token.
     /// @param treasury_ Receiver of slashed stake.
@@ -84,11 +87,14 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IStaking
-    /// @dev Emits {Withdrawn}. Reverts with `NothingToWithdraw` or `StillUnbonding(releaseTime)`.
+    /// @dev Emits {Withdrawn}. Reverts with `NothingToWithdraw`, `StillUnbonding(releaseTime)` or
+    ///      `StakeLocked(lockedUntil)`.
     function withdraw() external nonReentrant {
         Unbonding memory u = _unbonding[msg.sender];
         if (u.amount == 0) revert NothingToWithdraw();
         if (block.timestamp < u.releaseTime) revert StillUnbonding(u.releaseTime);
+        uint64 lockedUntil = _lockedUntil[msg.sender];
+        if (block.timestamp < lockedUntil) revert StakeLocked(lockedUntil);
         delete _unbonding[msg.sender];
         totalUnbonding -= u.amount;
         emit Withdrawn(msg.sender, u.amount);
@@ -127,6 +133,21 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IStaking
+    /// @dev The lock only grows: a later `roundEnd` than the current lock's moves it, an earlier one is a no-op.
+    ///      Emits {LockExtended} when the lock moved.
+    function extendLock(address account, uint64 roundEnd) external onlyRole(SLASHER_ROLE) {
+        uint64 until = roundEnd + unbondingDelay;
+        if (until <= _lockedUntil[account]) return;
+        _lockedUntil[account] = until;
+        emit LockExtended(account, until);
+    }
+
+    /// @inheritdoc IStaking
+    function lockedUntil(address account) external view returns (uint64) {
+        return _lockedUntil[account];
+    }
+
+    /// @inheritdoc IStaking
     function stakeOf(address account) external view returns (uint256) {
         return _stakes[account];
     }
@@ -137,7 +158,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
         return (u.amount, u.releaseTime);
     }
 
-    /// @notice Set the unbonding delay for later unstake requests. Only `PARAMETER_ROLE`.
+    /// @notice Set the unbonding delay for later unstake requests and later locks. Only `PARAMETER_ROLE`.
     /// @dev Emits {UnbondingDelayChanged}.
     function setUnbondingDelay(uint64 newDelay) external onlyRole(PARAMETER_ROLE) {
         emit UnbondingDelayChanged(unbondingDelay, newDelay);

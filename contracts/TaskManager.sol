@@ -74,6 +74,10 @@ contract TaskManager is TaskManagerBase {
         _roundTrainers[taskId][round].push(msg.sender);
         r.committed += 1;
         emit UpdateCommitted(taskId, round, msg.sender, commitment);
+        TaskParams storage p = t.params;
+        staking.extendLock(
+            msg.sender, r.phaseDeadline + p.revealDuration + p.aggregatorCommitDuration + p.aggregatorRevealDuration
+        );
     }
 
     /// @inheritdoc ITaskManager
@@ -151,6 +155,7 @@ contract TaskManager is TaskManagerBase {
         e.commitment = commitment;
         r.aggCommitted += 1;
         emit AggregateCommitted(taskId, round, msg.sender, commitment);
+        staking.extendLock(msg.sender, r.phaseDeadline + t.params.aggregatorRevealDuration);
     }
 
     /// @inheritdoc ITaskManager

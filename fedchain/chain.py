@@ -188,6 +188,7 @@ REVERT_HINTS = {
     "NothingToReclaim": "the task has no unallocated budget left",
     "NothingToWithdraw": "nothing is unbonding",
     "StillUnbonding": "the unbonding delay has not passed yet",
+    "StakeLocked": "the stake backs a recent round that may still slash it; withdraw after the lock expires",
     "ZeroAmount": "the amount must be positive",
     "ZeroAddress": "the address must not be zero",
     "ERC20InsufficientBalance": "the token balance is too low",

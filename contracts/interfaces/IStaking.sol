@@ -14,6 +14,8 @@ interface IStaking {
     event Withdrawn(address indexed account, uint256 amount);
     /// @notice `slasher` took `amount` of `account`'s stake (active first, then unbonding) to the treasury.
     event Slashed(address indexed account, uint256 amount, bytes32 indexed reason, address indexed slasher);
+    /// @notice `account`'s stake cannot be withdrawn before `until` (a round it backs ends `unbondingDelay` earlier).
+    event LockExtended(address indexed account, uint64 until);
     /// @notice The unbonding delay changed (affects later unstake requests only).
     event UnbondingDelayChanged(uint64 oldDelay, uint64 newDelay);
     /// @notice The treasury that receives slashed stake changed.
@@ -29,6 +31,8 @@ interface IStaking {
     error StillUnbonding(uint64 releaseTime);
     /// @notice An address argument was the zero address.
     error ZeroAddress();
+    /// @notice The caller's stake backs a round that can still slash it; withdrawable from `lockedUntil`.
+    error StakeLocked(uint64 lockedUntil);
 
     /// @notice Lock `amount` tokens (approve them to this contract first).
     function stake(uint256 amount) external;
@@ -36,8 +40,17 @@ interface IStaking {
     /// @notice Move `amount` of active stake into the caller's unbonding bucket.
     function requestUnstake(uint256 amount) external;
 
-    /// @notice Withdraw the caller's whole unbonding bucket once its release time has come.
+    /// @notice Withdraw the caller's whole unbonding bucket once its release time has come and its lock expired.
     function withdraw() external;
+
+    /// @notice Keep `account`'s stake (active and unbonding) withdrawable no earlier than `roundEnd +
+    ///         unbondingDelay`, so that a round ending at `roundEnd` can still slash it. Only `SLASHER_ROLE`.
+    /// @param account The trainer or aggregator that committed in the round.
+    /// @param roundEnd When the round's last phase ends if every phase is advanced at its deadline.
+    function extendLock(address account, uint64 roundEnd) external;
+
+    /// @notice Earliest time `account` may withdraw because of locks (0: never locked).
+    function lockedUntil(address account) external view returns (uint64);
 
     /// @notice Slash up to `amount` of `account`'s stake to the treasury. Only `SLASHER_ROLE`.
     /// @return slashed The amount actually taken.

@@ -111,7 +111,9 @@ interface ITaskManager {
 
     /// @notice Commit to a local update in the current round's TrainerCommit phase.
     /// @dev `commitment = computeTrainerCommitment(msg.sender, taskId, round, updateDigest, numSamples, salt)`.
-    ///      Needs active stake >= `minTrainerStake`. Emits {UpdateCommitted}.
+    ///      Needs active stake >= `minTrainerStake`. Emits {UpdateCommitted}. Locks the trainer's stake until
+    ///      `unbondingDelay` after the round's end (commit deadline + reveal + aggregator commit + aggregator reveal
+    ///      durations) with `Staking.extendLock`, so it cannot be withdrawn before a slash for this round.
     /// @param taskId The task.
     /// @param commitment The trainer commitment (non-zero).
     function commitUpdate(uint256 taskId, bytes32 commitment) external;
@@ -133,7 +135,8 @@ interface ITaskManager {
 
     /// @notice Commit to an aggregate result in the AggregatorCommit phase. Only `AGGREGATOR_ROLE`.
     /// @dev `commitment = computeAggregatorCommitment(msg.sender, taskId, round, resultKey, salt)`.
-    ///      Needs active stake >= `minAggregatorStake`. Emits {AggregateCommitted}.
+    ///      Needs active stake >= `minAggregatorStake`. Emits {AggregateCommitted}. Locks the aggregator's stake
+    ///      until `unbondingDelay` after the round's end (commit deadline + aggregator reveal duration).
     /// @param taskId The task.
     /// @param commitment The aggregator commitment (non-zero).
     function commitAggregate(uint256 taskId, bytes32 commitment) external;
