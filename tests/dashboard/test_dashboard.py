@@ -48,6 +48,20 @@ async def see(user: User, marker: str, timeout: float = 15.0) -> None:
     await user.should_see(marker=marker, retries=int(timeout / 0.1))
 
 
+async def page_info_becomes(user: User, expected: str, timeout: float = 15.0) -> None:
+    """Wait until the contributions page shows `expected` ("first–last of total"): the table was re-read."""
+    last: list[str] = []
+    for _ in range(int(timeout / 0.1)):
+        try:
+            last = texts(user, "page-info")
+        except AssertionError:  # between the old table and the new one
+            last = []
+        if last == [expected]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"page info stayed {last}, expected {expected!r}")
+
+
 def seconds(countdown: str) -> int:
     parts = [int(p) for p in re.fullmatch(r"(?:(\d+):)?(\d\d):(\d\d)", countdown).groups(default="0")]
     return parts[0] * 3600 + parts[1] * 60 + parts[2]
@@ -102,7 +116,7 @@ async def test_overview_follows_the_chain_while_open(user: User, dashboard_world
     await see(user, "live-trainers")
     assert texts(user, "live-trainers") == ["0 committed · 0 revealed"]
     w.f.fed.tasks.commitUpdate(w.f.task_id, b"\x33" * 32, sender=w.f.people.trainers[0])
-    for _ in range(100):
+    for _ in range(200):  # re-read every 5 s; generous on a loaded machine
         if texts(user, "live-trainers") == ["1 committed · 0 revealed"]:
             break
         await asyncio.sleep(0.1)
@@ -119,8 +133,7 @@ async def test_contributions_filter_by_trainer_and_show_the_rejection_reason(use
     hostile = w.f.people.trainers[2].address
     user.find(marker="filter-trainer").type(hostile)
     user.find(marker="apply-filters").click()
-    await asyncio.sleep(0.5)
-    await see(user, "contributions")
+    await page_info_becomes(user, "1–2 of 2")
     rows = table_rows(user, "contributions")
     assert {r["trainer"] for r in rows} == {hostile.lower()} and len(rows) == 2
     rejected = next(r for r in rows if r["round"] == 1)
@@ -133,7 +146,7 @@ async def test_contributions_filter_by_trainer_and_show_the_rejection_reason(use
     user.find(marker="filter-outcome").click()
     user.find("rejected").click()
     user.find(marker="apply-filters").click()
-    await asyncio.sleep(0.5)
+    await page_info_becomes(user, "1–1 of 1")
     rows = table_rows(user, "contributions")
     assert [(r["round"], r["trainer"]) for r in rows] == [(1, hostile.lower())]
 
@@ -145,10 +158,10 @@ async def test_contributions_filter_by_task_and_round(user: User, dashboard_worl
     await see(user, "contributions")
     user.find(marker="filter-task").type(str(w.f.task_id))
     user.find(marker="filter-round").type("2")
-    user.find(marker="apply-filters").click()
-    await asyncio.sleep(0.5)
-    rows = table_rows(user, "contributions")
     trainers = {t.lower() for t in w.f.fed.tasks.getRoundTrainers(w.f.task_id, 2)}
+    user.find(marker="apply-filters").click()
+    await page_info_becomes(user, f"1–{len(trainers)} of {len(trainers)}")
+    rows = table_rows(user, "contributions")
     assert {(r["task"], r["round"]) for r in rows} == {(w.f.task_id, 2)} and {r["trainer"] for r in rows} == trainers
     assert texts(user, "page-info") == [f"1–{len(trainers)} of {len(trainers)}"]
 
@@ -161,8 +174,7 @@ async def test_contributions_pages_through_the_backend(user: User, dashboard_wor
     first = table_rows(user, "contributions")
     assert len(first) == 4 and texts(user, "page-info") == ["1–4 of 6"]
     user.find(marker="next-page").click()
-    await asyncio.sleep(0.5)
-    await see(user, "contributions")
+    await page_info_becomes(user, "5–6 of 6")
     second = table_rows(user, "contributions")
     assert len(second) == 2 and texts(user, "page-info") == ["5–6 of 6"]
     everything = httpx.get(f"{dashboard_world.backend_url}/contributions", params={"limit": 500}).json()["items"]
