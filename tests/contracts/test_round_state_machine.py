@@ -194,6 +194,7 @@ class RoundMachine(RuleBasedStateMachine):
         self.now = int(env.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
         self.stake = {a: TRAINER_STAKE for a in env.trainers} | {a: AGG_STAKE for a in env.aggregators}
         self.unbonding = {a: [0, 0] for a in self.stake}  # [amount, releaseTime]
+        self.locked = {a: 0 for a in self.stake}  # Staking.lockedUntil: round end + unbonding delay
         self.cfg: dict = {}
         self.rounds: dict[int, RoundModel] = {}
         self.round = self.status = self.remaining = 0
@@ -213,7 +214,7 @@ class RoundMachine(RuleBasedStateMachine):
                         self.slash_trainer(i, rnd)
                         self.slash_aggregator(i % 3, rnd)
                 self.reclaim(True)
-                self.warp_to(max(u[1] for u in self.unbonding.values()) - 1)
+                self.warp_to(max(*(u[1] for u in self.unbonding.values()), *self.locked.values()) - 1)
                 for i in range(7):
                     self.withdraw(i)
                 self.check_chain()
@@ -361,6 +362,7 @@ class RoundMachine(RuleBasedStateMachine):
             (self.stake[who] < MIN_T_STAKE, ("InsufficientStake", self.stake[who], MIN_T_STAKE)))
         if self.tx(who, self.env.tm, "commitUpdate", TASK, commitment, expect=expect):
             r.trainers[who] = Entry(T_COMMITTED, samples, honest)
+            self.lock(who, r.deadline + sum(self.cfg["durations"][1:]))
 
     @when(lambda self: self.cur.phase == TR)
     @rule(t=st.integers(0, 3), right_salt=st.booleans())
@@ -388,6 +390,11 @@ class RoundMachine(RuleBasedStateMachine):
         commitment = aggregator_commitment(who, TASK, self.round, key, keccak(text=f"agg:{who}:{self.round}"))
         if self.tx(who, self.env.tm, "commitAggregate", TASK, commitment, expect=expect):
             r.aggs[who] = Entry(A_COMMITTED, result=result, tree=tree, key=key)
+            self.lock(who, r.deadline + self.cfg["durations"][3])
+
+    def lock(self, who: str, round_end: int) -> None:
+        """A commit holds the stake back until the round's end (phases advanced at their deadlines) + delay."""
+        self.locked[who] = max(self.locked[who], round_end + UNBONDING)
 
     @when(lambda self: self.cur.phase == AR)
     @rule(a=st.integers(0, 2), right_salt=st.booleans())
@@ -408,7 +415,7 @@ class RoundMachine(RuleBasedStateMachine):
     @rule(to=st.sampled_from(["deadline", "unbonding", "small"]), offset=st.integers(-1, 1), small=st.integers(1, 200))
     def time_travel(self, to: str, offset: int, small: int) -> None:
         """Offset -1 runs the next transaction exactly at the deadline (still open), 0 one second after it."""
-        releases = [u[1] for u in self.unbonding.values() if u[0]]
+        releases = [max(u[1], self.locked[a]) for a, u in self.unbonding.items() if u[0]]
         head = self.now + small
         if to == "deadline" and self.cur.deadline:
             head = self.cur.deadline + offset
@@ -487,7 +494,8 @@ class RoundMachine(RuleBasedStateMachine):
     def withdraw(self, s: int) -> None:
         who = (*self.env.trainers, *self.env.aggregators)[s]
         amount, release = self.unbonding[who]
-        expect = first((amount == 0, ("NothingToWithdraw",)), (self.now + 1 < release, ("StillUnbonding", release)))
+        expect = first((amount == 0, ("NothingToWithdraw",)), (self.now + 1 < release, ("StillUnbonding", release)),
+                       (self.now + 1 < self.locked[who], ("StakeLocked", self.locked[who])))
         if self.tx(who, self.env.staking, "withdraw", expect=expect):
             self.unbonding[who] = [0, 0]
             self.balances[self.env.staking.address] -= amount
@@ -516,10 +524,11 @@ class RoundMachine(RuleBasedStateMachine):
                         (env.staking, "totalStaked", ()), (env.staking, "totalUnbonding", ())]
                        + [(env.tm, "getRound", (TASK, i)) for i in range(1, n + 1)]
                        + [(env.token, "balanceOf", (h,)) for h in holders]
-                       + [(env.staking, f, (s,)) for f in ("stakeOf", "unbondingOf") for s in stakers])
+                       + [(env.staking, f, (s,)) for f in ("stakeOf", "unbondingOf", "lockedUntil") for s in stakers])
         (supply, task, total_staked, total_unbonding), rounds, out = out[:4], out[4 : 4 + n], out[4 + n :]
         balances = dict(zip(holders, out[: len(holders)], strict=True))
-        stakes, unbonding = out[len(holders) : -len(stakers)], out[-len(stakers) :]
+        k = len(stakers)
+        stakes, unbonding, locked = (out[len(holders) + i * k : len(holders) + (i + 1) * k] for i in range(3))
 
         # 1. token conservation: nothing minted after setup, every token sits with an account we track
         assert supply == self.supply
@@ -547,6 +556,7 @@ class RoundMachine(RuleBasedStateMachine):
         assert balances[env.tm.address] >= task["remainingBudget"] + owed
         assert stakes == [self.stake[s] for s in stakers] and total_staked == sum(stakes)
         assert [list(u) for u in unbonding] == [self.unbonding[s] for s in stakers]
+        assert list(locked) == [self.locked[s] for s in stakers]
         assert total_unbonding == sum(u[0] for u in unbonding)  # only tracked accounts ever stake
         assert balances[env.staking.address] == total_staked + total_unbonding
 
