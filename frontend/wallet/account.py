@@ -3,6 +3,7 @@ their Merkle proofs, proposal actions. Chain views through the dashboard's Chain
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ class AccountView:
     balance: int
     staked: int
     unbonding: int
-    unbonding_release: int
+    unbonding_release: int  # when withdraw works: the unbonding release or the stake lock, whichever is later
     votes: int
     delegate: str | None  # None: not delegated (no voting power)
     claims: list[Claim]
@@ -48,6 +49,10 @@ def read_account(chain: Any, address: str, store: Any | None) -> AccountView:
     """Everything the account panel shows for `address`, read from the chain now."""
     address = to_checksum_address(address)
     unbonding, release = chain.call("staking", "unbondingOf", address)
+    # a commit locks the stake until the round can no longer slash it (StakeLocked on withdraw); deployments from
+    # before stake locks have no such view
+    with contextlib.suppress(Exception):
+        release = max(int(release), int(chain.call("staking", "lockedUntil", address)))
     delegate = chain.call("token", "delegates", address)
     try:
         claims, error = claimable(chain, address, store), None
