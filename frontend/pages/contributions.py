@@ -20,7 +20,7 @@ COLUMNS = [
     {"name": "round", "label": "Round", "field": "round", "align": "right"},
     {"name": "trainer", "label": "Trainer", "field": "trainer", "align": "left"},
     {"name": "samples", "label": "Samples", "field": "samples", "align": "right"},
-    {"name": "score", "label": "Score", "field": "score", "align": "right"},
+    {"name": "score", "label": "Score (0-1)", "field": "score", "align": "right"},
     {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
     {"name": "reason", "label": "Reason", "field": "reason", "align": "left"},
     {"name": "reward", "label": "Reward", "field": "reward", "align": "right"},
@@ -38,6 +38,9 @@ class Filters:
     offset: int = 0
 
 
+SCORE_PPM = 1_000_000  # scores are quantised to parts per million on chain (aggregator/scoring.py)
+
+
 def contribution_row(c: dict[str, Any]) -> dict[str, Any]:
     """One backend contribution as a table row."""
     outcome = "pending" if c["accepted"] is None else "accepted" if c["accepted"] else "rejected"
@@ -46,7 +49,8 @@ def contribution_row(c: dict[str, Any]) -> dict[str, Any]:
         reason = ": ".join(x for x in (c["reject_code"], c["reject_message"]) if x)
     return {"key": f"{c['task_id']}-{c['round']}-{c['trainer']}", "task": c["task_id"], "round": c["round"],
             "trainer": c["trainer"], "samples": c["samples"] if c["samples"] is not None else "-",
-            "score": c["score"] if c["score"] is not None else "-", "outcome": outcome, "reason": reason,
+            "score": f"{c['score'] / SCORE_PPM:.4f}" if c["score"] is not None else "-",
+            "outcome": outcome, "reason": reason,
             "reward": tokens(c["reward_wei"]) + (" (claimed)" if c["claimed"] else ""),
             "epsilon": f"{c['epsilon']:.3g}" if c["epsilon"] is not None else "-", "status": c["status"]}
 
