@@ -92,7 +92,9 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     try_advance(fed, task_id, people.deployer)
     fed.tasks.reclaimUnallocated(task_id, sender=people.sponsor)
     nodes[0].request_unstake(10 * ONE_TOKEN)
-    chain.mine(timestamp=int(chain.blocks.head.timestamp) + fed.staking.unbondingDelay() + 1)
+    # withdrawable once the bucket is released and the lock of the last round it committed to has expired
+    ready = max(fed.staking.unbondingOf(nodes[0].account)[1], fed.staking.lockedUntil(nodes[0].account))
+    chain.mine(timestamp=max(int(chain.blocks.head.timestamp), ready) + 1)
     nodes[0].withdraw()
     clear_task_retention(fed, task_id, people.sponsor)
     set_default_retention(fed, RetentionPolicy(model_rounds=3), people.deployer)

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 
 /// @title Staking
@@ -20,6 +21,13 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
     /// @notice Role allowed to slash and to extend stake locks.
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
+
+    /// @dev Active stake and withdrawal lock share one slot: a commit's lock writes a slot the stake check
+    ///      already read, never a fresh one.
+    struct Account {
+        uint192 stake;
+        uint64 lockedUntil;
+    }
 
     struct Unbonding {
         uint256 amount;
@@ -37,9 +45,8 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     /// @inheritdoc IStaking
     uint256 public totalUnbonding;
 
-    mapping(address account => uint256) private _stakes;
+    mapping(address account => Account) private _accounts;
     mapping(address account => Unbonding) private _unbonding;
-    mapping(address account => uint64) private _lockedUntil;
 
     /// @param token_ The staked token.
     /// @param treasury_ Receiver of slashed stake.
@@ -59,11 +66,11 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IStaking
-    /// @dev Emits {Staked}. Reverts with `ZeroAmount`.
+    /// @dev Emits {Staked}. Reverts with `ZeroAmount`, or `SafeCastOverflowedUintDowncast` past 2^192 - 1 staked.
     function stake(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
-        uint256 newStake = _stakes[msg.sender] + amount;
-        _stakes[msg.sender] = newStake;
+        uint256 newStake = _accounts[msg.sender].stake + amount;
+        _accounts[msg.sender].stake = SafeCast.toUint192(newStake);
         totalStaked += amount;
         emit Staked(msg.sender, amount, newStake);
         token.safeTransferFrom(msg.sender, address(this), amount);
@@ -74,9 +81,9 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     ///      Emits {UnstakeRequested}. Reverts with `ZeroAmount` or `InsufficientStake(available, requested)`.
     function requestUnstake(uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
-        uint256 active = _stakes[msg.sender];
+        uint256 active = _accounts[msg.sender].stake;
         if (amount > active) revert InsufficientStake(active, amount);
-        _stakes[msg.sender] = active - amount;
+        _accounts[msg.sender].stake = uint192(active - amount);
         totalStaked -= amount;
         totalUnbonding += amount;
         Unbonding storage u = _unbonding[msg.sender];
@@ -93,7 +100,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
         Unbonding memory u = _unbonding[msg.sender];
         if (u.amount == 0) revert NothingToWithdraw();
         if (block.timestamp < u.releaseTime) revert StillUnbonding(u.releaseTime);
-        uint64 lockedUntil = _lockedUntil[msg.sender];
+        uint64 lockedUntil = _accounts[msg.sender].lockedUntil;
         if (block.timestamp < lockedUntil) revert StakeLocked(lockedUntil);
         delete _unbonding[msg.sender];
         totalUnbonding -= u.amount;
@@ -110,7 +117,8 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
         nonReentrant
         returns (uint256 slashed)
     {
-        uint256 active = _stakes[account];
+        Account storage a = _accounts[account];
+        uint256 active = a.stake;
         uint256 fromActive = amount < active ? amount : active;
         uint256 rest = amount - fromActive;
         Unbonding storage u = _unbonding[account];
@@ -119,7 +127,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
         if (slashed == 0) return 0;
 
         if (fromActive != 0) {
-            _stakes[account] = active - fromActive;
+            a.stake = uint192(active - fromActive);
             totalStaked -= fromActive;
         }
         if (fromUnbonding != 0) {
@@ -137,19 +145,20 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     ///      Emits {LockExtended} when the lock moved.
     function extendLock(address account, uint64 roundEnd) external onlyRole(SLASHER_ROLE) {
         uint64 until = roundEnd + unbondingDelay;
-        if (until <= _lockedUntil[account]) return;
-        _lockedUntil[account] = until;
+        Account storage a = _accounts[account];
+        if (until <= a.lockedUntil) return;
+        a.lockedUntil = until;
         emit LockExtended(account, until);
     }
 
     /// @inheritdoc IStaking
     function lockedUntil(address account) external view returns (uint64) {
-        return _lockedUntil[account];
+        return _accounts[account].lockedUntil;
     }
 
     /// @inheritdoc IStaking
     function stakeOf(address account) external view returns (uint256) {
-        return _stakes[account];
+        return _accounts[account].stake;
     }
 
     /// @inheritdoc IStaking

@@ -82,6 +82,40 @@ def test_committed_trainer_cannot_unbond_out_of_a_slash(short):
     fed.assert_conserved()
 
 
+def test_rejected_trainer_cannot_unbond_out_of_a_slash(short, project):
+    """The slash that comes latest: RejectionSlasher needs the round Finalized (all four phases)."""
+    fed, staking = short, short.staking
+    slasher = fed.admin.deploy(project.RejectionSlasher, fed.tm, staking, fed.admin, 10_000)  # takes it all
+    staking.grantRole(staking.SLASHER_ROLE(), slasher, sender=fed.admin)
+    cheat, t1 = fed.trainers[:2]
+    samples = {cheat: 10, t1: 20}
+    tid = fed.create_task()
+    round_end = fed.round_of(tid).phaseDeadline + 3 * HOUR
+    fed.commit(tid, cheat, 10)
+    staking.requestUnstake(TRAINER_STAKE, sender=cheat)  # everything, right after committing
+    fed.commit(tid, t1, 20)
+    fed.advance_after_deadline(tid)
+    fed.reveal(tid, cheat, 10)
+    fed.reveal(tid, t1, 20)
+    assert staking.unbondingOf(cheat)[1] < fed.chain.blocks.head.timestamp  # released an hour ago
+    with reverts_with("StakeLocked", lockedUntil=round_end + SHORT_DELAY):
+        staking.withdraw(sender=cheat)
+    fed.advance_after_deadline(tid)
+    result, tree = fed.make_result(tid, 1, {cheat: 0, t1: 1}, samples)
+    fed.aggregator_phases(tid, {fed.aggregators[0]: result})
+    fed.advance_after_deadline(tid)  # AggregatorReveal runs to its deadline: the round ends on schedule
+    assert fed.round_of(tid, 1).phase == PH_FINALIZED
+
+    rcpt = slasher.slashRejectedTrainer(tid, 1, cheat, tree.proof(cheat.address), sender=fed.outsider)
+    assert_event(rcpt, staking.Slashed, account=cheat.address, amount=TRAINER_STAKE, reason=label("RejectedTrainer"),
+                 slasher=slasher.address)
+    assert staking.unbondingOf(cheat) == (0, 0)
+    _at(fed, round_end + SHORT_DELAY)
+    with reverts_with("NothingToWithdraw"):
+        staking.withdraw(sender=cheat)
+    fed.assert_conserved()
+
+
 def test_outvoted_aggregator_cannot_unbond_out_of_a_slash(short):
     fed, staking, tm = short, short.staking, short.tm
     a0, a1, cheat = fed.aggregators
