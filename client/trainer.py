@@ -15,7 +15,8 @@ from fedchain.models import build_model, load_tensors, parse_architecture, to_nu
 
 GRAD_SAMPLE_MODES = ("ghost", "hooks")
 # Local training defaults when the trainer trains with DP-SGD (a target epsilon or a task with a DP bound):
-# the configuration that reaches the accuracy target at epsilon 3 in bench/dp_accuracy.py. DP-SGD spends
+# the configuration that reaches the accuracy target at epsilon 3 in bench/dp_accuracy.py (with a `logreg:64-10`
+# task aggregated by FedAvgM; see bench/results/dp_accuracy.md for what else was tried). DP-SGD spends
 # budget per step, so few epochs with a large step and no local momentum (each round starts a fresh optimizer, so
 # momentum barely builds up within a round's few steps) beat the non-private defaults, which are tuned for many
 # cheap steps.
