@@ -68,12 +68,28 @@ class RoundPrivacy:
     def history_entry(self) -> HistoryEntry:
         return (self.noise_multiplier, self.sample_rate, self.steps)
 
+    @classmethod
+    def non_private(cls, accountant: str, delta: float) -> RoundPrivacy:
+        """A round trained without DP: no noise, so it spends infinite epsilon (and so does every total after it)."""
+        return cls(accountant=accountant, delta=delta, noise_multiplier=0.0, sample_rate=1.0, steps=1,
+                   max_grad_norm=math.inf, grad_sample_mode="none", epsilon_round=math.inf, epsilon_total=math.inf,
+                   epsilon_budget=None)
+
+    def to_record(self) -> dict[str, Any]:
+        """The manifest's ``details.privacy`` record: JSON has no infinity, so an infinite value is written as
+        ``null`` (``privacy_from_details`` reads it back as infinite)."""
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in asdict(self).items()}
+
+
+_INFINITE_WHEN_NULL = ("epsilon_round", "epsilon_total", "max_grad_norm")
+
 
 def privacy_from_details(details: Any) -> RoundPrivacy | None:
     """The ``details.privacy`` record of an update manifest, or None if it has none or a malformed one."""
     record = details.get("privacy") if isinstance(details, dict) else None
     if not isinstance(record, dict):
         return None
+    record = {k: math.inf if k in _INFINITE_WHEN_NULL and v is None else v for k, v in record.items()}
     try:
         return RoundPrivacy(**record)
     except TypeError:
@@ -152,8 +168,10 @@ class TrainerNode:
         """Our privacy record of every earlier round of the task in which we committed an update.
 
         Read from our revealed update's manifest, or from the local journal for an update committed but not
-        revealed (it was still trained and uploaded, so it counts). A committed round with no record left is
-        an error: its privacy cost is unknown, so we refuse to guess.
+        revealed (it was still trained and uploaded, so it counts). A round trained without DP (an update or a
+        journal entry with no privacy record) counts as ``RoundPrivacy.non_private``: infinite epsilon. A
+        committed round with neither an update nor a journal entry left is an error: its privacy cost is
+        unknown, so we refuse to guess.
         """
         out = []
         for r in range(1, before_round):
@@ -168,11 +186,10 @@ class TrainerNode:
             path = self._journal_path(task_id, r)
             if record is None and path.exists():
                 record = privacy_from_details({"privacy": json.loads(path.read_text()).get("privacy")})
-            if record is None and not entry.cid:
+            if record is None and not entry.cid and not path.exists():
                 raise FedchainError(f"round {r} of task {task_id} was committed but its privacy record is lost "
                                     f"({path}); cannot account for it")
-            if record is not None:
-                out.append(record)
+            out.append(record if record is not None else RoundPrivacy.non_private(self.accountant, self.delta))
         return out
 
     def plan_round_privacy(self, task: Any, task_id: int, round_: int) -> RoundPrivacy:
@@ -183,7 +200,11 @@ class TrainerNode:
         delta = self._delta(task)
         bound = self.task_bound(task)
         limit = budget_limit(self.target_epsilon, bound)
-        past = [p.history_entry() for p in self.privacy_history(task_id, round_)]
+        history = self.privacy_history(task_id, round_)
+        if math.isfinite(limit) and any(math.isinf(p.epsilon_total) for p in history):
+            raise BudgetExceeded(f"an earlier round of task {task_id} was trained without DP: epsilon inf already "
+                                 f"spent, over the budget of {limit:g}; no further rounds can be trained")
+        past = [p.history_entry() for p in history]
         rounds_left = task.params.numRounds - round_ + 1
         if math.isfinite(limit):
             noise = plan_noise_multiplier(limit, delta, rate, steps, rounds_left, self.accountant, past)
@@ -230,16 +251,16 @@ class TrainerNode:
             round=round_,
             trainer=self.address,
             num_samples=result.num_samples,
-            epsilon_spent=spent,
+            epsilon_spent=spent if spent is not None and math.isfinite(spent) else None,  # JSON has no inf
             # the training loss is computed on the private data without noise: published only without DP
             metrics={} if privacy else {"train_loss": round(float(result.train_loss), 6)},
-            details={"privacy": asdict(privacy)} if privacy else {},
+            details={"privacy": privacy.to_record()} if privacy else {},
         )
         update = encode_model(result.tensors, manifest)
         cid = self.store.put(update)
         digest = sha256(update)
         pending = PendingUpdate(task_id, round_, cid, digest.hex(), result.num_samples, spent,
-                                asdict(privacy) if privacy else None)
+                                privacy.to_record() if privacy else None)
         path = self._journal_path(task_id, round_)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(pending)))
@@ -316,7 +337,7 @@ class TrainerNode:
 
     def epsilon_report(self, task_id: int) -> dict[int, tuple[float | None, float | None]]:
         """Round -> (epsilon spent in that round, total epsilon after it) from our revealed updates' manifests
-        (``None`` where an update carries no DP record)."""
+        (``None`` where an update carries no DP record; ``inf`` after a round trained without DP)."""
         task = self.fed.task(task_id)
         out: dict[int, tuple[float | None, float | None]] = {}
         for r in range(1, task.currentRound + 1):
@@ -326,7 +347,8 @@ class TrainerNode:
             blob = self.store.get(entry.cid, sha256=bytes(entry.updateDigest), max_bytes=settings().max_model_bytes)
             manifest = decode_model(blob, settings().max_model_bytes)[1]
             record = privacy_from_details(manifest.details)
-            out[r] = (record.epsilon_round if record else None, manifest.epsilon_spent)
+            total = record.epsilon_total if record and math.isinf(record.epsilon_total) else manifest.epsilon_spent
+            out[r] = (record.epsilon_round if record else None, total)
         return out
 
     # --- rewards -----------------------------------------------------------------------------

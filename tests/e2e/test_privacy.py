@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,19 @@ def test_central_dp_noise_is_seeded_by_the_round_and_identical_across_aggregator
     report2 = _manifest(f.store, f.fed.round(f.task_id, 2).resultCid).details["central_dp"]
     assert report2["rounds"] == 2 and report2["epsilon_total"] == central_epsilon(0.5, 2, 1e-5)
     assert row["central_epsilon_total"] == report2["epsilon_total"] and math.isfinite(row["central_epsilon_total"])
+
+
+def test_round_trained_without_dp_makes_the_total_infinite(fedchain_home):
+    f = build_federation(fedchain_home, trainers=2, rounds=3, train=FAST)  # the task requires no DP
+    trainer = f.trainers[0]
+    run_round(f.fed, f.task_id, 1, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])  # no DP
+    trainer.config = replace(trainer.config, dp=True)  # DP from round 2 on, with no epsilon limit
+    run_round(f.fed, f.task_id, 2, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+    manifest = _manifest(f.store, f.fed.tasks.getTrainerEntry(f.task_id, 2, trainer.address).cid)
+    record = privacy_from_details(manifest.details)
+    assert record.noise_multiplier > 0 and math.isfinite(record.epsilon_round)
+    assert math.isinf(record.epsilon_total) and manifest.epsilon_spent is None  # round 1 had no noise
+    assert trainer.epsilon_report(f.task_id)[2] == (record.epsilon_round, math.inf)
+    trainer.target_epsilon = 6.0  # a finite budget can never fit after a non-private round
+    with pytest.raises(BudgetExceeded, match="without DP"):
+        trainer.train_and_commit(f.task_id)
