@@ -190,8 +190,13 @@ def _run_epochs(
     config: TrainConfig,
     anchor: list[torch.Tensor],
 ) -> tuple[int, float, int]:
-    """The SGD loop; returns (steps, summed loss of the last epoch, samples seen in the last epoch)."""
-    steps, loss_sum, seen = 0, 0.0, 0
+    """The SGD loop; returns (steps, summed loss of the last epoch, samples seen in the last epoch).
+
+    The last epoch's batch losses are kept as tensors and summed once at the end: no ``.item()`` per step.
+    """
+    steps = 0
+    batch_losses: list[torch.Tensor] = []
+    batch_sizes: list[int] = []
     for epoch in range(config.epochs):
         last_epoch = epoch == config.epochs - 1
         for xb, yb in loader:
@@ -203,9 +208,12 @@ def _run_epochs(
             if anchor:
                 _proximal_step(model, anchor, config.lr * config.proximal_mu)
             if last_epoch and len(yb) > 0:
-                loss_sum += float(loss.item()) * len(yb)
-                seen += len(yb)
-    return steps, loss_sum, seen
+                batch_losses.append(loss.detach())  # ghost clipping's loss wrapper has .detach() too
+                batch_sizes.append(len(yb))
+    if not batch_losses:
+        return steps, 0.0, 0
+    sizes = torch.tensor(batch_sizes, dtype=torch.float64)
+    return steps, float((torch.stack(batch_losses).double() * sizes).sum()), sum(batch_sizes)
 
 
 def _make_private(
@@ -240,9 +248,41 @@ def _make_private(
         )
     if config.grad_sample_mode == "ghost":
         net, dp_optimizer, dp_criterion, dp_loader = wrapped
+        _use_clone_accumulate(dp_optimizer)
         return engine, net, dp_optimizer, dp_criterion, dp_loader
     net, dp_optimizer, dp_loader = wrapped
     return engine, net, dp_optimizer, criterion, dp_loader
+
+
+def _use_clone_accumulate(optimizer: torch.optim.Optimizer) -> None:
+    """Swap Opacus' ghost-clipping optimizer for ``_GhostClippingOptimizer`` (same object and state)."""
+    from opacus.optimizers import DPOptimizerFastGradientClipping
+
+    if type(optimizer) is DPOptimizerFastGradientClipping:
+        optimizer.__class__ = _ghost_optimizer_class()
+
+
+_GHOST_OPTIMIZER: type | None = None
+
+
+def _ghost_optimizer_class() -> type:
+    """Opacus' ``DPOptimizerFastGradientClipping`` with ``accumulate`` copying the clipped gradient with
+    ``Tensor.clone`` instead of ``copy.deepcopy`` (a Python-level deep copy per parameter per step; the values are
+    identical, see tests/ml/test_dp_throughput_equivalence.py). Clipping, noise and accounting are Opacus' own."""
+    global _GHOST_OPTIMIZER
+    if _GHOST_OPTIMIZER is None:
+        from opacus.optimizers import DPOptimizerFastGradientClipping
+
+        class _GhostClippingOptimizer(DPOptimizerFastGradientClipping):
+            def accumulate(self) -> None:
+                for p in self.params:
+                    if p.summed_grad is not None:
+                        p.summed_grad.add_(p.grad.detach())
+                    else:
+                        p.summed_grad = p.grad.detach().clone()
+
+        _GHOST_OPTIMIZER = _GhostClippingOptimizer
+    return _GHOST_OPTIMIZER
 
 
 @torch.no_grad()
