@@ -13,7 +13,7 @@ setup: python node compile postgres chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip wheel
+	$(BIN)/pip install --quiet --upgrade pip 'wheel<0.46'  # wheel 0.46+ wants packaging>=24; ape pins packaging 23
 
 python: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
