@@ -114,7 +114,7 @@ def stake(account, amount: int) -> None:
 @account_option()
 @click.argument("amount", type=TokenAmount())
 def unstake(account, amount: int) -> None:
-    """Start unbonding AMOUNT FED (withdraw after the unbonding delay)."""
+    """Start unbonding AMOUNT FED (withdraw after the unbonding delay and any round lock from your commits)."""
     node = _node(account, None)
     try:
         node.request_unstake(amount)
@@ -127,7 +127,7 @@ def unstake(account, amount: int) -> None:
 @client.command(cls=ConnectedProviderCommand)
 @account_option()
 def withdraw(account) -> None:
-    """Withdraw unbonded stake."""
+    """Withdraw unbonded stake (refused with StakeLocked until your last committed round can no longer slash)."""
     node = _node(account, None)
     try:
         node.withdraw()
