@@ -121,7 +121,8 @@ def unstake(account, amount: int) -> None:
     except FedchainError as exc:
         _fail(exc)
     pending, release = node.fed.staking.unbondingOf(account)
-    click.echo(f"unbonding {to_tokens(pending):g} FED, withdrawable after {time.ctime(release)}")
+    withdrawable = max(int(release), int(node.fed.staking.lockedUntil(account)))  # a committed round's lock
+    click.echo(f"unbonding {to_tokens(pending):g} FED, withdrawable after {time.ctime(withdrawable)}")
 
 
 @client.command(cls=ConnectedProviderCommand)

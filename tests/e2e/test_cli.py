@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ape import accounts, networks
@@ -87,3 +88,8 @@ def test_deploy_stake_train_aggregate_claim_through_the_cli(fedchain_home):
     status = run([fedchain, "client", "status", "--task", str(task_id), "--account", "TEST::4",
                   "--network", NETWORK], env)
     assert "round 1: claimed" in status and "round 2: claimed" in status
+    # unstaking names the time the stake can really leave: the unbonding release or the last round's lock
+    out = run([fedchain, "client", "unstake", "10", "--account", "TEST::4", "--network", NETWORK], env)
+    _, release = fed.staking.unbondingOf(t1.address)
+    withdrawable = max(int(release), int(fed.staking.lockedUntil(t1.address)))
+    assert f"unbonding 10 FED, withdrawable after {time.ctime(withdrawable)}" in out
