@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from backend.alongside import stop_backend
 from frontend.layout import PAGES
 
 DEPLOYMENT_WAIT_SECONDS = 600
@@ -43,10 +44,4 @@ def wait_until_serving(proc: subprocess.Popen, port: int, timeout: float = 120.0
 
 
 def stop_dashboard(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    stop_backend(proc)  # the same terminate-then-kill as the backend's
