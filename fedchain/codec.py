@@ -135,9 +135,12 @@ def decode_model(
         raise CodecError("bad_manifest", "file has no fedchain manifest")
     manifest = ModelManifest.from_json(metadata[MANIFEST_KEY])
     try:
-        tensors = safetensors.numpy.load(bytes(blob))
+        loaded = safetensors.numpy.load(bytes(blob))
     except Exception as exc:  # safetensors raises its own error types for corrupt data
         raise CodecError("not_safetensors", f"cannot decode tensors: {exc}") from exc
+    # safetensors returns its tensors in no fixed order (it varies between processes): sort by name, so that
+    # whatever iterates a decoded model (and draws random numbers per tensor) does so in one order everywhere
+    tensors = {name: loaded[name] for name in sorted(loaded)}
     if manifest.kind != "dataset":
         for name, array in tensors.items():
             if array.dtype != np.float32:
