@@ -1,4 +1,5 @@
-"""Helpers for the backend tests: indexers on the test's anvil, table snapshots, a throwaway Postgres server."""
+"""Helpers for the backend (and dashboard) tests: indexers on the test's anvil, table snapshots, a throwaway Postgres
+server, the rounds the fixtures play, and the hook that keeps anvil's clock at the wall clock."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from glob import glob
 from pathlib import Path
 from typing import Any
 
-from ape import networks
+import pytest
+from ape import chain, networks
+from e2e_lib import Federation, advance_to
 from sqlalchemy import Engine, select
 
 from backend.db import make_engine, migrate
 from backend.indexer import Indexer, IndexerConfig
 from backend.models import Account, ChainEvent, Contribution, Proposal, Round, Setting, Task, Vote
-from fedchain.chain import network_key
+from fedchain.chain import Phase, network_key
+from fedchain.codec import sha256
+from fedchain.commitments import trainer_commitment
 
 COMPARED_TABLES = (Task, Round, Contribution, Account, Setting, Proposal, Vote)
 
@@ -103,3 +108,48 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.2) -> Any:  # n
             last = exc
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+SALT = b"\x22" * 32
+
+
+@pytest.hookimpl(hookwrapper=True)
+def resync_chain_clock_after_test(item, nextitem):  # noqa: ANN001, ANN201 - a pytest hook
+    """Anvil's evm_revert (ape's test isolation) winds the chain's clock back by the time since the snapshot, so
+    long backend tests would leave later modules' chain clock minutes behind the wall clock that trainer nodes
+    compare deadlines with. After each backend test (and its isolation revert) set the clock back to now."""
+    yield
+    if networks.active_provider is None:
+        return
+    now = int(time.time())
+    if int(chain.blocks.head.timestamp) < now:
+        networks.provider.make_request("evm_setTime", [now])
+
+
+def run_round_with_rejection(f: Federation) -> None:
+    """Round 1: two honest trainers, one that reveals bytes that are not a model (rejected: not_safetensors)."""
+    honest, hostile = f.trainers[:2], f.people.trainers[2]
+    for t in honest:
+        t.train_and_commit(f.task_id)
+    junk = b"not a model at all" * 8
+    cid = f.store.put(junk)
+    commitment = trainer_commitment(hostile.address, f.task_id, 1, sha256(junk), 40, SALT)
+    f.fed.tasks.commitUpdate(f.task_id, commitment, sender=hostile)
+    advance_to(f, 1, Phase.TRAINER_REVEAL)
+    for t in honest:
+        t.reveal(f.task_id, 1)
+    f.fed.tasks.revealUpdate(f.task_id, cid, sha256(junk), 40, SALT, sender=hostile)
+    while f.fed.task(f.task_id).currentRound == 1:
+        assert f.aggregator.step(f.task_id) is not None
+    for t in honest:
+        t.claim(f.task_id)
+
+
+def run_honest_round(f: Federation, round_: int) -> None:
+    for t in f.trainers:
+        t.train_and_commit(f.task_id)
+    advance_to(f, round_, Phase.TRAINER_REVEAL)
+    for t in f.trainers:
+        t.reveal(f.task_id, round_)
+    while f.fed.task(f.task_id).status == 1 and f.fed.task(f.task_id).currentRound == round_:
+        assert f.aggregator.step(f.task_id) is not None

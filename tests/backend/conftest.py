@@ -13,30 +13,17 @@ from ape import chain
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from backend_testlib import new_indexer  # noqa: E402
-from e2e_lib import Federation, advance_to, build_federation  # noqa: E402
+from backend_testlib import (  # noqa: E402
+    new_indexer,
+    run_honest_round,
+    run_round_with_rejection,
+)
+from backend_testlib import (  # noqa: E402, F401 - a hook, found by its name
+    resync_chain_clock_after_test as pytest_runtest_teardown,
+)
+from e2e_lib import Federation, build_federation  # noqa: E402
 
 from backend.indexer import Indexer  # noqa: E402
-from fedchain.chain import Phase  # noqa: E402
-from fedchain.codec import sha256  # noqa: E402
-from fedchain.commitments import trainer_commitment  # noqa: E402
-
-SALT = b"\x22" * 32
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item, nextitem):
-    """Anvil's evm_revert (ape's test isolation) winds the chain's clock back by the time since the snapshot, so
-    long backend tests would leave later modules' chain clock minutes behind the wall clock that trainer nodes
-    compare deadlines with. After each backend test (and its isolation revert) set the clock back to now."""
-    yield
-    from ape import networks
-
-    if networks.active_provider is None:
-        return
-    now = int(time.time())
-    if int(chain.blocks.head.timestamp) < now:
-        networks.provider.make_request("evm_setTime", [now])
 
 
 @dataclass
@@ -45,35 +32,6 @@ class World:
     indexer: Indexer
     url: str
     home: Path
-
-
-def run_round_with_rejection(f: Federation) -> None:
-    """Round 1: two honest trainers, one that reveals bytes that are not a model (rejected: not_safetensors)."""
-    honest, hostile = f.trainers[:2], f.people.trainers[2]
-    for t in honest:
-        t.train_and_commit(f.task_id)
-    junk = b"not a model at all" * 8
-    cid = f.store.put(junk)
-    commitment = trainer_commitment(hostile.address, f.task_id, 1, sha256(junk), 40, SALT)
-    f.fed.tasks.commitUpdate(f.task_id, commitment, sender=hostile)
-    advance_to(f, 1, Phase.TRAINER_REVEAL)
-    for t in honest:
-        t.reveal(f.task_id, 1)
-    f.fed.tasks.revealUpdate(f.task_id, cid, sha256(junk), 40, SALT, sender=hostile)
-    while f.fed.task(f.task_id).currentRound == 1:
-        assert f.aggregator.step(f.task_id) is not None
-    for t in honest:
-        t.claim(f.task_id)
-
-
-def run_honest_round(f: Federation, round_: int) -> None:
-    for t in f.trainers:
-        t.train_and_commit(f.task_id)
-    advance_to(f, round_, Phase.TRAINER_REVEAL)
-    for t in f.trainers:
-        t.reveal(f.task_id, round_)
-    while f.fed.task(f.task_id).status == 1 and f.fed.task(f.task_id).currentRound == round_:
-        assert f.aggregator.step(f.task_id) is not None
 
 
 @pytest.fixture(scope="module")

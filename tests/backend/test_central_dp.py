@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 from alembic import command
 from ape import chain, networks
-from backend_testlib import new_indexer
+from backend_testlib import new_indexer, run_honest_round
 from e2e_lib import Federation, advance_to, build_federation, warp
 from litestar.testing import TestClient
 from sqlalchemy import inspect, text
@@ -26,16 +26,6 @@ from fedchain.chain import Phase
 
 NOISE, CLIP, DELTA = 0.8, 1.0, 1e-5
 LOCAL_EPSILON = 8.0  # the task's bound on each trainer's local DP-SGD epsilon
-
-
-def honest_round(f: Federation, round_: int) -> None:
-    for t in f.trainers:
-        t.train_and_commit(f.task_id)
-    advance_to(f, round_, Phase.TRAINER_REVEAL)
-    for t in f.trainers:
-        t.reveal(f.task_id, round_)
-    while Phase(f.fed.round(f.task_id, round_).phase) < Phase.FINALIZED:
-        assert f.aggregator.step(f.task_id) is not None
 
 
 def round_failing_after_release(f: Federation, round_: int) -> None:
@@ -67,9 +57,9 @@ def dp_world(tmp_path_factory):
         f = build_federation(root / "home", trainers=2, rounds=3, strategy="dp-fedavg",
                              strategy_params={"clip_norm": CLIP, "noise_multiplier": NOISE, "delta": DELTA},
                              train=TrainConfig(epochs=1), dp=True, epsilon=LOCAL_EPSILON)  # and local DP-SGD
-        honest_round(f, 1)
+        run_honest_round(f, 1)
         round_failing_after_release(f, 2)
-        honest_round(f, 3)
+        run_honest_round(f, 3)
         url = f"sqlite:///{root / 'indexed.sqlite3'}"
         new_indexer(url, f.store).catch_up()
         app = create_app(BackendConfig(database_url=url, run_indexer=False, rpc_url=networks.provider.uri,

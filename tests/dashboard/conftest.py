@@ -4,7 +4,6 @@ on loopback, and a DashboardContext pointing at both."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import threading
 import time
@@ -19,7 +18,16 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "backend"))
 sys.path.insert(0, str(TESTS / "e2e"))
 
-from backend_testlib import free_port, new_indexer, wait_for  # noqa: E402
+from backend_testlib import (  # noqa: E402
+    free_port,
+    new_indexer,
+    run_honest_round,
+    run_round_with_rejection,
+    wait_for,
+)
+from backend_testlib import (  # noqa: E402, F401 - a hook, found by its name: anvil's clock back at the wall clock
+    resync_chain_clock_after_test as pytest_runtest_teardown,
+)
 from e2e_lib import Federation, build_federation  # noqa: E402
 
 from backend.app import BackendConfig, create_app  # noqa: E402
@@ -27,22 +35,6 @@ from backend.chainsource import DeploymentRecord  # noqa: E402
 from fedchain import governance as gov  # noqa: E402
 from fedchain.chain import network_key  # noqa: E402
 from frontend.context import DashboardConfig, DashboardContext  # noqa: E402
-
-
-def _backend_conftest():
-    """tests/backend/conftest.py as a module (its round helpers and its chain-clock hook), under its own name."""
-    spec = importlib.util.spec_from_file_location("backend_test_conftest", TESTS / "backend" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-_backend = _backend_conftest()
-run_round_with_rejection = _backend.run_round_with_rejection
-run_honest_round = _backend.run_honest_round
-# after each test (and ape's snapshot revert) put anvil's clock back at the wall clock, as the backend tests do
-pytest_runtest_teardown = _backend.pytest_runtest_teardown
 
 PROPOSAL_DESCRIPTION = "Raise the trainer stake floor to 150 FED"
 
