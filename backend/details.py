@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from backend.central_privacy import central_mechanism, refresh_central_privacy
 from backend.models import Contribution, Round
 from fedchain.codec import MANIFEST_KEY, CodecError, ModelManifest, read_header
+from fedchain.commitments import reward_share
 from fedchain.store import ContentError, ContentStore
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def load_round_details(session: Session, store: ContentStore, rnd: Round, max_by
             contribution.reject_code = str(reason.get("code", ""))[:64]
             contribution.reject_message = str(reason.get("message", ""))[:2000]
         if not contribution.claimed and contribution.accepted and total_weight > 0:
-            reward = budget * int(contribution.score or 0) * contribution.samples // total_weight
+            reward = reward_share(budget, contribution.score or 0, contribution.samples, total_weight)
             contribution.reward_wei = str(reward)
             contribution.reward_tokens = reward / 10**18
         contribution.epsilon = _update_epsilon(store, contribution, max_bytes)

@@ -28,7 +28,7 @@ from client.task_config import task_train_config
 from client.trainer import TrainConfig, dp_schedule, train_local
 from fedchain.chain import Fedchain, FedchainError, Phase, TaskStatus, TrainerStatus, explain_revert
 from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
-from fedchain.commitments import ScoreTree, ape_signer, derive_salt, trainer_commitment
+from fedchain.commitments import ScoreTree, ape_signer, derive_salt, reward_share, trainer_commitment
 from fedchain.config import settings
 from fedchain.rounds import chain_now, in_phase, try_advance, wait_for
 from fedchain.store import ContentStore, StoreUnavailable
@@ -367,7 +367,7 @@ class TrainerNode:
             score = scores.get(self.address.lower(), 0)
             if score == 0:
                 continue
-            reward = rnd.roundBudget * score * entry.numSamples // rnd.totalWeight
+            reward = reward_share(rnd.roundBudget, score, entry.numSamples, rnd.totalWeight)
             out.append((r, score, reward, ScoreTree(scores).proof(self.address)))
         return out
 

@@ -10,7 +10,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from fedchain.chain import Phase, TrainerStatus
-from fedchain.commitments import ScoreTree
+from fedchain.commitments import ScoreTree, reward_share
 from fedchain.governance import PARAMETERS, encode_call, parse_value
 from frontend.wallet.errors import WalletError
 
@@ -91,7 +91,7 @@ def claimable(chain: Any, address: str, store: Any | None) -> list[Claim]:
             if tree.root != bytes(rnd["scoresRoot"]):
                 raise WalletError("input", f"task {task_id} round {round_}: the result file's scores do not match "
                                            "the on-chain score root")
-            reward = int(rnd["roundBudget"]) * score * int(entry["numSamples"]) // int(rnd["totalWeight"])
+            reward = reward_share(rnd["roundBudget"], score, entry["numSamples"], rnd["totalWeight"])
             out.append(Claim(task_id, round_, score, reward, tree.proof(address)))
     return out
 
