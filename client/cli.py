@@ -38,7 +38,7 @@ def _fail(exc: Exception) -> None:
 
 def _node(account, store: str | None, data: str = "none", shard: str = "1/1", alpha: float = 0.5, seed: int = 0,
           epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
-          epsilon: float | None = None, accountant: str = "rdp", grad_sample_mode: str = "ghost",
+          epsilon: float | None = None, accountant: str = "rdp",
           task_id: int | None = None):
     from client.datasets import load_trainer_data
     from client.participant import TrainerNode
@@ -55,8 +55,7 @@ def _node(account, store: str | None, data: str = "none", shard: str = "1/1", al
         _fail(exc)
     if not private:  # the non-private CLI defaults
         epochs, batch_size = epochs or 1, batch_size or 32
-    config = default_train_config(private, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                  grad_sample_mode=grad_sample_mode)
+    config = default_train_config(private, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     return TrainerNode(fed, account, open_store(store), xy, config, target_epsilon=epsilon, accountant=accountant)
 
 
@@ -83,8 +82,6 @@ def data_options(fn):
                      help="Your own epsilon target for the whole task (the task's on-chain bound also applies)."),
         click.option("--accountant", type=click.Choice(["rdp", "prv"]), default="rdp", show_default=True,
                      help="Privacy accountant for planning noise and reporting epsilon."),
-        click.option("--grad-sample-mode", type=click.Choice(["ghost", "hooks"]), default="ghost",
-                     show_default=True, help="Opacus per-sample clipping: ghost clipping or per-sample gradients."),
         click.option("--store", envvar="FEDCHAIN_STORE", help=STORE_HELP),
     ]
     for option in reversed(options):

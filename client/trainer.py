@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
-import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
+from client.batches import TensorBatches, keep_batch
+from client.dp_step import GradientStep, make_private
 from fedchain.models import build_model, load_tensors, parse_architecture, to_numpy
 
-GRAD_SAMPLE_MODES = ("ghost", "hooks")
+GRAD_SAMPLE_MODES = ("ghost",)
 # Local training defaults when the trainer trains with DP-SGD (a target epsilon or a task with a DP bound):
 # the configuration that reaches the accuracy target at epsilon 3 in bench/dp_accuracy.py (with a `logreg:64-10`
 # task aggregated by FedAvgM; see bench/results/dp_accuracy.md for what else was tried). DP-SGD spends
@@ -82,20 +84,6 @@ class TrainResult:
     dp_history: list[tuple[float, float, int]] = field(default_factory=list)
 
 
-class TensorBatches(TensorDataset):
-    """A ``TensorDataset`` that a ``DataLoader`` reads a whole batch at a time: one tensor gather per batch
-    instead of one ``__getitem__`` per sample plus a collate. Pair it with ``keep_batch`` as the collate."""
-
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return tuple(t.index_select(0, index) for t in self.tensors)
-
-
-def keep_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """The collate of ``TensorBatches``: the batch is already stacked."""
-    return batch
-
-
 def dp_schedule(num_samples: int, config: TrainConfig) -> tuple[float, int]:
     """``(sample_rate, steps_per_round)`` that ``train_local`` will use for ``num_samples`` samples.
 
@@ -149,44 +137,49 @@ def train_local(
     optimizer: torch.optim.Optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum
     )
-    criterion: nn.Module = nn.CrossEntropyLoss()
-    loader = DataLoader(
-        TensorBatches(xt, yt),
-        batch_size=config.batch_size,
-        collate_fn=keep_batch,
-        shuffle=not config.dp,
-        generator=torch.Generator().manual_seed(data_seed),
-    )
-    sample_rate, _ = dp_schedule(len(xt), config)
-    net: nn.Module = model
-    loss_fn = criterion
-    engine = None
+    accountant = None
     if config.dp:
-        engine, net, optimizer, loss_fn, loader = _make_private(
-            model, optimizer, criterion, loader, config, noise_seed
+        accountant, gradient_step, optimizer, batches = make_private(
+            model, optimizer, xt, yt, batch_size=config.batch_size, noise_multiplier=config.noise_multiplier,
+            max_grad_norm=config.max_grad_norm, accountant=config.accountant,
+            data_generator=torch.Generator().manual_seed(data_seed),
+            noise_generator=torch.Generator().manual_seed(noise_seed),
         )
-        sample_rate = 1.0 / len(loader)
+        sample_rate = 1.0 / len(batches)
+    else:
+        batches = DataLoader(TensorBatches(xt, yt), batch_size=config.batch_size, collate_fn=keep_batch,
+                             shuffle=True, generator=torch.Generator().manual_seed(data_seed))
+        gradient_step = _plain_gradient_step(model)
+        sample_rate, _ = dp_schedule(len(xt), config)
 
-    net.train()
-    with warnings.catch_warnings():
-        # Opacus' ghost clipping triggers PyTorch's "Full backward hook is firing ..." on every step.
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        steps, loss_sum, seen = _run_epochs(net, model, optimizer, loss_fn, loader, config, anchor)
+    model.train()
+    steps, loss_sum, seen = _run_epochs(model, gradient_step, optimizer, batches, config, anchor)
     tensors = to_numpy(model)
     for name, array in tensors.items():
         if not np.isfinite(array).all():
             raise FloatingPointError(f"training diverged: tensor {name} is not finite (lower the lr)")
     train_loss = loss_sum / seen if seen else float("nan")
-    history = [(float(z), float(q), int(n)) for z, q, n in engine.accountant.history] if engine else []
+    history = [(float(z), float(q), int(n)) for z, q, n in accountant.history] if accountant else []
     return TrainResult(tensors, int(len(xt)), train_loss, steps, float(sample_rate), history)
 
 
+def _plain_gradient_step(model: nn.Module) -> GradientStep:
+    """Non-private: the batch's mean cross-entropy, back-propagated into ``p.grad``."""
+    criterion = nn.CrossEntropyLoss()
+
+    def gradient_step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        loss = criterion(model(xb), yb)
+        loss.backward()
+        return loss.detach()
+
+    return gradient_step
+
+
 def _run_epochs(
-    net: nn.Module,
     model: nn.Module,
+    gradient_step: GradientStep,
     optimizer: torch.optim.Optimizer,
-    loss_fn: nn.Module,
-    loader: DataLoader,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     config: TrainConfig,
     anchor: list[torch.Tensor],
 ) -> tuple[int, float, int]:
@@ -199,90 +192,20 @@ def _run_epochs(
     batch_sizes: list[int] = []
     for epoch in range(config.epochs):
         last_epoch = epoch == config.epochs - 1
-        for xb, yb in loader:
+        for xb, yb in batches:
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(net(xb), yb)
-            loss.backward()
-            optimizer.step()  # under DP: clip, add noise (also for an empty Poisson batch), step
+            loss = gradient_step(xb, yb)
+            optimizer.step()  # under DP: add noise (also for an empty Poisson batch), average, step, account
             steps += 1
             if anchor:
                 _proximal_step(model, anchor, config.lr * config.proximal_mu)
             if last_epoch and len(yb) > 0:
-                batch_losses.append(loss.detach())  # ghost clipping's loss wrapper has .detach() too
+                batch_losses.append(loss)
                 batch_sizes.append(len(yb))
     if not batch_losses:
         return steps, 0.0, 0
     sizes = torch.tensor(batch_sizes, dtype=torch.float64)
     return steps, float((torch.stack(batch_losses).double() * sizes).sum()), sum(batch_sizes)
-
-
-def _make_private(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    criterion: nn.Module,
-    loader: DataLoader,
-    config: TrainConfig,
-    noise_seed: int,
-) -> tuple[object, nn.Module, torch.optim.Optimizer, nn.Module, DataLoader]:
-    """Wrap model, optimizer, loss and loader with Opacus; Poisson sampling uses the loader's generator.
-
-    ``grad_sample_mode`` ``ghost`` is ghost clipping (Opacus' fast gradient clipping: per-sample gradient norms
-    without materialising per-sample gradients; works for the Linear layers of every registered architecture);
-    ``hooks`` materialises per-sample gradients with module hooks (works for any layer Opacus supports).
-    """
-    from opacus import PrivacyEngine
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "secure RNG off" and backward-hook notices
-        engine = PrivacyEngine(accountant=config.accountant, secure_mode=False)
-        wrapped = engine.make_private(
-            module=model,
-            optimizer=optimizer,
-            criterion=criterion,
-            data_loader=loader,
-            noise_multiplier=config.noise_multiplier,
-            max_grad_norm=config.max_grad_norm,
-            poisson_sampling=True,
-            grad_sample_mode=config.grad_sample_mode,
-            noise_generator=torch.Generator().manual_seed(noise_seed),
-        )
-    if config.grad_sample_mode == "ghost":
-        net, dp_optimizer, dp_criterion, dp_loader = wrapped
-        _use_clone_accumulate(dp_optimizer)
-        return engine, net, dp_optimizer, dp_criterion, dp_loader
-    net, dp_optimizer, dp_loader = wrapped
-    return engine, net, dp_optimizer, criterion, dp_loader
-
-
-def _use_clone_accumulate(optimizer: torch.optim.Optimizer) -> None:
-    """Swap Opacus' ghost-clipping optimizer for ``_GhostClippingOptimizer`` (same object and state)."""
-    from opacus.optimizers import DPOptimizerFastGradientClipping
-
-    if type(optimizer) is DPOptimizerFastGradientClipping:
-        optimizer.__class__ = _ghost_optimizer_class()
-
-
-_GHOST_OPTIMIZER: type | None = None
-
-
-def _ghost_optimizer_class() -> type:
-    """Opacus' ``DPOptimizerFastGradientClipping`` with ``accumulate`` copying the clipped gradient with
-    ``Tensor.clone`` instead of ``copy.deepcopy`` (a Python-level deep copy per parameter per step; the values are
-    identical, see tests/ml/test_dp_throughput_equivalence.py). Clipping, noise and accounting are Opacus' own."""
-    global _GHOST_OPTIMIZER
-    if _GHOST_OPTIMIZER is None:
-        from opacus.optimizers import DPOptimizerFastGradientClipping
-
-        class _GhostClippingOptimizer(DPOptimizerFastGradientClipping):
-            def accumulate(self) -> None:
-                for p in self.params:
-                    if p.summed_grad is not None:
-                        p.summed_grad.add_(p.grad.detach())
-                    else:
-                        p.summed_grad = p.grad.detach().clone()
-
-        _GHOST_OPTIMIZER = _GhostClippingOptimizer
-    return _GHOST_OPTIMIZER
 
 
 @torch.no_grad()

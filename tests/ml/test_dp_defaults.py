@@ -6,7 +6,8 @@ import torch
 from opacus.data_loader import DPDataLoader
 from torch.utils.data import DataLoader, TensorDataset
 
-from client.trainer import DP_DEFAULTS, TensorBatches, TrainConfig, default_train_config, keep_batch
+from client.batches import TensorBatches, keep_batch
+from client.trainer import DP_DEFAULTS, TrainConfig, default_train_config
 
 
 def test_private_defaults_apply_and_explicit_settings_win():
