@@ -60,6 +60,8 @@ class DirectGhostClipping:
         self.max_grad_norm = float(max_grad_norm)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2:  # the norm formula above is for one feature vector per sample
+            raise ValueError(f"direct ghost clipping needs inputs of shape [batch, features], got {tuple(x.shape)}")
         inputs: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
         hidden = x

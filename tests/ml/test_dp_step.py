@@ -85,10 +85,17 @@ def test_direct_ghost_clipping_trains_like_stock_opacus(digits, architecture, mo
     assert not torch.equal(direct.state_dict()["0.weight"], _model(architecture).state_dict()["0.weight"])
 
 
-def test_clipped_sum_and_norms_match_per_sample_autograd(digits):
+def _tanh_model_without_last_bias() -> nn.Sequential:
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Linear(64, 12), nn.Tanh(), nn.Linear(12, 10, bias=False))
+
+
+@pytest.mark.parametrize("build", [lambda: _model("mlp:64-16-16-10"), _tanh_model_without_last_bias])
+def test_clipped_sum_and_norms_match_per_sample_autograd(digits, build):
     """Ground truth without Opacus: one backward pass per sample, norms and clipping by hand."""
     x, y = digits[0][:12], digits[1][:12]
-    model = _model("mlp:64-16-16-10")
+    model = build()
+    count = len(list(model.parameters()))
     per_sample = []
     for i in range(len(x)):
         model.zero_grad()
@@ -98,13 +105,15 @@ def test_clipped_sum_and_norms_match_per_sample_autograd(digits):
     clip = float(norms.median())
     factors = (clip / (norms + dp_step.NORM_EPSILON)).clamp(max=1.0)
     assert (factors < 1).any() and (factors == 1).any()  # both regimes are exercised
-    expected = [sum(f * grads[k] for f, grads in zip(factors, per_sample, strict=True)) for k in range(6)]
+    expected = [sum(f * grads[k] for f, grads in zip(factors, per_sample, strict=True)) for k in range(count)]
 
     model.zero_grad()
     losses = dp_step.DirectGhostClipping(model, nn.CrossEntropyLoss(reduction="none"), clip)(x, y)
     assert losses.shape == (12,)
     for p, want in zip(model.parameters(), expected, strict=True):
         torch.testing.assert_close(p.grad, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="batch, features"):
+        dp_step.DirectGhostClipping(model, nn.CrossEntropyLoss(reduction="none"), clip)(x.view(12, 8, 8), y)
 
 
 def test_per_sample_norm_is_opacus_linear_norm_sampler(digits):
