@@ -83,19 +83,22 @@ def load_round_details(session: Session, store: ContentStore, rnd: Round, max_by
             reward = reward_share(budget, contribution.score or 0, contribution.samples, total_weight)
             contribution.reward_wei = str(reward)
             contribution.reward_tokens = reward / 10**18
-        contribution.epsilon = _update_epsilon(store, contribution, max_bytes)
+        contribution.epsilon, contribution.local_dp = _update_privacy(store, contribution, max_bytes)
     rnd.details_status = "ok"
     if mechanism is not None:
         session.flush()
         refresh_central_privacy(session, rnd.task_id)
 
 
-def _update_epsilon(store: ContentStore, contribution: Contribution, max_bytes: int) -> float | None:
+def _update_privacy(
+    store: ContentStore, contribution: Contribution, max_bytes: int
+) -> tuple[float | None, bool | None]:
+    """``(epsilon, local_dp)`` of an update: what its manifest reports, ``(None, None)`` when it cannot be read."""
     try:
         manifest = read_manifest(store, contribution.update_cid or "", contribution.update_digest, max_bytes)
     except (ContentError, ValueError):
-        return None
-    return manifest.epsilon_spent
+        return None, None
+    return manifest.epsilon_spent, manifest.epsilon_spent is not None
 
 
 def _load_failed_round(session: Session, store: ContentStore, rnd: Round, max_bytes: int) -> None:
@@ -112,3 +115,4 @@ def _load_failed_round(session: Session, store: ContentStore, rnd: Round, max_by
         except ValueError:  # not a model file with a manifest: nothing to report
             continue
         contribution.epsilon = manifest.epsilon_spent
+        contribution.local_dp = manifest.epsilon_spent is not None

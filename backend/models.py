@@ -144,6 +144,9 @@ class Contribution(Base):
     claimed: Mapped[bool] = mapped_column(Boolean, default=False)
     slashed_wei: Mapped[str] = mapped_column(WEI, default="0")
     epsilon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # True: the update's manifest reports the epsilon it spent (DP-SGD); False: its manifest reports none, so the
+    # update carries no DP guarantee (epsilon unbounded); None: unknown (not revealed, or the file unavailable)
+    local_dp: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class Account(Base):

@@ -113,7 +113,8 @@ class ContributionOut(msgspec.Struct):
     reward_tokens: float
     claimed: bool
     slashed_wei: str
-    epsilon: float | None
+    epsilon: float | None  # local epsilon the trainer reports as spent on the task so far (DP-SGD)
+    local_dp: bool | None  # false: the update reports no epsilon, so it carries no DP guarantee; null: unknown
     update_cid: str | None
 
 

@@ -52,7 +52,14 @@ def contribution_row(c: dict[str, Any]) -> dict[str, Any]:
             "score": f"{c['score'] / SCORE_PPM:.4f}" if c["score"] is not None else "-",
             "outcome": outcome, "reason": reason,
             "reward": tokens(c["reward_wei"]) + (" (claimed)" if c["claimed"] else ""),
-            "epsilon": f"{c['epsilon']:.3g}" if c["epsilon"] is not None else "-", "status": c["status"]}
+            "epsilon": epsilon_cell(c), "status": c["status"]}
+
+
+def epsilon_cell(c: dict[str, Any]) -> str:
+    """The trainer's reported local epsilon; an update that reports none carries no DP guarantee."""
+    if c["epsilon"] is not None:
+        return f"{c['epsilon']:.3g}"
+    return "∞ (no DP)" if c.get("local_dp") is False else "-"
 
 
 async def render(ctx: DashboardContext) -> None:

@@ -66,8 +66,11 @@ def test_contributions_filters_pagination_and_leaderboard(world, client):
     item = rejected["items"][0]
     assert item["trainer"] == f.people.trainers[2].address.lower()
     assert item["reject_code"] == "not_safetensors" and item["reject_message"] and item["reward_wei"] == "0"
+    assert item["epsilon"] is None and item["local_dp"] is None  # not a model file: its privacy is unknown
     mine = client.get("/contributions", params={"trainer": f.people.trainers[0].address}).json()
     assert [c["round"] for c in mine["items"]] == [1, 2] and all(c["claimed"] for c in mine["items"])
+    # this task trains without DP: every readable update says so (no epsilon, so no DP guarantee)
+    assert all(c["epsilon"] is None and c["local_dp"] is False for c in mine["items"])
     board = client.get("/leaderboard").json()["items"]
     assert [e["rank"] for e in board] == [1, 2, 3]
     rewards = [int(e["total_reward_wei"]) for e in board]

@@ -1,7 +1,7 @@
 """Central DP through the indexer: a dp-fedavg task runs real rounds on the test's anvil (one finalized, one that
 fails after the trainers revealed, i.e. after release, one finalized), and the API reports each round's central
 epsilon as the aggregator wrote it in the result manifest, and the cumulative epsilon per round and per task as
-the aggregator's accountant composes it over the released rounds. Also: migration 0002 upgrades a 0001 database."""
+the aggregator's accountant composes it over the released rounds. Also: migrations 0002 and 0003 upgrade older databases."""
 
 from __future__ import annotations
 
@@ -123,6 +123,21 @@ def test_migration_0002_upgrades_a_0001_database(tmp_path):
     assert tuple(row) == (0.5, None)
 
 
+def test_migration_0003_adds_local_dp_to_a_0002_database(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    cfg = alembic_config(engine)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0002")
+    assert "local_dp" not in {c["name"] for c in inspect(engine).get_columns("contributions")}
+    migrate(engine)
+    assert "local_dp" in {c["name"] for c in inspect(engine).get_columns("contributions")}
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0002")
+    assert "local_dp" not in {c["name"] for c in inspect(engine).get_columns("contributions")}
+
+
 def test_contribution_epsilon_is_the_trainers_reported_local_epsilon(dp_world):
     f, client = dp_world
     contributions = client.get("/contributions", params={"task_id": f.task_id, "limit": 500}).json()["items"]
@@ -132,6 +147,7 @@ def test_contribution_epsilon_is_the_trainers_reported_local_epsilon(dp_world):
         entry = f.fed.tasks.getTrainerEntry(f.task_id, c["round"], c["trainer"])
         manifest = read_manifest(f.store, entry.cid, "0x" + bytes(entry.updateDigest).hex(), 1 << 26)
         assert c["epsilon"] == manifest.epsilon_spent and 0 < c["epsilon"] <= LOCAL_EPSILON
+        assert c["local_dp"] is True
         spent.setdefault(c["trainer"], []).append(c["epsilon"])
     for series in spent.values():  # cumulative per trainer: grows every round it trained, failed round included
         assert series == sorted(series) and len(set(series)) == 3

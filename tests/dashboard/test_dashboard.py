@@ -139,8 +139,10 @@ async def test_contributions_filter_by_trainer_and_show_the_rejection_reason(use
     rejected = next(r for r in rows if r["round"] == 1)
     assert rejected["outcome"] == "rejected" and rejected["reason"].startswith("not_safetensors: ")
     assert rejected["reward"].startswith("0.00 FED")
+    assert rejected["epsilon"] == "-"  # not a model file: what privacy it had is unknown
     accepted = next(r for r in rows if r["round"] == 2)
     assert accepted["outcome"] == "accepted" and accepted["score"] != "-" and accepted["reason"] == ""
+    assert accepted["epsilon"] == "∞ (no DP)"  # trained without DP-SGD: no privacy guarantee, said plainly
 
     user.find(marker="filter-trainer").clear()
     user.find(marker="filter-outcome").click()
