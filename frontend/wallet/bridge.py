@@ -27,16 +27,18 @@ WALLET_TIMEOUT = 600.0  # seconds a person may take to confirm in the wallet
 CALL_TIMEOUT = 15.0
 
 _sessions: WeakKeyDictionary[Client, WalletSession] = WeakKeyDictionary()
-_transactions: WeakKeyDictionary[Any, Transactions] = WeakKeyDictionary()
+_transactions: WeakKeyDictionary[Any, tuple[Any, Transactions]] = WeakKeyDictionary()
 _verifiers: dict[int, SiweVerifier] = {}
 
 
 def transactions_for(ctx: Any) -> Transactions:
-    """The calldata builder of a dashboard context (stateless per user, so shared by all tabs)."""
-    txs = _transactions.get(ctx)
-    if txs is None:
-        txs = _transactions[ctx] = Transactions(ctx.chain, ctx.chain_id)
-    return txs
+    """The calldata builder of a dashboard context (stateless per user, so shared by all tabs); built again when
+    the context's chain handles change (a redeploy recorded while the dashboard runs), as the pages follow it."""
+    chain = ctx.chain
+    cached = _transactions.get(ctx)
+    if cached is None or cached[0] is not chain:
+        cached = _transactions[ctx] = (chain, Transactions(chain, ctx.chain_id))
+    return cached[1]
 
 
 def verifier_for(chain_id: int) -> SiweVerifier:

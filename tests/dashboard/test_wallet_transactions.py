@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
-from wallet_fixtures import build_small_dao, chain_source
+from wallet_fixtures import build_small_dao, chain_source, record_of
 
 from fedchain.chain import ONE_TOKEN
 from frontend.wallet.errors import RevertDecoder, WalletError, provider_error
@@ -140,3 +140,36 @@ def test_revert_decoder_and_provider_errors(txs):
     reverted = provider_error({"code": 3, "message": "execution reverted", "data": "0x" + stale.hex()}, decoder)
     assert reverted.kind == "reverted" and "already claimed" in str(reverted)
     assert provider_error({"code": -32603, "message": "internal"}).kind == "wallet"
+
+
+def test_the_wallet_builder_follows_a_redeploy_recorded_while_the_dashboard_runs(dao, tmp_path, monkeypatch):
+    """A context that reads deployments.json (as `fedchain dashboard` does) rebuilds its calldata builder when the
+    record changes, so wallet transactions go to the contracts the pages show."""
+    import json
+    import os
+
+    from ape import networks
+
+    from frontend.context import DashboardConfig, DashboardContext
+    from frontend.wallet.bridge import transactions_for
+
+    record = record_of(dao.fed)
+    path = tmp_path / "deployments.json"
+
+    def record_deployment(addresses: dict[str, str], when: float) -> None:
+        path.write_text(json.dumps({record.network: {"chain_id": record.chain_id, "block": record.block,
+                                                     **addresses}}))
+        os.utime(path, (when, when))
+
+    monkeypatch.setenv("FEDCHAIN_HOME", str(tmp_path))
+    record_deployment(record.addresses, 1_000_000)
+    ctx = DashboardContext(DashboardConfig(rpc_url=networks.provider.uri, network=record.network))
+    first = transactions_for(ctx)
+    assert transactions_for(ctx) is first
+    assert first.build("stake", "staking", "withdraw", [], dao.holder.address).to == record.addresses["staking"]
+
+    second_staking = record.addresses["tasks"]  # stands in for the staking contract of a new deployment
+    record_deployment({**record.addresses, "staking": second_staking}, 2_000_000)
+    second = transactions_for(ctx)
+    assert second is not first
+    assert second.build("stake", "staking", "withdraw", [], dao.holder.address).to == second_staking
