@@ -23,18 +23,21 @@ def keep_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
 
 
 class PoissonBatches:
-    """Poisson-sampled batches: each step takes every sample independently with probability ``sample_rate``.
+    """``steps`` Poisson-sampled batches per epoch: each takes every sample independently with probability
+    ``sample_rate = 1 / steps`` (empty batches kept).
 
     The draws are exactly those of Opacus' ``DPDataLoader`` with the same generator: per epoch the base seed
     every ``DataLoader`` iterator draws, then per step its ``UniformWithReplacementSampler``'s ``torch.rand`` over
-    the dataset (``int(1 / sample_rate)`` steps, empty batches kept); each batch is one ``index_select`` per tensor.
+    the dataset; each batch is one ``index_select`` per tensor. Unlike Opacus' sampler, which runs
+    ``int(1 / sample_rate)`` steps (one short for some step counts: ``int(1 / (1 / 93)) == 92``), the number of
+    steps is the one planned.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, sample_rate: float, generator: torch.Generator) -> None:
-        if not 0 < sample_rate <= 1:
-            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate}")
-        self.x, self.y, self.sample_rate, self.generator = x, y, sample_rate, generator
-        self.steps = int(1 / sample_rate)
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, steps: int, generator: torch.Generator) -> None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        self.x, self.y, self.steps, self.generator = x, y, steps, generator
+        self.sample_rate = 1.0 / steps
 
     def __len__(self) -> int:
         return self.steps

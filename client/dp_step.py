@@ -125,7 +125,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Te
     def gradient_step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return clipping(xb, yb).mean()
 
-    return ledger, gradient_step, dp_optimizer, PoissonBatches(x, y, sample_rate, data_generator)
+    return ledger, gradient_step, dp_optimizer, PoissonBatches(x, y, steps, data_generator)
 
 
 def _opacus_ghost(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import client.dp_step as dp_step
 from client.batches import PoissonBatches
-from client.trainer import TrainConfig, train_local
+from client.trainer import TrainConfig, dp_schedule, train_local
 from fedchain.data import load_dataset
 from fedchain.models import build_model, initial_tensors, load_tensors
 
@@ -128,7 +128,7 @@ def test_per_sample_norm_is_opacus_linear_norm_sampler(digits):
 
 def test_poisson_batches_are_opacus_data_loader_batches(digits):
     x, y = digits
-    ours = PoissonBatches(x, y, 1 / 7, torch.Generator().manual_seed(3))
+    ours = PoissonBatches(x, y, 7, torch.Generator().manual_seed(3))
     loader = DPDataLoader.from_data_loader(DataLoader(TensorDataset(x, y), batch_size=43),
                                            generator=torch.Generator().manual_seed(3))
     assert len(ours) == len(loader) == 7 and loader.sample_rate == pytest.approx(1 / 7)
@@ -138,8 +138,20 @@ def test_poisson_batches_are_opacus_data_loader_batches(digits):
             assert torch.equal(xb, xs) and torch.equal(yb, ys)
             sizes.append(len(yb))
     assert len(set(sizes)) > 1  # Poisson: the batch size varies around 300 / 7
-    with pytest.raises(ValueError, match="sample_rate"):
-        PoissonBatches(x, y, 0.0, torch.Generator())
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="steps"):
+            PoissonBatches(x, y, bad, torch.Generator())
+
+
+def test_every_planned_step_runs_where_opacus_sampler_would_run_one_fewer(digits):
+    """93 batches per epoch: Opacus' sampler runs int(1 / (1 / 93)) == 92 steps; the trainer runs the 93 that
+    ``dp_schedule`` planned (and the accountant records), so the plan and the history agree."""
+    assert int(1 / (1 / 93)) == 92
+    x, y = (t[:93].numpy() for t in digits)
+    config = TrainConfig(epochs=2, batch_size=1, seed=1, dp=True, noise_multiplier=1.0)
+    result = train_local("logreg:64-10", initial_tensors("logreg:64-10", 0), x, y, config)
+    assert dp_schedule(93, config) == (1 / 93, 186)
+    assert result.steps == 186 and result.dp_history == [(1.0, 1 / 93, 186)]
 
 
 def test_an_empty_poisson_batch_still_adds_noise_and_counts(digits):
