@@ -243,6 +243,10 @@ class TrainerNode:
                               seed=secrets.randbits(62))
         spent = privacy.epsilon_total if privacy else None
         result = train_local(task.params.architecture, global_tensors, self.x, self.y, config)
+        if privacy is not None and result.dp_history != [privacy.history_entry()]:
+            # the epsilon we publish is computed from the plan: it must be the mechanism that really ran
+            raise FedchainError(f"DP-SGD ran {result.dp_history}, not the planned (noise, sample rate, steps) "
+                                f"{privacy.history_entry()}; nothing was committed")
         manifest = ModelManifest(
             kind="update",
             architecture=task.params.architecture,

@@ -1,7 +1,8 @@
 """Central DP through the indexer: a dp-fedavg task runs real rounds on the test's anvil (one finalized, one that
 fails after the trainers revealed, i.e. after release, one finalized), and the API reports each round's central
 epsilon as the aggregator wrote it in the result manifest, and the cumulative epsilon per round and per task as
-the aggregator's accountant composes it over the released rounds. Also: migrations 0002 and 0003 upgrade older databases."""
+the aggregator's accountant composes it over the released rounds. Also: migrations 0002 and 0003 upgrade older
+databases."""
 
 from __future__ import annotations
 

@@ -15,12 +15,13 @@ from ape import chain, networks
 from e2e_lib import Federation, warp
 from rich.console import Console
 
+import client.participant as participant
 from aggregator.central_dp import central_epsilon, chain_round_context, round_seed
 from aggregator.service import AggregatorNode
 from client.participant import privacy_from_details
 from client.privacy import BudgetExceeded
 from client.trainer import TrainConfig
-from fedchain.chain import Phase, TrainerStatus
+from fedchain.chain import FedchainError, Phase, TrainerStatus
 from fedchain.codec import decode_model
 from fedchain.demo import DemoConfig, Participants, make_nodes, run_round, setup
 from fedchain.rounds import try_advance
@@ -102,8 +103,20 @@ def test_client_stops_at_its_budget(fedchain_home):
     with pytest.raises(BudgetExceeded, match="already spent"):
         dp_trainer.train_and_commit(f.task_id)
     assert TrainerStatus(f.fed.tasks.getTrainerEntry(f.task_id, 2, dp_trainer.address).status) == TrainerStatus.NONE
-    # with the budget it planned for, the next rounds still fit: total stays inside 6.0 after round 3
+    # the epsilon it publishes is computed from its plan: a DP-SGD run that differs from the plan is not committed
+    real_train = participant.train_local
+
+    def one_step_short(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        return replace(result, dp_history=[(z, q, n - 1) for z, q, n in result.dp_history])
+
     dp_trainer.target_epsilon = 6.0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(participant, "train_local", one_step_short)
+        with pytest.raises(FedchainError, match="not the planned"):
+            dp_trainer.train_and_commit(f.task_id)
+    assert TrainerStatus(f.fed.tasks.getTrainerEntry(f.task_id, 2, dp_trainer.address).status) == TrainerStatus.NONE
+    # with the budget it planned for, the next rounds still fit: total stays inside 6.0 after round 3
     for r in (2, 3):
         run_round(f.fed, f.task_id, r, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
     entry = f.fed.tasks.getTrainerEntry(f.task_id, 3, dp_trainer.address)
