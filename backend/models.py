@@ -159,6 +159,8 @@ class Account(Base):
     staked_wei: Mapped[str] = mapped_column(WEI, default="0")
     unbonding_wei: Mapped[str] = mapped_column(WEI, default="0")
     slashed_wei: Mapped[str] = mapped_column(WEI, default="0")
+    # Staking.lockedUntil: a commit locks the stake until its round's scheduled end + unbondingDelay (migration 0004)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Proposal(Base):

@@ -65,6 +65,7 @@ class Projector:
             ("staking", "UnstakeRequested"): self.stake_changed,
             ("staking", "Withdrawn"): self.stake_changed,
             ("staking", "Slashed"): self.stake_slashed,
+            ("staking", "LockExtended"): self.lock_extended,
             ("staking", "TreasuryChanged"): self.treasury_changed,
             ("governor", "ProposalCreated"): self.proposal_created,
             ("governor", "VoteCast"): self.vote_cast,
@@ -271,6 +272,10 @@ class Projector:
         self.stake_changed(log)
         account = self._account(log.args["account"])
         account.slashed_wei = str(int(account.slashed_wei) + int(log.args["amount"]))
+
+    def lock_extended(self, log: DecodedLog) -> None:
+        account = self._account(log.args["account"])
+        account.locked_until = max(int(account.locked_until or 0), int(log.args["until"]))
 
     def treasury_changed(self, log: DecodedLog) -> None:
         self._set("treasury", log.args["newTreasury"].lower())

@@ -87,7 +87,8 @@ class AccountController(Controller):
         return AccountOut(
             address=address, balance_wei=row.balance_wei if row else "0",
             balance_tokens=tokens(row.balance_wei) if row else 0.0, staked_wei=row.staked_wei if row else "0",
-            unbonding_wei=row.unbonding_wei if row else "0", slashed_wei=row.slashed_wei if row else "0",
+            unbonding_wei=row.unbonding_wei if row else "0", locked_until=row.locked_until if row else None,
+            slashed_wei=row.slashed_wei if row else "0",
             claimable_wei=str(total), claimable_tokens=tokens(total),
             claimable=[contribution_out(c) for c in claimable],
         )

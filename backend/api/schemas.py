@@ -159,6 +159,7 @@ class AccountOut(msgspec.Struct):
     balance_tokens: float
     staked_wei: str
     unbonding_wei: str
+    locked_until: int | None  # unix time before which the stake cannot leave (Staking.lockedUntil); null: never locked
     slashed_wei: str
     claimable_wei: str
     claimable_tokens: float

@@ -96,6 +96,9 @@ def test_economics_and_claimable_match_the_chain(world, client):
         account = client.get(f"/accounts/{address}").json()
         assert int(account["claimable_wei"]) == expected
         assert int(account["balance_wei"]) == f.fed.token.balanceOf(address)
+        # every trainer committed, and each commit extended its stake lock (LockExtended)
+        assert account["locked_until"] == f.fed.staking.lockedUntil(address) > 0
+    assert client.get(f"/accounts/{f.people.sponsor.address}").json()["locked_until"] is None  # never committed
     claims = client.get("/events", params={"name": "RewardClaimed", "contract": "tasks"}).json()
     assert claims["total"] == 3  # two in round 1, one in round 2
 

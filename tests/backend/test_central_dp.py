@@ -1,7 +1,7 @@
 """Central DP through the indexer: a dp-fedavg task runs real rounds on the test's anvil (one finalized, one that
 fails after the trainers revealed, i.e. after release, one finalized), and the API reports each round's central
 epsilon as the aggregator wrote it in the result manifest, and the cumulative epsilon per round and per task as
-the aggregator's accountant composes it over the released rounds. Also: migrations 0002 and 0003 upgrade older
+the aggregator's accountant composes it over the released rounds. Also: migrations 0002-0004 upgrade older
 databases."""
 
 from __future__ import annotations
@@ -124,19 +124,22 @@ def test_migration_0002_upgrades_a_0001_database(tmp_path):
     assert tuple(row) == (0.5, None)
 
 
-def test_migration_0003_adds_local_dp_to_a_0002_database(tmp_path):
+def test_migrations_0003_and_0004_add_local_dp_and_locked_until_to_a_0002_database(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     cfg = alembic_config(engine)
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "0002")
-    assert "local_dp" not in {c["name"] for c in inspect(engine).get_columns("contributions")}
+    def columns(table: str) -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
+
+    assert "local_dp" not in columns("contributions") and "locked_until" not in columns("accounts")
     migrate(engine)
-    assert "local_dp" in {c["name"] for c in inspect(engine).get_columns("contributions")}
+    assert "local_dp" in columns("contributions") and "locked_until" in columns("accounts")
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.downgrade(cfg, "0002")
-    assert "local_dp" not in {c["name"] for c in inspect(engine).get_columns("contributions")}
+    assert "local_dp" not in columns("contributions") and "locked_until" not in columns("accounts")
 
 
 def test_contribution_epsilon_is_the_trainers_reported_local_epsilon(dp_world):
