@@ -83,22 +83,26 @@ def load_round_details(session: Session, store: ContentStore, rnd: Round, max_by
             reward = reward_share(budget, contribution.score or 0, contribution.samples, total_weight)
             contribution.reward_wei = str(reward)
             contribution.reward_tokens = reward / 10**18
-        contribution.epsilon, contribution.local_dp = _update_privacy(store, contribution, max_bytes)
+        _record_privacy(contribution, _update_manifest(store, contribution, max_bytes))
     rnd.details_status = "ok"
     if mechanism is not None:
         session.flush()
         refresh_central_privacy(session, rnd.task_id)
 
 
-def _update_privacy(
-    store: ContentStore, contribution: Contribution, max_bytes: int
-) -> tuple[float | None, bool | None]:
-    """``(epsilon, local_dp)`` of an update: what its manifest reports, ``(None, None)`` when it cannot be read."""
+def _update_manifest(store: ContentStore, contribution: Contribution, max_bytes: int) -> ModelManifest | None:
+    """The manifest of a contribution's update, ``None`` when it cannot be fetched or is not a model file."""
     try:
-        manifest = read_manifest(store, contribution.update_cid or "", contribution.update_digest, max_bytes)
+        return read_manifest(store, contribution.update_cid or "", contribution.update_digest, max_bytes)
     except (ContentError, ValueError):
-        return None, None
-    return manifest.epsilon_spent, manifest.epsilon_spent is not None
+        return None
+
+
+def _record_privacy(contribution: Contribution, manifest: ModelManifest | None) -> None:
+    """The epsilon an update's manifest reports, and whether it reports one (no epsilon: no DP guarantee);
+    both unknown (``None``) when the manifest could not be read."""
+    contribution.epsilon = manifest.epsilon_spent if manifest else None
+    contribution.local_dp = manifest.epsilon_spent is not None if manifest else None
 
 
 def _load_failed_round(session: Session, store: ContentStore, rnd: Round, max_bytes: int) -> None:
@@ -114,5 +118,4 @@ def _load_failed_round(session: Session, store: ContentStore, rnd: Round, max_by
             continue
         except ValueError:  # not a model file with a manifest: nothing to report
             continue
-        contribution.epsilon = manifest.epsilon_spent
-        contribution.local_dp = manifest.epsilon_spent is not None
+        _record_privacy(contribution, manifest)

@@ -22,6 +22,12 @@ def keep_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return batch
 
 
+def batches_per_epoch(num_samples: int, batch_size: int) -> int:
+    """``ceil(num_samples / batch_size)``: the batches of a shuffled epoch, and the steps of a Poisson epoch (whose
+    sample rate is its inverse)."""
+    return -(-num_samples // batch_size)
+
+
 class PoissonBatches:
     """``steps`` Poisson-sampled batches per epoch: each takes every sample independently with probability
     ``sample_rate = 1 / steps`` (empty batches kept).

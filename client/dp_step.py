@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from client.batches import PoissonBatches, TensorBatches, keep_batch
+from client.batches import PoissonBatches, TensorBatches, batches_per_epoch, keep_batch
 
 # Layers without parameters whose output for a sample depends on that sample only.
 ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.Identity)
@@ -110,7 +110,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Te
     """
     from opacus.accountants import create_accountant
 
-    steps = -(-len(x) // batch_size)
+    steps = batches_per_epoch(len(x), batch_size)
     sample_rate = 1.0 / steps
     expected_batch_size = int(len(x) * sample_rate)  # as PrivacyEngine.make_private computes it
     ledger = create_accountant(mechanism=accountant)

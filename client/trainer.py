@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -11,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from client.batches import TensorBatches, keep_batch
+from client.batches import TensorBatches, batches_per_epoch, keep_batch
 from client.dp_step import GradientStep, make_private
 from fedchain.models import build_model, load_tensors, parse_architecture, to_numpy
 
@@ -92,7 +91,7 @@ def dp_schedule(num_samples: int, config: TrainConfig) -> tuple[float, int]:
     """
     if num_samples < 1:
         raise ValueError("need at least one training sample")
-    batches = math.ceil(num_samples / config.batch_size)
+    batches = batches_per_epoch(num_samples, config.batch_size)
     return 1.0 / batches, batches * config.epochs
 
 

@@ -216,10 +216,10 @@ def total_weight(scores: Mapping[str, int], samples: Mapping[str, int]) -> int:
     return sum(by_score[t] * by_samples[t] for t in by_score)
 
 
-
 def reward_share(round_budget: int, score: int, num_samples: int, weight: int) -> int:
     """A trainer's reward as ``claimReward`` pays it: ``budget * score * numSamples / totalWeight``, rounded down."""
     return int(round_budget) * int(score) * int(num_samples) // int(weight)
+
 
 def salt_message(domain: str, chain_id: int, contract: str, task_id: int, round_: int) -> bytes:
     """The message whose signature seeds a salt."""

@@ -67,8 +67,9 @@ def show(task_id: int) -> None:
     from fedchain.retention import task_retention
 
     fed = _connect()
-    if task_id > int(fed.tasks.taskCount()):
-        raise click.ClickException(f"no task {task_id} (there are {int(fed.tasks.taskCount())})")
+    count = int(fed.tasks.taskCount())
+    if task_id > count:
+        raise click.ClickException(f"no task {task_id} (there are {count})")
     policy, custom = task_retention(fed, task_id)
     click.echo(f"task {task_id}: {policy.describe()} ({'set by the sponsor' if custom else 'protocol default'})")
 

@@ -101,12 +101,17 @@ def test_central_epsilon_per_round_and_cumulative_match_the_aggregator(dp_world)
     assert one_round["central_epsilon_total"] == central_epsilon(NOISE, 1, DELTA) == one_round["central_epsilon"]
 
 
-def test_migration_0002_upgrades_a_0001_database(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+def _alembic(engine, step, revision: str) -> None:
+    """Run ``command.upgrade`` / ``command.downgrade`` to ``revision`` on ``engine``."""
     cfg = alembic_config(engine)
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "0001")
+        step(cfg, revision)
+
+
+def test_migration_0002_upgrades_a_0001_database(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    _alembic(engine, command.upgrade, "0001")
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO rounds (task_id, round, phase, started_block, started_at, committed, revealed, "
@@ -126,19 +131,15 @@ def test_migration_0002_upgrades_a_0001_database(tmp_path):
 
 def test_migrations_0003_and_0004_add_local_dp_and_locked_until_to_a_0002_database(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
-    cfg = alembic_config(engine)
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "0002")
+    _alembic(engine, command.upgrade, "0002")
+
     def columns(table: str) -> set[str]:
         return {c["name"] for c in inspect(engine).get_columns(table)}
 
     assert "local_dp" not in columns("contributions") and "locked_until" not in columns("accounts")
     migrate(engine)
     assert "local_dp" in columns("contributions") and "locked_until" in columns("accounts")
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.downgrade(cfg, "0002")
+    _alembic(engine, command.downgrade, "0002")
     assert "local_dp" not in columns("contributions") and "locked_until" not in columns("accounts")
 
 
