@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from ape.cli import ConnectedProviderCommand, account_option
 
-from fedchain.chain import FedchainError
+from fedchain.errors import FedchainError
 
 
 @click.group()
@@ -28,14 +28,14 @@ def run(account, task_ids: tuple[int, ...], store: str | None, poll: float | Non
         central_dp_secret: str | None) -> None:
     """Aggregate every round of the given tasks until they complete. Safe to restart at any point."""
     from aggregator.service import AggregatorNode
-    from fedchain.chain import Fedchain
+    from fedchain.ape.chain import Fedchain
     from fedchain.store import open_store
 
     try:
         secret = central_dp_secret.encode() if central_dp_secret else None
         node = AggregatorNode(Fedchain.connect(), account, open_store(store), central_dp_secret=secret)
         node.run(list(task_ids), poll_seconds=poll, timeout=timeout,
-                 on_action=lambda t, a: click.echo(f"task {t} round {node.fed.task(t).currentRound}: {a}"))
+                 on_action=lambda t, a: click.echo(f"task {t} round {node.fed.task(t).current_round}: {a}"))
     except (FedchainError, TimeoutError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("all tasks completed")

@@ -17,10 +17,12 @@ values scaled back to ppm).
 
 Memory: the deltas are streamed (two passes, one delta at a time), so besides the updates the caller holds, the
 extra memory is a few model-sized float64 vectors (reference, one delta, its temporaries) plus the chunked
-median's bounded buffers (``aggregator/robust.py``), whatever the number of updates.
+median's bounded buffers (``aggregator/strategies/ops.py``), whatever the number of updates.
 
 Every accepted update scores at least 1; rejected updates score 0, which is what
 ``RejectionSlasher`` proves on chain. Rewards then follow ``score_i * n_i`` (docs/PROTOCOL.md).
+``contributions`` is what ``AggregatorNode`` scores a round with; its cost is one median and ``n + 1`` evaluations
+of the validation set.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from aggregator.robust import CoordinateMedian, flat_deltas, squared_norm
-from aggregator.scoring import PPM, evaluate, quantize_ppm
-from aggregator.strategies import ClientUpdate, ordered_updates
+from aggregator.scoring import evaluate, quantize_ppm
+from aggregator.strategies.base import ClientUpdate
+from aggregator.strategies.byzantine import CoordinateMedian
+from aggregator.strategies.ops import cosine, flat_deltas, norm, ordered_updates
+from fedchain.protocol import PPM
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,6 @@ def combine(accuracy: int, loss: int, alignment: int, norm: int) -> int:
     return max(1, accuracy * loss * alignment * norm // PPM**3)
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = math.sqrt(squared_norm(a)), math.sqrt(squared_norm(b))
-    if na == 0.0:
-        return 0.0
-    if nb == 0.0:
-        return 1.0  # no consensus direction: alignment cannot tell updates apart
-    return float(np.sum(np.ascontiguousarray(a * b))) / (na * nb)
-
-
 def contributions(
     architecture: str,
     global_tensors: dict[str, np.ndarray],
@@ -76,13 +71,13 @@ def contributions(
         return {}
     ordered = ordered_updates(global_tensors, updates)
     base_loss = evaluate(architecture, global_tensors, x_val, y_val).loss
-    median = CoordinateMedian().aggregate(global_tensors, ordered)
+    median = CoordinateMedian().aggregate(global_tensors, ordered).tensors
     reference = flat_deltas(global_tensors, [ClientUpdate("median", median, 1)])[0]
     # streaming: one delta at a time (two passes), so the extra memory does not grow with the number of updates
-    norms = [math.sqrt(squared_norm(flat_deltas(global_tensors, [u])[0])) for u in ordered]
+    norms = [norm(flat_deltas(global_tensors, [u])[0]) for u in ordered]
     typical = float(np.median(np.asarray(norms, dtype=np.float64)))
     out: dict[str, Contribution] = {}
-    for update, norm in zip(ordered, norms, strict=True):
+    for update, size_of in zip(ordered, norms, strict=True):
         delta = flat_deltas(global_tensors, [update])[0]
         quality = evaluate(architecture, update.tensors, x_val, y_val)
         accuracy = quantize_ppm(quality.accuracy)
@@ -90,12 +85,12 @@ def contributions(
             loss = PPM if quality.loss <= 0.0 else 0
         else:
             loss = quantize_ppm(min(1.0, base_loss / quality.loss)) if math.isfinite(base_loss) else PPM
-        alignment = quantize_ppm(max(0.0, _cosine(delta, reference)) ** 2)
+        alignment = quantize_ppm(max(0.0, cosine(delta, reference)) ** 2)
         del delta
-        if typical > 0.0 and norm > 0.0:
-            ratio = norm / typical
+        if typical > 0.0 and size_of > 0.0:
+            ratio = size_of / typical
             size = quantize_ppm(min(ratio, 1.0 / ratio))
         else:
-            size = PPM if norm == typical else 0
+            size = PPM if size_of == typical else 0
         out[update.trainer] = Contribution(accuracy, loss, alignment, size, combine(accuracy, loss, alignment, size))
     return out

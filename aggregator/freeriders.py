@@ -18,22 +18,16 @@ parameters, plus a few float64 vectors of ``P`` while checking one update.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.robust import squared_norm
+from aggregator.strategies.ops import flatten, norm
 from aggregator.validation import RejectedUpdate
 
 REL_TOLERANCE = 1e-3
 REPLAY_LOOKBACK_ROUNDS = 2
-
-
-def flatten(tensors: dict[str, np.ndarray], dtype: type = np.float64) -> np.ndarray:
-    """All tensors, in sorted-name order, as one vector (float64 unless ``dtype`` says otherwise)."""
-    return np.concatenate([np.asarray(tensors[k], dtype=dtype).reshape(-1) for k in sorted(tensors)])
 
 
 @dataclass(frozen=True)
@@ -54,20 +48,20 @@ class FreeRiderCheck:
 
     def __init__(self, global_tensors: dict[str, np.ndarray], earlier: Sequence[KnownUpdate] = ()) -> None:
         self.global_weights = flatten(global_tensors)
-        self.global_norm = math.sqrt(squared_norm(self.global_weights))
+        self.global_norm = norm(self.global_weights)
         self.known: list[KnownUpdate] = list(earlier)
 
     def check(self, trainer: str, round_: int, tensors: dict[str, np.ndarray]) -> None:
         """Raise ``RejectedUpdate`` for a free rider; otherwise remember the update for later checks."""
         weights = flatten(tensors)
         limit = REL_TOLERANCE * self.global_norm
-        if math.sqrt(squared_norm(weights)) <= limit:
+        if norm(weights) <= limit:
             raise RejectedUpdate("zero_update", "the update's weights are all (nearly) zero")
-        own_change = math.sqrt(squared_norm(weights - self.global_weights))
+        own_change = norm(weights - self.global_weights)
         if own_change <= limit:
             raise RejectedUpdate("global_replay", f"the update is the current global model (distance {own_change:.3g})")
         for known in self.known:
-            distance = math.sqrt(squared_norm(weights - known.weights))
+            distance = norm(weights - known.weights)
             if distance <= REL_TOLERANCE * own_change:
                 where = "this round" if known.round == round_ else f"round {known.round}"
                 raise RejectedUpdate("replayed_update", f"the update replays {known.trainer}'s update of {where}")

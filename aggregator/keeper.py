@@ -7,15 +7,17 @@ slashed, nothing to do), and a lost race with another keeper only costs a logged
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from ape import chain
 from ape.exceptions import ContractLogicError
 
-from fedchain.chain import AggregatorStatus, Fedchain, Phase, TrainerStatus, explain_revert
-from fedchain.codec import decode_model
-from fedchain.commitments import ScoreTree
-from fedchain.store import ContentStore
+from fedchain.ape.chain import Fedchain
+from fedchain.chainview import RoundView
+from fedchain.codec import CodecError
+from fedchain.manifests import fetch_manifest, verified_scores
+from fedchain.protocol import AggregatorStatus, Phase
+from fedchain.store import ContentError, ContentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,61 +34,51 @@ class Keeper:
         self.max_bytes = max_bytes
         self._settled: set[tuple[int, int]] = set()
 
-    def round_aggregators(self, task_id: int, round_: int) -> list[str]:
-        """Aggregators that committed in the round (from `AggregateCommitted` events), in commit order."""
-        logs = self.fed.tasks.AggregateCommitted.range(
-            self.fed.deployment.block, chain.blocks.height + 1, search_topics={"taskId": task_id, "round": round_})
-        seen: list[str] = []
-        for event in logs:
-            if event.aggregator not in seen:
-                seen.append(event.aggregator)
-        return seen
-
-    def _try(self, description: str, fn: Any, *args: Any) -> bool:
+    def attempt(self, description: str, method: Callable[..., Any], *args: Any) -> int:
+        """Send one keeper transaction; 1 if it went through, 0 if it reverted (e.g. another keeper was first)."""
         try:
-            fn(*args, sender=self.account)
-            return True
+            method(*args, sender=self.account)
+            return 1
         except ContractLogicError as exc:
-            log.info("%s not done: %s", description, explain_revert(exc))
-            return False
-
-    def slash_aggregators(self, task_id: int, round_: int, rnd: Any) -> int:
-        """Slash committee members that did not reveal or revealed a result other than the accepted one."""
-        phase = Phase(rnd.phase)
-        if not (phase == Phase.FINALIZED or (phase == Phase.FAILED and Phase(rnd.failedPhase) ==
-                                             Phase.AGGREGATOR_REVEAL)):
+            log.info("%s not done: %s", description, self.fed.explain_revert(exc))
             return 0
-        accepted = bytes(rnd.acceptedKey)
+
+    def slash_aggregators(self, task_id: int, round_: int, rnd: RoundView) -> int:
+        """Slash committee members that did not reveal or revealed a result other than the accepted one."""
+        if not (rnd.phase == Phase.FINALIZED or (rnd.phase == Phase.FAILED
+                                                 and rnd.failed_phase == Phase.AGGREGATOR_REVEAL)):
+            return 0
         count = 0
-        for aggregator in self.round_aggregators(task_id, round_):
-            entry = self.fed.tasks.getAggregatorEntry(task_id, round_, aggregator)
-            status = AggregatorStatus(entry.status)
-            revealed_other = status == AggregatorStatus.REVEALED and bytes(entry.resultKey) != accepted
-            dissent = revealed_other and accepted != ZERO_KEY
-            if status == AggregatorStatus.COMMITTED or dissent:
-                count += self._try(f"slashing aggregator {aggregator}", self.fed.tasks.slashAggregator,
-                                   task_id, round_, aggregator)
+        for aggregator in self.fed.round_aggregators(task_id, round_):
+            entry = self.fed.aggregator_entry(task_id, round_, aggregator)
+            revealed_other = entry.status == AggregatorStatus.REVEALED and entry.result_key != rnd.accepted_key
+            dissent = revealed_other and rnd.accepted_key != ZERO_KEY
+            if entry.status == AggregatorStatus.COMMITTED or dissent:
+                count += self.attempt(f"slashing aggregator {aggregator}", self.fed.tasks.slashAggregator,
+                                      task_id, round_, aggregator)
         return count
 
-    def slash_rejected_trainers(self, task_id: int, round_: int, rnd: Any) -> int:
-        """Prove each rejected trainer's `(trainer, 0)` leaf to the RejectionSlasher."""
+    def slash_rejected_trainers(self, task_id: int, round_: int, rnd: RoundView) -> int | None:
+        """Prove each rejected trainer's ``(trainer, 0)`` leaf to the RejectionSlasher; None when the accepted
+        result cannot be read now (tried again later)."""
         slasher = self.fed.rejection_slasher
-        if slasher is None or Phase(rnd.phase) != Phase.FINALIZED:
+        if slasher is None or rnd.phase != Phase.FINALIZED:
             return 0
-        blob = self.store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=self.max_bytes)
-        scores = decode_model(blob, self.max_bytes)[1].details.get("scores", {})
-        tree = ScoreTree(scores)
-        if tree.root != bytes(rnd.scoresRoot):
-            log.warning("round %s: the accepted result's scores do not match scoresRoot", round_)
-            return 0
+        try:
+            details, tree = verified_scores(fetch_manifest(self.store, rnd.result_cid, rnd.result_digest,
+                                                           self.max_bytes), rnd.scores_root)
+        except StoreUnavailable:
+            raise
+        except (ContentError, CodecError) as exc:
+            log.warning("round %s: cannot settle rejections from the accepted result: %s", round_, exc)
+            return None
         count = 0
-        for trainer, score in sorted(scores.items()):
+        for trainer, score in sorted(details.scores.items()):
             if score != 0 or slasher.isSlashed(task_id, round_, trainer):
                 continue
-            status = TrainerStatus(self.fed.tasks.getTrainerEntry(task_id, round_, trainer).status)
-            if status in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED):
-                count += self._try(f"slashing rejected trainer {trainer}", slasher.slashRejectedTrainer,
-                                   task_id, round_, trainer, tree.proof(trainer))
+            if self.fed.trainer_entry(task_id, round_, trainer).revealed:
+                count += self.attempt(f"slashing rejected trainer {trainer}", slasher.slashRejectedTrainer,
+                                      task_id, round_, trainer, tree.proof(trainer))
         return count
 
     def settle(self, task_id: int, round_: int) -> int:
@@ -94,13 +86,15 @@ class Keeper:
         if (task_id, round_) in self._settled:
             return 0
         rnd = self.fed.round(task_id, round_)
-        if Phase(rnd.phase) not in (Phase.FINALIZED, Phase.FAILED):
+        if not rnd.phase.is_final:
             return 0
-        count = self.slash_aggregators(task_id, round_, rnd) + self.slash_rejected_trainers(task_id, round_, rnd)
-        self._settled.add((task_id, round_))
-        return count
+        count = self.slash_aggregators(task_id, round_, rnd)
+        rejected = self.slash_rejected_trainers(task_id, round_, rnd)
+        if rejected is not None:
+            self._settled.add((task_id, round_))
+        return count + (rejected or 0)
 
     def settle_recent(self, task_id: int, lookback: int = 2) -> int:
         """Settle the task's current round and the ``lookback`` rounds before it."""
-        current = int(self.fed.task(task_id).currentRound)
+        current = self.fed.task(task_id).current_round
         return sum(self.settle(task_id, r) for r in range(max(1, current - lookback), current + 1))

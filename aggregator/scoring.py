@@ -8,16 +8,14 @@ over samples use ``math.fsum`` (exactly rounded, order-free).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
-from aggregator.strategies import ClientUpdate
-from fedchain.models import parse_architecture
+from fedchain.architectures import parse_architecture
+from fedchain.protocol import PPM
 
-PPM = 1_000_000
 MAX_UINT64 = 2**64 - 1
 _CHUNK_ELEMENTS = 1 << 22  # bound on samples * layer width per forward chunk
 
@@ -100,25 +98,3 @@ def quantize_micro(loss: float) -> int:
     if not math.isfinite(loss):
         return MAX_UINT64
     return min(MAX_UINT64, max(0, _quantize(loss, PPM)))
-
-
-def score_updates(
-    architecture: str,
-    updates: Sequence[ClientUpdate],
-    x_val: np.ndarray,
-    y_val: np.ndarray,
-    global_tensors: dict[str, np.ndarray] | None = None,
-) -> dict[str, int]:
-    """Trainer -> quantised score of its accepted update; always >= 1 (0 is reserved for rejected updates).
-
-    With ``global_tensors`` the score is the contribution score of ``aggregator/contribution.py`` (validation
-    accuracy x loss change x alignment with the robust aggregate x norm ratio); without, the validation
-    accuracy (ppm) of the update on its own.
-    """
-    if global_tensors is not None:
-        from aggregator.contribution import contributions
-
-        return {t: c.score for t, c in contributions(architecture, global_tensors, updates, x_val, y_val).items()}
-    return {
-        u.trainer: max(1, quantize_ppm(evaluate(architecture, u.tensors, x_val, y_val).accuracy)) for u in updates
-    }

@@ -16,38 +16,14 @@ class RejectedUpdate(Exception):
         self.message = message
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _check_manifest_types(manifest: ModelManifest) -> None:
-    """JSON can hold anything; make sure later comparisons on manifest fields cannot crash."""
-    for field in ("architecture", "parent_cid", "trainer"):
-        if not isinstance(getattr(manifest, field), str):
-            raise RejectedUpdate("bad_manifest", f"manifest {field} is not a string")
-    for field in ("task_id", "round", "num_samples"):
-        value = getattr(manifest, field)
-        if not _is_int(value) or value < 0:
-            raise RejectedUpdate("bad_manifest", f"manifest {field} is not a non-negative integer")
-    if manifest.epsilon_spent is not None and not _is_number(manifest.epsilon_spent):
-        raise RejectedUpdate("bad_manifest", "manifest epsilon_spent is not a number")
-    metrics = manifest.metrics
-    if not isinstance(metrics, dict) or not all(_is_number(v) for v in metrics.values()):
-        raise RejectedUpdate("bad_manifest", "manifest metrics is not an object of numbers")
-
-
 def validate_update(
     blob: bytes, expected_shapes: dict[str, tuple[int, ...]], max_bytes: int
 ) -> tuple[dict[str, np.ndarray], ModelManifest]:
     """Decode an update file and check kind, tensor names, dtypes, shapes and finiteness.
 
-    Codes: ``too_large``, ``not_safetensors``, ``bad_manifest`` (also for a kind other than ``update``),
-    ``wrong_keys``, ``bad_dtype``, ``wrong_shape``, ``non_finite``. Never raises anything else for any
-    input bytes.
+    Codes: ``too_large``, ``not_safetensors``, ``bad_manifest`` (also for a kind other than ``update``; the codec
+    checks every manifest field's JSON type), ``wrong_keys``, ``bad_dtype``, ``wrong_shape``, ``non_finite``.
+    Never raises anything else for any input bytes.
     """
     if not isinstance(blob, bytes | bytearray | memoryview):
         raise RejectedUpdate("not_safetensors", f"update is {type(blob).__name__}, not bytes")
@@ -64,7 +40,6 @@ def validate_update(
         raise RejectedUpdate("not_safetensors", f"cannot decode update: {type(exc).__name__}: {exc}") from exc
     if manifest.kind != "update":
         raise RejectedUpdate("bad_manifest", f"manifest kind is {manifest.kind!r}, expected 'update'")
-    _check_manifest_types(manifest)
     if set(tensors) != set(expected_shapes):
         missing = sorted(set(expected_shapes) - set(tensors))
         extra = sorted(set(tensors) - set(expected_shapes))

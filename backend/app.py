@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +25,13 @@ from backend.api.tasks import TaskController
 from backend.db import make_engine, migrate, ping, session_factory
 from backend.indexer import Indexer, IndexerConfig
 from backend.models import IndexerState
+from fedchain.config import settings
 
 DEFAULT_CORS_ORIGINS = ("http://localhost:8080", "http://127.0.0.1:8080")  # the dashboard's default address
 
 
 def default_database_url() -> str:
-    from fedchain.config import settings
+
 
     home = settings().home
     home.mkdir(parents=True, exist_ok=True)
@@ -42,14 +42,13 @@ def default_database_url() -> str:
 class BackendConfig:
     """Everything `fedchain backend serve` configures."""
 
-    database_url: str = field(default_factory=lambda: os.environ.get("FEDCHAIN_DATABASE_URL") or default_database_url())
-    rpc_url: str = field(default_factory=lambda: os.environ.get("FEDCHAIN_RPC_URL")
-                         or os.environ.get("APE_FOUNDRY_HOST") or "http://127.0.0.1:8545")
+    database_url: str = field(default_factory=lambda: settings().database_url or default_database_url())
+    rpc_url: str = field(default_factory=lambda: settings().rpc_url)
     network: str = "ethereum:local"
     confirmations: int | None = None
     run_indexer: bool = True
     poll_seconds: float = 1.0
-    store_spec: str | None = field(default_factory=lambda: os.environ.get("FEDCHAIN_STORE") or None)
+    store_spec: str | None = field(default_factory=lambda: settings().store)
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
     rate_limit_per_minute: int = 600  # per client address; 0 disables
 

@@ -2,7 +2,7 @@
 
 DP-FedAvg (``aggregator/central_dp.py``) counts one Gaussian mechanism per *released* round: every round that
 reached the aggregator commit phase, finalized or failed later, because aggregators may have published a noisy
-result in it. It composes them with ``aggregator.central_dp.central_epsilon`` (Opacus RDP, sampling rate 1).
+result in it. It composes them with ``fedchain.privacy.central_epsilon`` (the RDP accountant, sampling rate 1).
 The indexer applies the same rule to its read model: a round was released when ``PhaseAdvanced`` gave it an
 aggregator commit deadline, and the mechanism (noise multiplier, delta) is the one the round's result manifest
 reports in ``details.central_dp``.
@@ -17,6 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.models import Round, Task
+from fedchain.manifests import AggregateDetails
+from fedchain.privacy import central_epsilon
+from fedchain.protocol import Phase
 
 
 def _number(value: Any) -> float | None:
@@ -25,10 +28,10 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def central_mechanism(details: dict[str, Any]) -> tuple[float, float] | None:
+def central_mechanism(details: AggregateDetails) -> tuple[float, float] | None:
     """(noise multiplier, delta) of the round's central DP report, if the result manifest has one."""
-    report = details.get("central_dp")
-    if not isinstance(report, dict):
+    report = details.central_dp
+    if report is None:
         return None
     z, delta = _number(report.get("noise_multiplier")), _number(report.get("delta"))
     if z is None or delta is None or z < 0 or not 0 < delta < 1:
@@ -38,14 +41,12 @@ def central_mechanism(details: dict[str, Any]) -> tuple[float, float] | None:
 
 def composed_epsilon(noise_multiplier: float, rounds: int, delta: float) -> float | None:
     """The aggregator's accountant over ``rounds`` released rounds; None where it is unbounded (no noise)."""
-    from aggregator.central_dp import central_epsilon  # opacus/torch: loaded only for central DP tasks
-
     eps = central_epsilon(noise_multiplier, rounds, delta)
     return eps if math.isfinite(eps) else None
 
 
 def released(rnd: Round) -> bool:
-    """The round reached the aggregator commit phase (``aggregator.central_dp.released_rounds``' rule)."""
+    """The round reached the aggregator commit phase (``RoundView.aggregation_reached``, from the indexed deadline)."""
     return rnd.aggregator_commit_deadline is not None
 
 
@@ -63,7 +64,7 @@ def refresh_central_privacy(session: Session, task_id: int) -> None:
     count = 0
     for rnd in rounds:
         count += released(rnd)
-        ended = rnd.phase in ("finalized", "failed")
+        ended = rnd.phase in (Phase.FINALIZED.key, Phase.FAILED.key)
         rnd.central_epsilon_total = composed_epsilon(z, count, delta) if ended else None
     task = session.get(Task, task_id)
     if task is not None:

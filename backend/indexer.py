@@ -22,12 +22,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from backend.central_privacy import refresh_central_privacy
-from backend.chainsource import ChainSource, DeploymentRecord, load_abis
 from backend.db import session_factory, wipe
 from backend.details import load_round_details
 from backend.models import ChainEvent, IndexerState, Round
 from backend.projections import Projector, event_args_json, refresh_proposal_states
+from fedchain.deployment import Deployment
 from fedchain.store import ContentStore, open_store
+from fedchain.web3chain import Web3Chain, load_abis
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +87,20 @@ class Indexer:
         self.sessions = session_factory(engine)
         self.store = store or open_store(config.store_spec)
         self.abis = abis or load_abis()
-        self.source: ChainSource | None = None
+        self.source: Web3Chain | None = None
         self.status = IndexerStatus()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_details_retry = 0.0
 
     # --- one iteration ---------------------------------------------------------------------------
-    def _source(self) -> ChainSource | None:
-        record = DeploymentRecord.load(self.config.network)
+    def _source(self) -> Web3Chain | None:
+        record = Deployment.find(self.config.network)
         if record is None:
             self.status.deployment = f"no deployment recorded for {self.config.network}"
             return None
         if self.source is None or self.source.deployment != record:
-            self.source = ChainSource(self.config.rpc_url, record, self.abis)
+            self.source = Web3Chain(self.config.rpc_url, record, self.abis)
         return self.source
 
     def step(self) -> int:
@@ -145,7 +146,7 @@ class Indexer:
         self._report(end, head)
         return end - start + 1
 
-    def _checked_state(self, session: Session, source: ChainSource, head: int) -> IndexerState:
+    def _checked_state(self, session: Session, source: Web3Chain, head: int) -> IndexerState:
         """The cursor row, after wiping the read model if the chain it describes is gone."""
         deployment = source.deployment
         genesis = source.block_hash(0) or ""

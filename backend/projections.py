@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.chainsource import PROPOSAL_STATES, ChainSource, DecodedLog
 from backend.models import Account, Contribution, Proposal, Round, Setting, Task, Vote
+from fedchain.chainview import ChainEvent as DecodedLog
+from fedchain.protocol import ONE_TOKEN, Phase, ProposalState
+from fedchain.web3chain import Web3Chain, jsonable
 
-ONE_TOKEN = 10**18
-PHASES = ("none", "trainer_commit", "trainer_reveal", "aggregator_commit", "aggregator_reveal", "finalized",
-          "failed")
-DEADLINE_COLUMNS = {1: "commit_deadline", 2: "reveal_deadline", 3: "aggregator_commit_deadline",
-                    4: "aggregator_reveal_deadline"}
+DEADLINE_COLUMNS = {Phase.TRAINER_COMMIT: "commit_deadline", Phase.TRAINER_REVEAL: "reveal_deadline",
+                    Phase.AGGREGATOR_COMMIT: "aggregator_commit_deadline",
+                    Phase.AGGREGATOR_REVEAL: "aggregator_reveal_deadline"}
 SUPPORT = {0: "against", 1: "for", 2: "abstain"}
 ZERO_ADDRESS = "0x" + "0" * 40
 
@@ -40,7 +40,7 @@ def label(value: bytes) -> str:
 class Projector:
     """Applies one decoded log at a time; needs the chain for a few immutable facts (task params, stakes)."""
 
-    def __init__(self, session: Session, source: ChainSource) -> None:
+    def __init__(self, session: Session, source: Web3Chain) -> None:
         self.session = session
         self.source = source
         self._timestamps: dict[int, int] = {}
@@ -131,7 +131,7 @@ class Projector:
         if task is not None:
             task.current_round = a["round"]
         self.session.add(Round(
-            task_id=a["taskId"], round=a["round"], phase="trainer_commit", commit_deadline=a["commitDeadline"],
+            task_id=a["taskId"], round=a["round"], phase=Phase.TRAINER_COMMIT.key, commit_deadline=a["commitDeadline"],
             started_block=log.block_number, started_at=self.timestamp(log.block_number),
             parent_model_cid=task.global_model_cid if task else "", round_budget_wei="0", paid_wei="0",
             details_status="none", committed=0, revealed=0, aggregators_committed=0, aggregators_revealed=0,
@@ -143,11 +143,11 @@ class Projector:
         rnd = self._round(a["taskId"], a["round"])
         if rnd is None:
             return
-        phase = int(a["phase"])
-        rnd.phase = PHASES[phase] if phase < len(PHASES) else str(phase)
+        phase = Phase.parse(a["phase"])
+        rnd.phase = phase.key if phase is not None else str(a["phase"])
         if phase in DEADLINE_COLUMNS:
             setattr(rnd, DEADLINE_COLUMNS[phase], a["deadline"])
-        if phase >= 5:
+        if phase is not None and phase.is_final:
             rnd.ended_block = log.block_number
 
     def update_committed(self, log: DecodedLog) -> None:
@@ -190,7 +190,7 @@ class Projector:
         if rnd is None:
             return
         info = self.source.call("tasks", "getRound", a["taskId"], a["round"], block=log.block_number)
-        rnd.phase = "finalized"
+        rnd.phase = Phase.FINALIZED.key
         rnd.result_cid = a["resultCid"]
         rnd.result_digest = hex32(a["resultDigest"])
         rnd.scores_root = hex32(a["scoresRoot"])
@@ -208,7 +208,7 @@ class Projector:
     def round_failed(self, log: DecodedLog) -> None:
         rnd = self._round(log.args["taskId"], log.args["round"])
         if rnd is not None:
-            rnd.phase = "failed"
+            rnd.phase = Phase.FAILED.key
             rnd.failure_reason = label(log.args["reason"])
             rnd.ended_block = log.block_number
             rnd.details_status = "pending"  # the epsilon of its revealed updates
@@ -307,25 +307,24 @@ class Projector:
         proposal = self.session.get(Proposal, str(log.args["proposalId"]))
         if proposal is not None:
             proposal.eta = int(log.args["etaSeconds"])
-            proposal.state = "queued"
+            proposal.state = ProposalState.QUEUED.key
 
     def proposal_state_event(self, log: DecodedLog) -> None:
         proposal = self.session.get(Proposal, str(log.args["proposalId"]))
         if proposal is not None:
-            proposal.state = "executed" if log.name == "ProposalExecuted" else "canceled"
+            proposal.state = (ProposalState.EXECUTED if log.name == "ProposalExecuted" else ProposalState.CANCELED).key
 
 
-def refresh_proposal_states(session: Session, source: ChainSource, block: int) -> None:
+def refresh_proposal_states(session: Session, source: Web3Chain, block: int) -> None:
     """Time moves proposals between states without events: read `state(id)` for the ones not final yet."""
     if "governor" not in source.contracts:
         return
-    for proposal in session.scalars(select(Proposal).where(Proposal.state.notin_(
-            ("canceled", "defeated", "expired", "executed")))):
-        state = int(source.call("governor", "state", int(proposal.proposal_id), block=block))
-        proposal.state = PROPOSAL_STATES[state] if state < len(PROPOSAL_STATES) else str(state)
+    final = [s.key for s in ProposalState if s.is_final]
+    for proposal in session.scalars(select(Proposal).where(Proposal.state.notin_(final))):
+        raw = int(source.call("governor", "state", int(proposal.proposal_id), block=block))
+        state = ProposalState.parse(raw)
+        proposal.state = state.key if state is not None else str(raw)
 
 
 def event_args_json(args: dict[str, Any]) -> str:
-    from backend.chainsource import jsonable
-
     return json.dumps(jsonable(args), sort_keys=True, separators=(",", ":"))

@@ -29,13 +29,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aggregator.attacks import ATTACKS, attack_update, flip_labels  # noqa: E402
 from aggregator.contribution import contributions  # noqa: E402
-from aggregator.freeriders import FreeRiderCheck  # noqa: E402
-from aggregator.robust import CoordinateMedian, TrimmedMean  # noqa: E402
+from aggregator.freeriders import FreeRiderCheck
 from aggregator.scoring import evaluate  # noqa: E402
-from aggregator.strategies import ClientUpdate, ValidationContext, get_strategy  # noqa: E402
+from aggregator.strategies import ClientUpdate, CoordinateMedian, TrimmedMean, ValidationContext, get_strategy  # noqa: E402
 from aggregator.validation import RejectedUpdate  # noqa: E402
+from tests.support.attacks import ATTACKS, attack_update, flip_labels
 
 TRAINERS = 10
 LEVELS = (0.1, 0.2, 0.3)
@@ -63,7 +62,7 @@ def run_federation(job: tuple) -> dict:
     import torch
 
     from client.trainer import TrainConfig, train_local
-    from fedchain.models import initial_tensors
+    from fedchain.architectures import initial_tensors
 
     torch.set_num_threads(1)
     dataset, strategy_name, attack, level, rounds, seed = job

@@ -31,14 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregator.central_dp import DPFedAvg, central_epsilon  # noqa: E402
 from aggregator.scoring import evaluate  # noqa: E402
-from aggregator.server_opt import FedAvgM  # noqa: E402
-from aggregator.strategies import ClientUpdate, FedAvg, RoundContext  # noqa: E402
+from aggregator.strategies import ClientUpdate, FedAvg, FedAvgM, RoundContext  # noqa: E402
 from client.privacy import epsilon_spent, plan_noise_multiplier  # noqa: E402
 from client.trainer import TrainConfig, default_train_config, dp_schedule, train_local  # noqa: E402
+from fedchain.architectures import initial_tensors
 from fedchain.data import dirichlet_partition, load_dataset, split_holdout  # noqa: E402
-from fedchain.models import initial_tensors  # noqa: E402
+from fedchain.privacy import central_epsilon
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DELTA = 1e-5
@@ -126,7 +125,7 @@ def run_central_dp(setup: Setup, epsilon: float, clip_norm: float) -> dict:
     shards, test = data(setup)
     model = initial_tensors(setup.architecture, setup.seed)
     z = central_noise_for(epsilon, setup.rounds)
-    strategy = DPFedAvg(clip_norm=clip_norm, noise_multiplier=z, delta=DELTA)
+    strategy = CentralDP(clip_norm=clip_norm, noise_multiplier=z, delta=DELTA)
     previous: dict = {}
     for round_ in range(1, setup.rounds + 1):
         updates = []

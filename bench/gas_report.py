@@ -58,10 +58,10 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     from ape import chain
     from rich.console import Console
 
-    from fedchain.chain import ONE_TOKEN
-    from fedchain.demo import DemoConfig, Participants, make_nodes, run_round, setup
+    from fedchain.ape.rounds import try_advance
+    from fedchain.cli.demo import DemoConfig, Participants, make_nodes, run_round, setup
+    from fedchain.protocol import ONE_TOKEN
     from fedchain.retention import RetentionPolicy, clear_task_retention, set_default_retention, set_task_retention
-    from fedchain.rounds import try_advance
     from fedchain.store import open_store
 
     store = open_store(None)
@@ -111,9 +111,9 @@ def governance_scenario() -> tuple[int, dict[str, str]]:
     reason), queue, execute (a parameter change), plus the guardian's pause."""
     from ape import accounts, chain
 
-    from fedchain import governance as gov
-    from fedchain.chain import ONE_TOKEN
-    from fedchain.deploy import GovernanceConfig, deploy_governance, deploy_protocol
+    from fedchain.ape import governance as gov
+    from fedchain.ape.deploy import GovernanceConfig, deploy_governance, deploy_protocol
+    from fedchain.protocol import ONE_TOKEN
 
     pool = accounts.test_accounts
     deployer, alice, bob, guardian = pool[0], pool[1], pool[2], pool[3]
@@ -157,7 +157,7 @@ def main(trainers: int, rounds: int, governance: bool, as_json: bool) -> None:
     from ape import networks
     from ape.logging import logger
 
-    from fedchain.chain import contracts_project
+    from fedchain.ape.chain import contracts_project
 
     logger.set_level("ERROR")
     with networks.parse_network_choice("ethereum:local:foundry"):

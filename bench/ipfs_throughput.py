@@ -104,7 +104,7 @@ def main() -> None:
         if args.api:
             api = args.api.rstrip("/")
         else:
-            from ipfs_nodes import IpfsNode
+            from tests.support.ipfs import IpfsNode
 
             node = IpfsNode(workdir / "node").start()
             api = node.api_url

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal, InvalidOperation
 
 import click
 from ape.cli import ConnectedProviderCommand, account_option
 
-from fedchain.chain import ONE_TOKEN, FedchainError, Phase, TaskStatus, TrainerStatus, to_tokens
+from fedchain.errors import FedchainError
+from fedchain.protocol import TaskStatus, TrainerStatus, parse_tokens, to_tokens
 
 STORE_HELP = ("Content store: 'local' (default, $FEDCHAIN_HOME/store), 'local:PATH' or 'kubo:URL' (an IPFS node's "
               "RPC API). Env: FEDCHAIN_STORE; with neither, $FEDCHAIN_IPFS_API selects a Kubo node.")
@@ -20,16 +20,12 @@ class TokenAmount(click.ParamType):
     name = "amount"
 
     def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
         try:
-            amount = Decimal(str(value))
-        except InvalidOperation:
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if amount <= 0:
-            self.fail("amount must be positive", param, ctx)
-        wei = amount * ONE_TOKEN
-        if wei != wei.to_integral_value():
-            self.fail("at most 18 decimals", param, ctx)
-        return int(wei)
+            return parse_tokens(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _fail(exc: Exception) -> None:
@@ -43,14 +39,14 @@ def _node(account, store: str | None, data: str = "none", shard: str = "1/1", al
     from client.datasets import load_trainer_data
     from client.participant import TrainerNode
     from client.trainer import default_train_config
-    from fedchain.chain import Fedchain
+    from fedchain.ape.chain import Fedchain
     from fedchain.store import open_store
 
     try:
         fed = Fedchain.connect()
         xy = load_trainer_data(data, shard, alpha, seed)
         # DP-SGD (our target or the task's on-chain bound) trains with the DP defaults (client.trainer.DP_DEFAULTS)
-        private = epsilon is not None or (task_id is not None and fed.task(task_id).params.dpEpsilonMilli > 0)
+        private = epsilon is not None or (task_id is not None and fed.task(task_id).spec.dp_epsilon is not None)
     except (FedchainError, ValueError, OSError) as exc:
         _fail(exc)
     if not private:  # the non-private CLI defaults
@@ -151,23 +147,23 @@ def status(account, task_id: int | None, store: str | None) -> None:
     if task_id is None:
         return
     task = fed.task(task_id)
-    if TaskStatus(task.status) == TaskStatus.NONE:
+    if task.status == TaskStatus.NONE:
         _fail(FedchainError(f"no task {task_id}"))
-    rnd = fed.round(task_id, task.currentRound)
-    click.echo(f"task {task_id}: {TaskStatus(task.status).name.lower()}, round {task.currentRound}/"
-               f"{task.params.numRounds}, phase {Phase(rnd.phase).label}, deadline {time.ctime(rnd.phaseDeadline)}")
+    rnd = fed.round(task_id, task.current_round)
+    click.echo(f"task {task_id}: {task.status.label}, round {task.current_round}/"
+               f"{task.spec.num_rounds}, phase {rnd.phase.label}, deadline {time.ctime(rnd.phase_deadline)}")
     epsilons = node.epsilon_report(task_id)
-    for r in range(1, task.currentRound + 1):
-        entry = fed.tasks.getTrainerEntry(task_id, r, account)
-        if TrainerStatus(entry.status) == TrainerStatus.NONE:
+    for r in range(1, task.current_round + 1):
+        entry = fed.trainer_entry(task_id, r, account.address)
+        if entry.status == TrainerStatus.NONE:
             continue
         eps_round, eps_total = epsilons.get(r, (None, None))
         privacy = "" if eps_total is None else (
             f", epsilon {'-' if eps_round is None else f'{eps_round:.3f}'} this round, {eps_total:.3f} in total")
-        click.echo(f"  round {r}: {TrainerStatus(entry.status).name.lower()}, {entry.numSamples} samples, "
+        click.echo(f"  round {r}: {entry.status.label}, {entry.num_samples} samples, "
                    f"{entry.cid or '-'}{privacy}")
-    for r, score, reward, _ in node.claimable(task_id):
-        click.echo(f"  claimable: round {r}, score {score / 1e6:.4f}, {to_tokens(reward):g} FED")
+    for c in node.claimable(task_id):
+        click.echo(f"  claimable: round {c.round}, score {c.score / 1e6:.4f}, {to_tokens(c.reward):g} FED")
     totals = [total for _, total in epsilons.values() if total is not None]
     if totals:
         bound = node.task_bound(task)

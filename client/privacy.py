@@ -4,25 +4,22 @@ A trainer runs ``steps`` DP-SGD steps at Poisson ``sample_rate`` with ``noise_mu
 joins. The whole task is one composition of every step of every round, recorded as a *history* of
 ``(noise_multiplier, sample_rate, steps)`` entries exactly as Opacus' accountants keep it. Before a round the
 noise multiplier is planned so that the history plus the rounds still to come stays inside the budget; after
-the round the spent epsilon is recomputed from the history.
+the round the spent epsilon is recomputed from the history. The RDP analysis is the core's
+(``fedchain.privacy``, shared with central DP); PRV and GDP use Opacus' accountants.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 
-import numpy as np
-from opacus.accountants import RDPAccountant, create_accountant
-from opacus.accountants.analysis import rdp as rdp_analysis
+from opacus.accountants import create_accountant
+
+from fedchain.privacy import HistoryEntry, merge_history, rdp_epsilon
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 MAX_SIGMA = 1e6  # as in Opacus
 PLAN_TOLERANCE = 0.01  # epsilon; the same search tolerance as Opacus' get_noise_multiplier
-
-RDP_ORDERS = RDPAccountant.DEFAULT_ALPHAS
-HistoryEntry = tuple[float, float, int]  # (noise_multiplier, sample_rate, steps), as in Opacus' accountants
 
 
 class BudgetExceeded(Exception):
@@ -38,21 +35,6 @@ def _check(sample_rate: float, delta: float, accountant: str) -> None:
         raise ValueError(f"unknown accountant {accountant!r}; choose one of {ACCOUNTANTS}")
 
 
-def merge_history(history: Iterable[HistoryEntry]) -> list[HistoryEntry]:
-    """Consecutive entries with equal noise and rate merged (as ``RDPAccountant.step`` does); zero steps dropped."""
-    merged: list[HistoryEntry] = []
-    for noise, rate, steps in history:
-        if steps < 0 or noise < 0:
-            raise ValueError("history entries need steps >= 0 and noise_multiplier >= 0")
-        if steps == 0:
-            continue
-        if merged and merged[-1][0] == noise and merged[-1][1] == rate:
-            merged[-1] = (float(noise), float(rate), merged[-1][2] + int(steps))
-        else:
-            merged.append((float(noise), float(rate), int(steps)))
-    return merged
-
-
 def history_epsilon(history: Sequence[HistoryEntry], delta: float, accountant: str = "rdp") -> float:
     """Epsilon of the composition of every entry in ``history`` at ``delta`` (0 for an empty history)."""
     entries = merge_history(history)
@@ -64,19 +46,11 @@ def history_epsilon(history: Sequence[HistoryEntry], delta: float, accountant: s
         return 0.0
     if any(noise == 0 for noise, _, _ in entries):
         return math.inf
-    if accountant == "rdp":  # RDPAccountant.get_epsilon, with the per-step RDP curve cached
-        rdp = sum([np.asarray(_rdp_per_step(rate, noise)) * steps for noise, rate, steps in entries])
-        eps, _ = rdp_analysis.get_privacy_spent(orders=RDP_ORDERS, rdp=rdp, delta=delta)
-        return float(eps)
+    if accountant == "rdp":
+        return rdp_epsilon(entries, delta)
     acct = create_accountant(mechanism=accountant)
     acct.history = list(entries)
     return float(acct.get_epsilon(delta=delta))
-
-
-@lru_cache(maxsize=4096)
-def _rdp_per_step(sample_rate: float, noise_multiplier: float) -> tuple[float, ...]:
-    return tuple(rdp_analysis.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1,
-                                          orders=RDP_ORDERS))
 
 
 def epsilon_spent(

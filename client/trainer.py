@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 
 from client.batches import TensorBatches, batches_per_epoch, keep_batch
 from client.dp_step import GradientStep, make_private
-from fedchain.models import build_model, load_tensors, parse_architecture, to_numpy
+from client.modules import build_model, load_tensors, to_numpy
+from fedchain.architectures import parse_architecture
 
 GRAD_SAMPLE_MODES = ("ghost",)
 # Local training defaults when the trainer trains with DP-SGD (a target epsilon or a task with a DP bound):

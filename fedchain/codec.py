@@ -16,6 +16,9 @@ MANIFEST_KEY = "fedchain.manifest"
 MODEL_FORMAT = "fedchain.model/1"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32  # nesting of objects and arrays in any JSON a stranger sends us
+MAX_INT_DIGITS = 40  # larger than any uint256 (78 digits would be, but no manifest field needs more than 40)
+MAX_FLOAT_CHARS = 40
 KINDS = ("initial", "update", "aggregate", "dataset")
 
 
@@ -49,9 +52,9 @@ class ModelManifest:
     @classmethod
     def from_json(cls, text: str) -> ModelManifest:
         try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CodecError("bad_manifest", f"manifest is not JSON: {exc}") from exc
+            raw = loads_bounded(text)
+        except ValueError as exc:  # JSONDecodeError is a ValueError
+            raise CodecError("bad_manifest", f"manifest is not acceptable JSON: {exc}") from None
         if not isinstance(raw, dict) or raw.get("format") != MODEL_FORMAT:
             raise CodecError("bad_manifest", f"manifest format is not {MODEL_FORMAT}")
         known = {f for f in cls.__dataclass_fields__}
@@ -81,6 +84,65 @@ class ModelManifest:
             raise CodecError("bad_manifest", "manifest field metrics must map names to numbers")
         if not isinstance(self.details, dict):
             raise CodecError("bad_manifest", "manifest field details must be an object")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"JSON constant {name} is not allowed")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"JSON integer with more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _bounded_float(text: str) -> float:
+    if len(text) > MAX_FLOAT_CHARS:
+        raise ValueError(f"JSON number longer than {MAX_FLOAT_CHARS} characters")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"JSON number {text[:20]} is out of range")
+    return value
+
+
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of objects and arrays in JSON text (brackets inside strings do not count).
+
+    Vectorised and linear in the length: a quote opens or closes a string unless an odd run of backslashes
+    precedes it; brackets count only outside strings.
+    """
+    text = np.frombuffer(bytes(data), dtype=np.uint8)
+    if not text.size:
+        return 0
+    index = np.arange(text.size)
+    not_backslash = np.where(text != ord("\\"), index, -1)
+    last_plain = np.maximum.accumulate(not_backslash)  # last position <= i that is not a backslash
+    backslashes_before = np.empty_like(index)
+    backslashes_before[0] = 0
+    backslashes_before[1:] = index[:-1] - last_plain[:-1]
+    quotes = (text == ord('"')) & (backslashes_before % 2 == 0)
+    inside = (np.cumsum(quotes) - quotes) % 2 == 1  # after an opening quote and before its closing one
+    outside = ~inside & ~quotes
+    steps = np.zeros(text.size, dtype=np.int64)
+    steps[outside & ((text == ord("[")) | (text == ord("{")))] = 1
+    steps[outside & ((text == ord("]")) | (text == ord("}")))] = -1
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def loads_bounded(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` for untrusted text: nesting, integer digits and float length bounded, no NaN/Infinity.
+
+    Raises ``ValueError`` (never ``RecursionError``) for anything over the bounds or not JSON.
+    """
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if json_depth(raw) > max_depth:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    try:
+        return json.loads(raw, parse_int=_bounded_int, parse_float=_bounded_float, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"JSON is not UTF-8: {exc}") from None
+    except RecursionError:  # unreachable after the depth check; kept so no caller ever sees one
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _is_finite_number(value: Any) -> bool:
@@ -117,9 +179,9 @@ def read_header(blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, An
     if header_len > MAX_HEADER_BYTES or 8 + header_len > len(blob):
         raise CodecError("not_safetensors", f"bad safetensors header length {header_len}")
     try:
-        header = json.loads(blob[8 : 8 + header_len])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CodecError("not_safetensors", f"safetensors header is not JSON: {exc}") from exc
+        header = loads_bounded(blob[8 : 8 + header_len])
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CodecError("not_safetensors", f"safetensors header is not acceptable JSON: {exc}") from None
     if not isinstance(header, dict):
         raise CodecError("not_safetensors", "safetensors header is not an object")
     return header

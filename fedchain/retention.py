@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fedchain.chainview import ChainReader
+from fedchain.errors import FedchainError
+
 KEEP_ALL = 2**32 - 1  # TaskRetention.KEEP_ALL: a count meaning "every round"
 MAX_ROUNDS = 100_000  # TaskRetention.MAX_ROUNDS: the largest finite count
 
@@ -83,23 +86,27 @@ def parse_count(text: str) -> int | None:
     return None if text.strip().lower() == "all" else int(text)
 
 
-def _contract(fed: Any) -> Any:
-    from fedchain.chain import FedchainError
-
-    if getattr(fed, "retention", None) is None:
+def _require(reader: ChainReader) -> None:
+    if "retention" not in reader.deployment.addresses:
         raise FedchainError("this deployment has no TaskRetention contract; redeploy with `ape run deploy`")
+
+
+def _contract(fed: Any) -> Any:
+    """The TaskRetention handle of an ape ``Fedchain`` (for transactions)."""
+    _require(fed)
     return fed.retention
 
 
-def task_retention(fed: Any, task_id: int, block: int | None = None) -> tuple[RetentionPolicy, bool]:
+def task_retention(reader: ChainReader, task_id: int, block: int | None = None) -> tuple[RetentionPolicy, bool]:
     """The policy in force for a task (at ``block``, default latest) and whether it is the task's own."""
-    kwargs = {"block_id": block} if block is not None else {}
-    policy, custom = _contract(fed).retentionOf(task_id, **kwargs)
+    _require(reader)
+    policy, custom = reader.call("retention", "retentionOf", task_id, block=block)
     return RetentionPolicy.from_chain(policy), bool(custom)
 
 
-def default_retention(fed: Any) -> RetentionPolicy:
-    return RetentionPolicy.from_chain(_contract(fed).defaultRetention())
+def default_retention(reader: ChainReader) -> RetentionPolicy:
+    _require(reader)
+    return RetentionPolicy.from_chain(reader.call("retention", "defaultRetention"))
 
 
 def set_task_retention(fed: Any, task_id: int, policy: RetentionPolicy, sponsor: Any) -> Any:
@@ -121,14 +128,11 @@ __all__ = ["KEEP_ALL", "MAX_ROUNDS", "RetentionPolicy", "clear_task_retention", 
            "default_retention_action", "parse_count", "set_default_retention", "set_task_retention", "task_retention"]
 
 
-def default_retention_action(fed: Any, policy: RetentionPolicy) -> Any:
+def default_retention_action(reader: ChainReader, policy: RetentionPolicy) -> Any:
     """A governance action (fedchain.governance.Action) that sets the default policy when the proposal executes."""
-    from eth_abi import encode as abi_encode
-    from eth_utils import function_signature_to_4byte_selector
+    from fedchain.governance import Action, encode_call
 
-    from fedchain.governance import Action
-
-    signature = "setDefaultRetention((uint32,uint32,bool,bool))"
-    calldata = function_signature_to_4byte_selector(signature) + abi_encode(["(uint32,uint32,bool,bool)"],
-                                                                            [policy.to_chain()])
-    return Action(_contract(fed).address, 0, calldata, f"TaskRetention default -> {policy.describe()}")
+    _require(reader)
+    calldata = encode_call("setDefaultRetention((uint32,uint32,bool,bool))", [policy.to_chain()])
+    summary = f"TaskRetention default -> {policy.describe()}"
+    return Action(reader.deployment.addresses["retention"], 0, calldata, summary)

@@ -23,11 +23,11 @@ def deployment_key(network: str) -> str:
 
 def check_deployment(config: DashboardConfig, wait_seconds: float = 0.0) -> None:
     """Fail with a clear message when no deployment is recorded for the network or the chain does not have it."""
-    from backend.chainsource import DeploymentRecord
     from fedchain.config import settings
+    from fedchain.deployment import Deployment
 
     deadline = time.monotonic() + wait_seconds
-    while (record := DeploymentRecord.load(config.network)) is None and time.monotonic() < deadline:
+    while (record := Deployment.find(config.network)) is None and time.monotonic() < deadline:
         time.sleep(0.5)
     if record is None:
         raise click.ClickException(
@@ -39,7 +39,7 @@ def check_deployment(config: DashboardConfig, wait_seconds: float = 0.0) -> None
 
     w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 5}))
     try:
-        code = w3.eth.get_code(record.addresses["tasks"])
+        code = w3.eth.get_code(Web3.to_checksum_address(record.tasks))
     except Exception as exc:  # noqa: BLE001 - any transport error: the chain is not reachable
         raise click.ClickException(f"the chain at {config.rpc_url} is not reachable ({type(exc).__name__}); "
                                    "start it or pass --rpc-url") from exc

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from backend.chainsource import ChainSource, DeploymentRecord, load_abis
 from fedchain.config import settings
+from fedchain.deployment import Deployment
+from fedchain.web3chain import Web3Chain, load_abis
 from frontend.backend_client import BackendClient
 
 
@@ -15,9 +15,8 @@ from frontend.backend_client import BackendClient
 class DashboardConfig:
     """Everything `fedchain dashboard` configures."""
 
-    rpc_url: str = field(default_factory=lambda: os.environ.get("FEDCHAIN_RPC_URL")
-                         or os.environ.get("APE_FOUNDRY_HOST") or "http://127.0.0.1:8545")
-    backend_url: str = field(default_factory=lambda: os.environ.get("FEDCHAIN_BACKEND_URL") or "http://127.0.0.1:8000")
+    rpc_url: str = field(default_factory=lambda: settings().rpc_url)
+    backend_url: str = field(default_factory=lambda: settings().backend_url)
     network: str = "ethereum:local"  # which record of $FEDCHAIN_HOME/deployments.json
     host: str = "127.0.0.1"
     port: int = 8080
@@ -29,21 +28,21 @@ class DashboardContext:
     Per-user state (the connected wallet, its sign-in) lives with the browser tab, not here.
     """
 
-    def __init__(self, config: DashboardConfig, deployment: DeploymentRecord | None = None):
+    def __init__(self, config: DashboardConfig, deployment: Deployment | None = None):
         self.config = config
         self._deployment = deployment  # given: fixed; otherwise read from deployments.json, re-read when it changes
-        self._recorded: tuple[float, DeploymentRecord] | None = None
-        self._chain: tuple[DeploymentRecord, ChainSource] | None = None
+        self._recorded: tuple[float, Deployment] | None = None
+        self._chain: tuple[Deployment, Web3Chain] | None = None
 
     @property
-    def deployment(self) -> DeploymentRecord:
+    def deployment(self) -> Deployment:
         """The deployment shown; a redeploy recorded while the dashboard runs (e.g. `fedchain demo`) is picked up."""
         if self._deployment is not None:
             return self._deployment
         path = settings().deployments_file
         mtime = path.stat().st_mtime if path.exists() else -1.0
         if self._recorded is None or self._recorded[0] != mtime:
-            record = DeploymentRecord.load(self.config.network, path)
+            record = Deployment.find(self.config.network, path)
             if record is None:
                 raise LookupError(f"no fedchain deployment recorded for {self.config.network}; "
                                   "run `ape run deploy` or `fedchain demo` first")
@@ -51,11 +50,11 @@ class DashboardContext:
         return self._recorded[1]
 
     @property
-    def chain(self) -> ChainSource:
+    def chain(self) -> Web3Chain:
         """Contract handles (web3) for view calls and receipts; `chain.contracts[role]`, `chain.w3`."""
         record = self.deployment
         if self._chain is None or self._chain[0] != record:
-            self._chain = (record, ChainSource(self.config.rpc_url, record, load_abis()))
+            self._chain = (record, Web3Chain(self.config.rpc_url, record, load_abis()))
         return self._chain[1]
 
     @cached_property

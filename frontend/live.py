@@ -9,11 +9,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from backend.chainsource import ChainSource
-
-PHASES = ("none", "trainer commit", "trainer reveal", "aggregator commit", "aggregator reveal", "finalized",
-          "failed")
-TASK_STATUSES = ("none", "active", "completed")
+from fedchain.protocol import Phase, TaskStatus
+from fedchain.web3chain import Web3Chain
 
 
 @dataclass(frozen=True)
@@ -33,50 +30,38 @@ class LiveRound:
 
     def seconds_left(self, monotonic_now: float | None = None) -> int | None:
         """Seconds until the phase deadline on the chain's clock, counting down locally since the read."""
-        if self.phase_deadline is None or self.phase not in PHASES[1:5]:
+        if self.phase_deadline is None or self.phase not in [p.label for p in Phase if p.is_open]:
             return None
         elapsed = (time.monotonic() if monotonic_now is None else monotonic_now) - self.read_at
         return int(self.phase_deadline - self.chain_now - elapsed)
 
 
-def chain_time(chain: ChainSource) -> int:
-    """The pending block's timestamp (what the contracts compare deadlines with); wall clock as fallback."""
-    try:
-        return int(chain.w3.eth.get_block("pending")["timestamp"])
-    except Exception:  # noqa: BLE001 - nodes without a pending block
-        return max(int(time.time()), chain.block_timestamp(chain.head()))
-
-
-def read_live_round(chain: ChainSource) -> LiveRound:
+def read_live_round(chain: Web3Chain) -> LiveRound:
     """One consistent-enough snapshot of the live round (a few view calls)."""
-    count = int(chain.call("tasks", "taskCount"))
-    now = chain_time(chain)
-    chosen: tuple[int, dict] | None = None
+    count = chain.task_count()
+    now = chain.pending_timestamp()
+    chosen = None
     for task_id in range(count, 0, -1):  # newest first; stop at the first active task
-        task = chain.call("tasks", "getTask", task_id)
+        task = chain.task(task_id)
         if chosen is None:
-            chosen = (task_id, task)
-        if int(task["status"]) == 1:
-            chosen = (task_id, task)
+            chosen = task
+        if task.status == TaskStatus.ACTIVE:
+            chosen = task
             break
         if count - task_id >= 50:  # bounded scan on long-lived deployments
             break
     if chosen is None:
         return LiveRound(count, None, None, None, None, None, None, None, now, time.monotonic())
-    task_id, task = chosen
-    round_number = int(task["currentRound"])
-    rnd = chain.call("tasks", "getRound", task_id, round_number) if round_number else None
+    rnd = chain.round(chosen.task_id, chosen.current_round) if chosen.current_round else None
     return LiveRound(
-        task_count=count, task_id=task_id, task_status=TASK_STATUSES[int(task["status"])], round=round_number,
-        phase=PHASES[int(rnd["phase"])] if rnd else None,
-        phase_deadline=int(rnd["phaseDeadline"]) if rnd else None,
-        trainers_committed=int(rnd["committed"]) if rnd else None,
-        trainers_revealed=int(rnd["revealed"]) if rnd else None,
+        task_count=count, task_id=chosen.task_id, task_status=chosen.status.label, round=chosen.current_round,
+        phase=rnd.phase.label if rnd else None, phase_deadline=rnd.phase_deadline if rnd else None,
+        trainers_committed=rnd.committed if rnd else None, trainers_revealed=rnd.revealed if rnd else None,
         chain_now=now, read_at=time.monotonic(),
     )
 
 
-async def read_live_round_async(chain: ChainSource) -> LiveRound:
+async def read_live_round_async(chain: Web3Chain) -> LiveRound:
     """`read_live_round` off the event loop (web3 calls block)."""
     return await asyncio.to_thread(read_live_round, chain)
 
@@ -91,7 +76,7 @@ def format_countdown(seconds: int | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-def quorum_at(chain: ChainSource, timepoint: int) -> int | None:
+def quorum_at(chain: Web3Chain, timepoint: int) -> int | None:
     """The governor's quorum at `timepoint` (a past timepoint; the latest past one when it is in the future)."""
     if "governor" not in chain.contracts:
         return None

@@ -5,19 +5,18 @@ checked, simulated, then signed and sent by the browser wallet; see frontend/wal
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import run, ui
 
+from fedchain.protocol import ProposalState
 from frontend.wallet.account import parameter_calls, proposal_operation, read_account
 from frontend.wallet.bridge import WalletSession, chain_label, session_for, transactions_for, wrong_network_text
 from frontend.wallet.errors import WalletError
 from frontend.wallet.transactions import fmt_tokens, tokens
 
 log = logging.getLogger(__name__)
-PROPOSAL_STATES = ("pending", "active", "canceled", "defeated", "succeeded", "queued", "expired", "executed")
 _stores: dict[str, Any] = {}
 
 
@@ -27,12 +26,13 @@ def short(address: str) -> str:
 
 def content_store() -> Any:
     """The content store the result files (scores for reward proofs) are read from: $FEDCHAIN_STORE or the default."""
+    from fedchain.config import settings
     from fedchain.store import open_store
 
-    spec = os.environ.get("FEDCHAIN_STORE") or None
-    key = f"{spec}|{os.environ.get('FEDCHAIN_IPFS_API')}|{os.environ.get('FEDCHAIN_HOME')}"
+    config = settings()
+    key = f"{config.store}|{config.ipfs_api}|{config.home}"
     if key not in _stores:
-        _stores[key] = open_store(spec)
+        _stores[key] = open_store(config.store)
     return _stores[key]
 
 
@@ -353,7 +353,7 @@ async def proposal_actions(ctx: Any, proposal: dict[str, Any]) -> None:
 
 
 def _proposal_state(txs: Any, proposal_id: int, address: str | None) -> tuple[str, bool, int, int]:
-    state = PROPOSAL_STATES[int(txs.view("governor", "state", proposal_id))]
+    state = ProposalState(int(txs.view("governor", "state", proposal_id))).key
     voted = bool(address) and bool(txs.view("governor", "hasVoted", proposal_id, address))
     eta = int(txs.view("governor", "proposalEta", proposal_id))
     now = int(txs.w3.eth.get_block("latest")["timestamp"])

@@ -10,14 +10,19 @@ from decimal import Decimal
 import click
 from ape.cli import ConnectedProviderCommand, account_option
 
-from fedchain.chain import ONE_TOKEN, is_local_network
-from fedchain.deploy import (
+from aggregator.strategies import strategy_ids
+from fedchain.ape.chain import is_local_network
+from fedchain.ape.deploy import (
     DEFAULT_UNBONDING_DELAY,
     LOCAL_UNBONDING_DELAY,
     GovernanceConfig,
     deploy_governance,
     deploy_protocol,
 )
+from fedchain.config import ensure_tool_paths
+from fedchain.protocol import ONE_TOKEN
+
+ensure_tool_paths()  # the repo's anvil and solc-js, before ape connects
 
 
 def _allocations(items: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -64,6 +69,7 @@ def cli(account, treasury, admin, unbonding_delay, aggregators, governance, mint
     )
     if governance:
         config = GovernanceConfig.local() if is_local_network() else GovernanceConfig()
+        config = replace(config, strategies=strategy_ids())
         overrides = {"voting_delay": voting_delay, "voting_period": voting_period, "timelock_delay": timelock_delay,
                      "quorum_percent": quorum_percent,
                      "proposal_threshold": None if proposal_threshold is None else int(proposal_threshold * ONE_TOKEN)}

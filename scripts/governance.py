@@ -9,7 +9,8 @@
     ape run governance list
     ape run governance params
 
-Proposals are given by their number in `list` (1, 2, ...) or by their full id. The library is fedchain/governance.py.
+Proposals are given by their number in `list` (1, 2, ...) or by their full id. The library is
+fedchain/governance.py (reads) and fedchain/ape/governance.py (transactions).
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ import json
 import click
 from ape.cli import ConnectedProviderCommand, account_option
 
-from fedchain import governance as gov
-from fedchain.chain import ONE_TOKEN, Fedchain, FedchainError
+from fedchain.ape import governance as gov
+from fedchain.ape.chain import Fedchain
+from fedchain.config import ensure_tool_paths
+from fedchain.errors import FedchainError
+from fedchain.protocol import ONE_TOKEN
+
+ensure_tool_paths()  # the repo's anvil and solc-js, before ape connects
 
 
 def _connect() -> Fedchain:

@@ -19,13 +19,14 @@ from backend.api.schemas import (
     tokens,
 )
 from backend.models import Account, Contribution, Round, Setting, Task
+from fedchain.protocol import Phase
 
 
 def claimable_query():  # noqa: ANN201 - a SQLAlchemy select
     """Rewards of finalized rounds that were computed from the result file and not claimed yet."""
     return select(Contribution).join(Round, (Round.task_id == Contribution.task_id) & (
         Round.round == Contribution.round)).where(
-        Round.phase == "finalized", Contribution.claimed.is_(False), Contribution.accepted.is_(True),
+        Round.phase == Phase.FINALIZED.key, Contribution.claimed.is_(False), Contribution.accepted.is_(True),
         Contribution.status == "revealed", Contribution.reward_tokens > 0)
 
 

@@ -26,8 +26,9 @@ from backend.api.schemas import (
     VoteOut,
 )
 from backend.models import ChainEvent, Proposal, Vote
+from fedchain.protocol import ProposalState
 
-ProposalState = Literal["pending", "active", "canceled", "defeated", "succeeded", "queued", "expired", "executed"]
+ProposalStateName = Literal[tuple(s.key for s in ProposalState)]  # type: ignore[valid-type]
 
 
 def vote_out(v: Vote) -> VoteOut:
@@ -50,7 +51,7 @@ class ProposalController(Controller):
 
     @get("/", sync_to_thread=True, summary="Governance proposals")
     def list_proposals(self, db: Session, limit: Limit = 50, offset: Offset = 0,
-                       proposal_state: Annotated[ProposalState | None, Parameter(query="state")] = None,
+                       proposal_state: Annotated[ProposalStateName | None, Parameter(query="state")] = None,
                        proposer: AddressFilter = None) -> ProposalPage:
         query = select(Proposal)
         if proposal_state is not None:

@@ -23,8 +23,9 @@ from backend.api.schemas import (
     tokens,
 )
 from backend.models import Round, Task
+from fedchain.protocol import Phase
 
-Phase = Literal["trainer_commit", "trainer_reveal", "aggregator_commit", "aggregator_reveal", "finalized", "failed"]
+PhaseName = Literal[tuple(p.key for p in Phase if p is not Phase.NONE)]  # type: ignore[valid-type]
 
 
 def task_out(t: Task) -> TaskOut:
@@ -87,7 +88,7 @@ class TaskController(Controller):
 
     @get("/{task_id:int}/rounds", sync_to_thread=True, responses=NOT_FOUND, summary="Rounds of a task")
     def list_rounds(self, db: Session, task_id: TaskId, limit: Limit = 50, offset: Offset = 0,
-                    phase: Phase | None = None) -> RoundPage:
+                    phase: PhaseName | None = None) -> RoundPage:
         get_task_or_404(db, task_id)
         query = select(Round).where(Round.task_id == task_id)
         if phase is not None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from fedchain.config import settings
 from fedchain.store.base import (
     ContentError,
     ContentNotFound,
@@ -21,20 +21,12 @@ SUPPORTED_SPECS = (
 )
 
 
-def fedchain_home() -> Path:
-    """``$FEDCHAIN_HOME``, defaulting to ``~/.fedchain``."""
-    return Path(os.environ.get("FEDCHAIN_HOME") or "~/.fedchain").expanduser()
-
-
 def open_kubo_store(api_url: str) -> ContentStore:
     """A ``KuboStore`` with timeouts from ``FEDCHAIN_IPFS_TIMEOUT`` / ``FEDCHAIN_IPFS_RETRY_SECONDS``."""
     from fedchain.store.kubo import KuboStore
 
-    return KuboStore(
-        api_url,
-        fetch_timeout=float(os.environ.get("FEDCHAIN_IPFS_TIMEOUT") or 60),
-        retry_seconds=float(os.environ.get("FEDCHAIN_IPFS_RETRY_SECONDS") or 120),
-    )
+    config = settings()
+    return KuboStore(api_url, fetch_timeout=config.ipfs_timeout, retry_seconds=config.ipfs_retry_seconds)
 
 
 def open_store(spec: str | None = None) -> ContentStore:
@@ -44,12 +36,13 @@ def open_store(spec: str | None = None) -> ContentStore:
     with no spec, ``$FEDCHAIN_IPFS_API`` (a Kubo RPC URL) selects that node; otherwise the embedded
     local store under ``$FEDCHAIN_HOME/store``.
     """
-    if spec is None and os.environ.get("FEDCHAIN_IPFS_API"):
-        return open_kubo_store(os.environ["FEDCHAIN_IPFS_API"])
+    config = settings()
+    if spec is None and config.ipfs_api:
+        return open_kubo_store(config.ipfs_api)
     if isinstance(spec, str) and spec.startswith("kubo:") and spec[len("kubo:") :]:
         return open_kubo_store(spec[len("kubo:") :])
     if spec is None or spec == "local":
-        return LocalContentStore(fedchain_home() / "store")
+        return LocalContentStore(config.local_store_dir)
     if isinstance(spec, str) and spec.startswith("local:") and spec[len("local:") :]:
         return LocalContentStore(Path(spec[len("local:") :]).expanduser())
     raise ValueError(f"unsupported content store spec {spec!r}; supported: {SUPPORTED_SPECS}")
@@ -63,7 +56,6 @@ __all__ = [
     "DigestMismatch",
     "LocalContentStore",
     "StoreUnavailable",
-    "fedchain_home",
     "open_kubo_store",
     "open_store",
 ]

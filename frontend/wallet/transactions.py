@@ -12,6 +12,7 @@ from typing import Any
 
 from eth_utils import is_address, keccak, to_checksum_address
 
+from fedchain.deployment import CONTRACT_NAMES
 from frontend.wallet.errors import RevertDecoder, WalletError
 
 ONE_TOKEN = 10**18
@@ -65,10 +66,10 @@ class Transactions:
     """Calldata and view calls for one deployment (web3 handles from the dashboard context's ChainSource)."""
 
     def __init__(self, chain: Any, chain_id: int):
-        self.chain = chain  # backend.chainsource.ChainSource
+        self.chain = chain  # fedchain.web3chain.Web3Chain
         self.w3 = chain.w3
         self.chain_id = chain_id
-        self.decoder = RevertDecoder([c.abi for c in chain.contracts.values()])
+        self.decoder = RevertDecoder({CONTRACT_NAMES[role]: c.abi for role, c in chain.contracts.items()})
 
     # --- building --------------------------------------------------------------------------------
     def build(self, label: str, role: str, function: str, args: list[Any], sender: str, value: int = 0) -> TxRequest:

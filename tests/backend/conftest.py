@@ -3,7 +3,6 @@ reward), indexed into SQLite."""
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,19 +10,9 @@ from pathlib import Path
 import pytest
 from ape import chain
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-
-from backend_testlib import (  # noqa: E402
-    new_indexer,
-    run_honest_round,
-    run_round_with_rejection,
-)
-from backend_testlib import (  # noqa: E402, F401 - a hook, found by its name
-    resync_chain_clock_after_test as pytest_runtest_teardown,
-)
-from e2e_lib import Federation, build_federation  # noqa: E402
-
 from backend.indexer import Indexer  # noqa: E402
+from tests.support.backend import new_indexer, run_honest_round, run_round_with_rejection
+from tests.support.federation import Federation, build_federation
 
 
 @dataclass

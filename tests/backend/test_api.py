@@ -14,13 +14,15 @@ import httpx
 import pytest
 import schemathesis
 from ape import chain, networks
-from backend_testlib import free_port, postgres_bin, postgres_server, wait_for
 from hypothesis import HealthCheck, settings
 from litestar.testing import TestClient
 from sqlalchemy.orm import Session
 
 from backend.app import BackendConfig, create_app
 from backend.models import IndexerState
+from tests.support.backend import postgres_server
+from tests.support.net import free_port, wait_for
+from tests.support.services import postgres_bin
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]

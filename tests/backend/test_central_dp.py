@@ -11,19 +11,21 @@ import time
 from dataclasses import replace
 
 import pytest
+from aggregator.central_dp import released_rounds
 from alembic import command
 from ape import chain, networks
-from backend_testlib import new_indexer, run_honest_round
-from e2e_lib import Federation, advance_to, build_federation, warp
 from litestar.testing import TestClient
 from sqlalchemy import inspect, text
 
-from aggregator.central_dp import central_epsilon, released_rounds
 from backend.app import BackendConfig, create_app
 from backend.db import alembic_config, make_engine, migrate
 from backend.details import read_manifest
 from client.trainer import TrainConfig
-from fedchain.chain import Phase
+from fedchain.privacy import central_epsilon
+from fedchain.protocol import Phase
+from tests.support.backend import new_indexer, run_honest_round
+from tests.support.chain import warp
+from tests.support.federation import Federation, advance_to, build_federation
 
 NOISE, CLIP, DELTA = 0.8, 1.0, 1e-5
 LOCAL_EPSILON = 8.0  # the task's bound on each trainer's local DP-SGD epsilon

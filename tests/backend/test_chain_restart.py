@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backend_testlib import free_port, wait_for
 from web3 import Web3
 
-from backend.chainsource import ChainSource, DeploymentRecord, load_abis
+from fedchain.web3chain import load_abis
+from tests.support.net import free_port, wait_for
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def api_items(base: str, path: str) -> list[dict]:
 
 
 def assert_api_equals_chain(base: str, rpc: str, trainers: int) -> None:
-    source = ChainSource(rpc, DeploymentRecord.load("ethereum:local"), load_abis())
+    source = Web3Chain(rpc, Deployment.load("ethereum:local"), load_abis())
     logs = source.logs(source.deployment.block, source.head())
     events = api_items(base, "/events")
     assert sorted((e["tx_hash"], e["log_index"]) for e in events) == sorted((g.tx_hash, g.log_index) for g in logs)

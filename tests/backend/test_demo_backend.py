@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-from backend_testlib import free_port
-from test_cli import BIN, REPO, cli_env
+from tests.support.cli import BIN, REPO, cli_env
+from tests.support.net import free_port
 
 
 def test_demo_with_backend_indexes_rounds_and_the_dao_proposal(tmp_path):

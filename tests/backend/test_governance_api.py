@@ -5,20 +5,14 @@ proposal whose vote ends without an event moves to its new state at the next ind
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from ape import networks
-from backend_testlib import new_indexer
 from litestar.testing import TestClient
 
 from backend.app import BackendConfig, create_app
-from fedchain import governance as gov
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "governance"))
-
-from gov_lib import CONFIG, build_dao, pass_proposal, travel  # noqa: E402
+from fedchain.ape import governance as gov
+from tests.support.backend import new_indexer
+from tests.support.governance import CONFIG, build_dao, pass_proposal, travel
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from ape import chain, networks
-from backend_testlib import chain_log_count, new_indexer, postgres_bin, postgres_server, rows
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.models import Account, ChainEvent, Contribution, IndexerState, Round, Setting, Task
 from backend.projections import PHASES
 from fedchain.codec import decode_model
+from tests.support.backend import chain_log_count, new_indexer, postgres_server, rows
+from tests.support.services import postgres_bin
 
 TRAINER_STATUS = {1: "committed", 2: "revealed", 3: "claimed", 4: "slashed"}
 BIN = Path(sys.executable).parent

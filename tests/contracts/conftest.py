@@ -4,7 +4,8 @@ Contracts are deployed once per test module (ape reverts the chain between tests
 module never sees another module's tokens or tasks."""
 
 import pytest
-from contracts_testlib import (
+
+from tests.support.contracts import (
     AGGREGATOR_FUNDS,
     AGGREGATOR_STAKE,
     SPONSOR_FUNDS,

@@ -1,6 +1,6 @@
 """TaskManager budget: failed-round rollover, rejected rounds, claims and their reverts, reclaiming."""
 
-from contracts_testlib import (
+from tests.support.contracts import (
     PH_AGG_REVEAL,
     PH_FAILED,
     PH_FINALIZED,

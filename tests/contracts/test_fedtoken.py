@@ -1,9 +1,10 @@
 """FedToken: metadata, minting roles, timestamp clock, votes and permit."""
 
-from contracts_testlib import FED, assert_event, deploy_reverts_with, reverts_with
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
+
+from tests.support.contracts import FED, assert_event, deploy_reverts_with, reverts_with
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -2,13 +2,8 @@
 
 import ape
 import pytest
-from contracts_testlib import (
-    PH_FINALIZED,
-    PH_TRAINER_COMMIT,
-    TR_NONE,
-    deploy_reverts_with,
-    reverts_with,
-)
+
+from tests.support.contracts import PH_FINALIZED, PH_TRAINER_COMMIT, TR_NONE, deploy_reverts_with, reverts_with
 
 BPS = 750
 

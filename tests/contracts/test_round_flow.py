@@ -1,6 +1,6 @@
 """TaskManager: a full round with three trainers and Merkle-proof rewards, early phase close, deadlines."""
 
-from contracts_testlib import (
+from tests.support.contracts import (
     AG_REVEALED,
     HOUR,
     PH_AGG_COMMIT,

@@ -1,6 +1,8 @@
 """TaskManager: every revert path of trainer and aggregator commits and reveals."""
 
-from contracts_testlib import (
+from eth_utils import keccak
+
+from tests.support.contracts import (
     FED,
     PH_AGG_COMMIT,
     PH_AGG_REVEAL,
@@ -13,7 +15,6 @@ from contracts_testlib import (
     salt_for,
     trainer_commitment,
 )
-from eth_utils import keccak
 
 
 def test_commit_update_reverts(fed, accounts):

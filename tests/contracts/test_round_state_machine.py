@@ -26,7 +26,9 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from round_machine_lib import (
+
+from fedchain.commitments import AggregateResult, ScoreTree, aggregator_commitment, result_key, trainer_commitment
+from tests.support.round_machine import (
     A_COMMITTED,
     A_REVEALED,
     A_SLASHED,
@@ -62,8 +64,6 @@ from round_machine_lib import (
     legal_step,
     update_of,
 )
-
-from fedchain.commitments import AggregateResult, ScoreTree, aggregator_commitment, result_key, trainer_commitment
 
 CONFIGS = st.fixed_dictionaries({
     "rounds": st.integers(1, 3),

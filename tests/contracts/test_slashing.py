@@ -1,6 +1,6 @@
 """TaskManager slashing: non-revealing trainers, non-revealing and dissenting aggregators, once per round."""
 
-from contracts_testlib import (
+from tests.support.contracts import (
     AG_SLASHED,
     AGGREGATOR_STAKE,
     FED,

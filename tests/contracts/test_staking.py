@@ -1,7 +1,8 @@
 """Staking: stake, unbonding bucket, withdraw, slashing to the treasury, parameters."""
 
 import pytest
-from contracts_testlib import (
+
+from tests.support.contracts import (
     FED,
     UNBONDING_DELAY,
     ZERO_ADDRESS,

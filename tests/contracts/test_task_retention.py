@@ -1,8 +1,9 @@
 """TaskRetention: sponsors set their task's retention policy, PARAMETER_ROLE sets the default, within bounds."""
 
 import pytest
-from contracts_testlib import assert_event, deploy_reverts_with, reverts_with
 from eth_utils import keccak
+
+from tests.support.contracts import assert_event, deploy_reverts_with, reverts_with
 
 KEEP_ALL = 2**32 - 1
 DEFAULT = (KEEP_ALL, KEEP_ALL, False, True)

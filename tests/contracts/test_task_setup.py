@@ -1,7 +1,9 @@
 """TaskManager: deployment, task creation and validation, parameters, pure helpers, views."""
 
 import pytest
-from contracts_testlib import (
+from eth_utils import keccak
+
+from tests.support.contracts import (
     HOUR,
     PARAM_FIELDS,
     PH_NONE,
@@ -22,7 +24,6 @@ from contracts_testlib import (
     trainer_commitment,
     view_reverts_with,
 )
-from eth_utils import keccak
 
 
 def test_constructor_state(tm, token, staking, admin, chain):

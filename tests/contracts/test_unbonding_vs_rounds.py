@@ -3,7 +3,8 @@
 is still slashed in full (docs/PROTOCOL.md, "Stake locks")."""
 
 import pytest
-from contracts_testlib import (
+
+from tests.support.contracts import (
     AGGREGATOR_STAKE,
     FED,
     HOUR,

@@ -4,7 +4,6 @@ on loopback, and a DashboardContext pointing at both."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -15,26 +14,14 @@ import uvicorn
 from ape import chain, networks
 
 TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS / "backend"))
-sys.path.insert(0, str(TESTS / "e2e"))
-
-from backend_testlib import (  # noqa: E402
-    free_port,
-    new_indexer,
-    run_honest_round,
-    run_round_with_rejection,
-    wait_for,
-)
-from backend_testlib import (  # noqa: E402, F401 - a hook, found by its name: anvil's clock back at the wall clock
-    resync_chain_clock_after_test as pytest_runtest_teardown,
-)
-from e2e_lib import Federation, build_federation  # noqa: E402
 
 from backend.app import BackendConfig, create_app  # noqa: E402
-from backend.chainsource import DeploymentRecord  # noqa: E402
-from fedchain import governance as gov  # noqa: E402
-from fedchain.chain import network_key  # noqa: E402
+from fedchain.ape import governance as gov  # noqa: E402
+from fedchain.ape.chain import network_key
 from frontend.context import DashboardConfig, DashboardContext  # noqa: E402
+from tests.support.backend import new_indexer, run_honest_round, run_round_with_rejection
+from tests.support.federation import Federation, build_federation
+from tests.support.net import free_port, wait_for
 
 PROPOSAL_DESCRIPTION = "Raise the trainer stake floor to 150 FED"
 
@@ -46,7 +33,7 @@ class DashboardWorld:
     f: Federation
     home: Path
     backend_url: str
-    deployment: DeploymentRecord
+    deployment: Deployment
     proposal_id: int
     proposal_description: str = PROPOSAL_DESCRIPTION
 
@@ -102,7 +89,7 @@ def dashboard_world(tmp_path_factory) -> DashboardWorld:
         proposal_id = open_proposal(f)
         url = f"sqlite:///{root / 'indexed.sqlite3'}"
         new_indexer(url, f.store).catch_up()
-        deployment = DeploymentRecord.load(network_key())
+        deployment = Deployment.load(network_key())
         assert deployment is not None
         with BackendServer(url) as backend:
             yield DashboardWorld(f, home, backend.url, deployment, proposal_id)

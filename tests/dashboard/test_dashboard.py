@@ -14,7 +14,6 @@ import subprocess
 import httpx
 import pytest
 from ape import chain
-from backend_testlib import free_port, wait_for
 from nicegui import ui
 from nicegui.testing import Screen, User
 
@@ -24,6 +23,7 @@ from frontend.context import DashboardContext
 from frontend.layout import PAGES
 from frontend.live import PHASES
 from frontend.pages import contributions as contributions_page
+from tests.support.net import free_port, wait_for
 
 ONE_TOKEN = 10**18
 
@@ -275,7 +275,7 @@ def test_every_page_renders_in_chromium_with_a_screenshot(screen: Screen, dashbo
 
 def test_fedchain_dashboard_command_serves_every_page(dashboard_world):
     """`fedchain dashboard` as a user starts it: the recorded deployment, the chain from APE_FOUNDRY_HOST."""
-    from test_cli import BIN, REPO, cli_env
+    from tests.support.cli import BIN, REPO, cli_env
 
     port = free_port()
     proc = subprocess.Popen([str(BIN / "fedchain"), "dashboard", "--port", str(port), "--backend-url",
@@ -295,7 +295,7 @@ def test_fedchain_dashboard_command_serves_every_page(dashboard_world):
 
 
 def test_fedchain_dashboard_without_a_deployment_says_what_to_do(tmp_path):
-    from test_cli import BIN, REPO, cli_env
+    from tests.support.cli import BIN, REPO, cli_env
 
     proc = subprocess.run([str(BIN / "fedchain"), "dashboard", "--port", str(free_port())], cwd=REPO,
                           env=cli_env(tmp_path / "empty-home"), capture_output=True, text=True, timeout=120)

@@ -8,10 +8,10 @@ import subprocess
 
 import httpx
 import pytest
-from backend_testlib import free_port  # tests/backend and tests/e2e are on sys.path (see conftest.py)
-from test_cli import BIN, REPO, cli_env
 
 from frontend.layout import PAGES
+from tests.support.cli import BIN, REPO, cli_env
+from tests.support.net import free_port
 
 
 def test_demo_with_dashboard_serves_every_page_then_stops(tmp_path):

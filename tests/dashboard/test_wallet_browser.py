@@ -23,14 +23,14 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from wallet_fixtures import injected_wallet, wallet_log
 
-from fedchain import governance as gov
-from fedchain.chain import ONE_TOKEN, TrainerStatus
+from fedchain.ape import governance as gov
 from fedchain.governance import PARAMETERS, encode_call
+from fedchain.protocol import ONE_TOKEN, TrainerStatus
 from frontend import wallet_ui
 from frontend.app import build_dashboard
 from frontend.wallet.account import parameter_calls, proposal_operation, read_account
+from tests.support.wallet import injected_wallet, wallet_log
 
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots" / "wallet"
 pytestmark = pytest.mark.e2e

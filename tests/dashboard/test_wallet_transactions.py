@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
-from wallet_fixtures import build_small_dao, chain_source, record_of
 
-from fedchain.chain import ONE_TOKEN
+from fedchain.protocol import ONE_TOKEN
 from frontend.wallet.errors import RevertDecoder, WalletError, provider_error
 from frontend.wallet.transactions import Transactions, tokens
+from tests.support.wallet import build_small_dao, chain_source, record_of
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import time
 
 import pytest
 from ape import chain
-from e2e_lib import Federation, build_federation
+
+from tests.support.federation import Federation, build_federation
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,14 @@ by the default robust rule (``robust``: norm bound + validation filter) and earn
 from __future__ import annotations
 
 import numpy as np
-from byzantine_lib import (
+
+from aggregator.scoring import evaluate
+from aggregator.strategies import ClientUpdate, FedAvg
+from fedchain.codec import decode_model
+from fedchain.commitments import ScoreTree
+from fedchain.protocol import Phase
+from tests.support.attacks import attack_update
+from tests.support.byzantine import (
     PHASE_SECONDS,
     commit_tensors,
     create_task,
@@ -13,15 +20,7 @@ from byzantine_lib import (
     reveal_all,
     train_shard,
 )
-from e2e_lib import warp
-
-from aggregator.attacks import attack_update
-from aggregator.guarded import GuardedAverage
-from aggregator.scoring import evaluate
-from aggregator.strategies import ClientUpdate, FedAvg
-from fedchain.chain import Phase
-from fedchain.codec import decode_model
-from fedchain.commitments import ScoreTree
+from tests.support.chain import warp
 
 HONEST = 6
 ATTACKS = ["sign_flip", "scaling", "noise", "label_flip", "zero_update", "global_replay", "replay"]
@@ -90,7 +89,7 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
     honest_updates = [ClientUpdate(honest[i], trained[i][0], trained[i][1]) for i in range(HONEST)]
     arch = f.fed.task(task_id).params.architecture
     reference = evaluate(arch, FedAvg().aggregate(glob, honest_updates), x_val, y_val).accuracy
-    same_rule_honest = evaluate(arch, GuardedAverage().aggregate(glob, honest_updates), x_val, y_val).accuracy
+    same_rule_honest = evaluate(arch, RobustAverage().aggregate(glob, honest_updates), x_val, y_val).accuracy
     poisoned_fedavg = FedAvg().aggregate(glob, [
         ClientUpdate(accounts[i].address.lower(), attack_update(r, trained[i][0], glob, np.random.default_rng(0)),
                      trained[i][1]) for i, r in enumerate(roles[:HONEST + 4])])

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from ape import accounts, networks
 
-from fedchain.chain import ONE_TOKEN, Fedchain, Phase, TaskStatus
+from fedchain.ape.chain import Fedchain
+from fedchain.architectures import initial_tensors
 from fedchain.codec import ModelManifest, encode_dataset, encode_model, sha256
 from fedchain.data import load_dataset, split_holdout
-from fedchain.models import initial_tensors
+from fedchain.protocol import ONE_TOKEN, Phase, TaskStatus
 from fedchain.store import open_store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 
 from ape import accounts, networks
-from byzantine_lib import (
+
+from aggregator.service import AggregatorNode
+from fedchain.commitments import result_key
+from fedchain.protocol import AggregatorStatus, Phase, TaskStatus
+from tests.support.byzantine import (
     DishonestAggregator,
     add_aggregators,
     commit_tensors,
@@ -17,10 +21,6 @@ from byzantine_lib import (
     reveal_all,
     train_shard,
 )
-
-from aggregator.service import AggregatorNode
-from fedchain.chain import AggregatorStatus, Phase, TaskStatus
-from fedchain.commitments import result_key
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

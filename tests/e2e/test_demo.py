@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from test_cli import BIN, REPO, cli_env
+from tests.support.cli import BIN, REPO, cli_env
 
 
 def test_demo_json_summary_with_dp(fedchain_home):

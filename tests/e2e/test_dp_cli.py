@@ -7,11 +7,10 @@ import re
 import subprocess
 import time
 
-from e2e_lib import build_federation
-from test_cli import BIN, NETWORK, REPO, cli_env
-
 from client.trainer import default_train_config
-from fedchain.chain import Phase, TrainerStatus
+from fedchain.protocol import Phase, TrainerStatus
+from tests.support.cli import BIN, NETWORK, REPO, cli_env
+from tests.support.federation import build_federation
 
 TRAINER = "TEST::4"  # Participants.from_test_accounts: the first trainer
 FEDCHAIN = str(BIN / "fedchain")

@@ -6,13 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ape import accounts
-from e2e_lib import advance_to, build_federation, warp
 
 from client.participant import TrainerNode
-from fedchain.chain import FedchainError, Phase, TrainerStatus
+from fedchain.architectures import initial_tensors
 from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
 from fedchain.commitments import trainer_commitment
-from fedchain.models import initial_tensors
+from fedchain.errors import FedchainError
+from fedchain.protocol import Phase, TrainerStatus
+from tests.support.chain import warp
+from tests.support.federation import advance_to, build_federation
 
 SALT = b"\x11" * 32
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from e2e_lib import advance_to, warp
 from rich.console import Console
 
 from aggregator.service import AggregatorNode
-from fedchain.chain import Phase, TaskStatus
+from fedchain.cli.demo import run_round
 from fedchain.codec import decode_model
 from fedchain.commitments import result_key
-from fedchain.demo import run_round
+from fedchain.protocol import Phase, TaskStatus
 from fedchain.store.local import LocalContentStore
+from tests.support.chain import warp
+from tests.support.federation import advance_to
 
 
 def scores_of(fed, store, rnd) -> dict[str, int]:

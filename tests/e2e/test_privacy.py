@@ -12,20 +12,24 @@ from pathlib import Path
 
 import pytest
 from ape import chain, networks
-from e2e_lib import Federation, warp
 from rich.console import Console
 
 import client.participant as participant
-from aggregator.central_dp import central_epsilon, chain_round_context, round_seed
+from aggregator.compute import chain_round_context
 from aggregator.service import AggregatorNode
-from client.participant import privacy_from_details
+from aggregator.strategies.central_dp import round_seed
 from client.privacy import BudgetExceeded
 from client.trainer import TrainConfig
-from fedchain.chain import FedchainError, Phase, TrainerStatus
+from fedchain.ape.rounds import try_advance
+from fedchain.cli.demo import DemoConfig, Participants, make_nodes, run_round, setup
 from fedchain.codec import decode_model
-from fedchain.demo import DemoConfig, Participants, make_nodes, run_round, setup
-from fedchain.rounds import try_advance
+from fedchain.errors import FedchainError
+from fedchain.manifests import privacy_from_details
+from fedchain.privacy import central_epsilon
+from fedchain.protocol import Phase, TrainerStatus
 from fedchain.store.local import LocalContentStore
+from tests.support.chain import warp
+from tests.support.federation import Federation
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = TrainConfig(epochs=2)

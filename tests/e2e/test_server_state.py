@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from byzantine_lib import commit_tensors, create_task, federation, global_model, reveal_all, train_shard
-
-from aggregator.server_opt import FedAvgM
-from aggregator.strategies import ClientUpdate
-from fedchain.chain import Phase
+from aggregator.strategies import ClientUpdate, FedAvgM
 from fedchain.codec import decode_model
+from fedchain.protocol import Phase
+from tests.support.byzantine import commit_tensors, create_task, federation, global_model, reveal_all, train_shard
 
 
 def play_round(f, task_id: int, round_: int) -> list[ClientUpdate]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from gov_lib import Dao, build_dao
+
+from tests.support.governance import Dao, build_dao
 
 
 @pytest.fixture

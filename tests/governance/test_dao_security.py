@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ape
 import pytest
-from gov_lib import CONFIG, create_task, now, pass_proposal, travel, travel_to
 
-from fedchain import governance as gov
-from fedchain.chain import ONE_TOKEN
+from fedchain.ape import governance as gov
+from fedchain.protocol import ONE_TOKEN
+from tests.support.governance import CONFIG, create_task, now, pass_proposal, travel, travel_to
 
 ZERO32 = b"\x00" * 32
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from ape import accounts, chain, networks
 
-from fedchain.chain import ONE_TOKEN, Fedchain
-from fedchain.deploy import privileged_holders
+from fedchain.ape.chain import Fedchain
+from fedchain.ape.deploy import privileged_holders
+from fedchain.protocol import ONE_TOKEN
 
 REPO = Path(__file__).resolve().parents[2]
 APE = str(Path(sys.executable).parent / "ape")
@@ -80,9 +81,9 @@ def test_old_deployment_records_still_load(fedchain_home):
     """A deployments.json record written before governance (no governor/timelock/policy keys) loads ungoverned."""
     import json
 
-    from fedchain import governance as gov
+    from fedchain.ape import governance as gov
+    from fedchain.ape.deploy import deploy_protocol
     from fedchain.config import settings
-    from fedchain.deploy import deploy_protocol
 
     fed = deploy_protocol(accounts.test_accounts[0], save=True)
     path = settings().deployments_file

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ape
 import pytest
-from gov_lib import CONFIG, TRAINER_STAKE, create_task, now, pass_proposal, travel, travel_to
 
-from fedchain import governance as gov
-from fedchain.chain import ONE_TOKEN, Phase
-from fedchain.deploy import privileged_holders
+from fedchain.ape import governance as gov
+from fedchain.ape.deploy import privileged_holders
+from fedchain.protocol import ONE_TOKEN, Phase
+from tests.support.governance import CONFIG, TRAINER_STAKE, create_task, now, pass_proposal, travel, travel_to
 
 
 def test_deployer_keeps_nothing_and_the_timelock_holds_everything(dao):

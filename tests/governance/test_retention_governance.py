@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from gov_lib import create_task, pass_proposal
 
-from fedchain import governance as gov
-from fedchain.chain import explain_revert
-from fedchain.deploy import privileged_holders
+from fedchain.ape import governance as gov
+from fedchain.ape.chain import explain_revert
+from fedchain.ape.deploy import privileged_holders
 from fedchain.retention import (
     RetentionPolicy,
     default_retention,
@@ -16,6 +15,7 @@ from fedchain.retention import (
     set_task_retention,
     task_retention,
 )
+from tests.support.governance import create_task, pass_proposal
 
 
 def test_the_timelock_alone_holds_the_retention_roles(dao):

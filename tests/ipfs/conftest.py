@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-
-from ipfs_nodes import IpfsNode  # noqa: E402
-
 from fedchain.store.kubo import KuboStore  # noqa: E402
+from tests.support.ipfs import IpfsNode
 
 
 @pytest.fixture(scope="session")

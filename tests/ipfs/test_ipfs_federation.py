@@ -10,16 +10,17 @@ import time
 
 import pytest
 from ape import chain
-from e2e_lib import Federation, advance_to, warp
-from ipfs_nodes import IpfsNode
-from test_cli import BIN, REPO, cli_env
 
 from aggregator.service import AggregatorNode
-from fedchain.chain import Phase
+from fedchain.cli.demo import DemoConfig, Participants, make_nodes, setup
 from fedchain.codec import sha256
 from fedchain.commitments import trainer_commitment
-from fedchain.demo import DemoConfig, Participants, make_nodes, setup
+from fedchain.protocol import Phase
 from fedchain.store.kubo import KuboStore
+from tests.support.chain import warp
+from tests.support.cli import BIN, REPO, cli_env
+from tests.support.federation import Federation, advance_to
+from tests.support.ipfs import IpfsNode
 
 SALT = b"\x22" * 32
 

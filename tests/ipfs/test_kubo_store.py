@@ -140,7 +140,7 @@ def test_node_info(kubo_store, ipfs_node):
 
 
 def test_unreachable_node_raises_store_unavailable_after_retries(caplog):
-    from ipfs_nodes import free_port
+    from tests.support.net import free_port
 
     store = KuboStore(f"http://127.0.0.1:{free_port()}", retry_seconds=1)
     with caplog.at_level(logging.WARNING, logger="fedchain.store.kubo"), pytest.raises(StoreUnavailable):
@@ -149,7 +149,7 @@ def test_unreachable_node_raises_store_unavailable_after_retries(caplog):
 
 
 def test_node_down_for_a_while_calls_retry_until_it_returns(tmp_path, caplog):
-    from ipfs_nodes import IpfsNode
+    from tests.support.ipfs import IpfsNode
 
     node = IpfsNode(tmp_path / "flaky").start()
     try:

@@ -9,21 +9,21 @@ import time
 import httpx
 import pytest
 from ape import chain
-from e2e_lib import Federation, advance_to, warp
-from pinning_service import PinningService
-from test_cli import BIN, NETWORK, REPO, cli_env
-from test_ipfs_federation import sync_chain_clock
 
-from backend.pin_follower import PinFollower, state_file
-from backend.pin_targets import KuboPinTarget, PinningServiceTarget
-from fedchain.chain import Phase
 from fedchain.cid import cid_for_bytes
+from fedchain.cli.demo import DemoConfig, Participants, make_nodes, setup
 from fedchain.codec import sha256
 from fedchain.commitments import trainer_commitment
-from fedchain.demo import DemoConfig, Participants, make_nodes, setup
+from fedchain.protocol import Phase
 from fedchain.retention import RetentionPolicy, set_task_retention, task_retention
 from fedchain.store.base import ContentError
 from fedchain.store.kubo import KuboStore
+from pinning.follower import PinFollower, state_file
+from pinning.targets import KuboPinTarget, PinningServiceTarget
+from tests.support.chain import sync_chain_clock, warp
+from tests.support.cli import BIN, NETWORK, REPO, cli_env
+from tests.support.federation import Federation, advance_to
+from tests.support.pinning_service import PinningService
 
 SALT = b"\x33" * 32
 TOKEN = "test-token-123"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.pin_follower import PinFollower
 from fedchain.retention import KEEP_ALL, RetentionPolicy, parse_count
+from pinning.follower import PinFollower
 
 
 class NoTarget:

@@ -17,9 +17,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import client.dp_step as dp_step
 from client.batches import PoissonBatches
+from client.modules import build_model, load_tensors
 from client.trainer import TrainConfig, dp_schedule, train_local
+from fedchain.architectures import initial_tensors
 from fedchain.data import load_dataset
-from fedchain.models import build_model, initial_tensors, load_tensors
 
 
 @pytest.fixture(scope="module")

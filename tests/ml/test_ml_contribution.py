@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from aggregator.contribution import combine, contributions
-from aggregator.freeriders import FreeRiderCheck, KnownUpdate, flatten
+from aggregator.freeriders import FreeRiderCheck, KnownUpdate
 from aggregator.scoring import PPM
 from aggregator.strategies import ClientUpdate
+from aggregator.strategies.ops import flatten
 from aggregator.validation import RejectedUpdate
-from fedchain.models import initial_tensors
+from fedchain.architectures import initial_tensors
 
 ARCH = "logreg:2-2"
 

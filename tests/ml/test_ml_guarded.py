@@ -7,16 +7,14 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from ml_subproc import run_with_threads
 
-from aggregator import robust
-from aggregator.attacks import ATTACKS, attack_update, flip_labels
 from aggregator.contribution import contributions
 from aggregator.freeriders import FreeRiderCheck
-from aggregator.guarded import GuardedAverage
 from aggregator.scoring import evaluate
-from aggregator.strategies import ClientUpdate, ValidationContext, get_strategy
-from fedchain.models import expected_shapes, initial_tensors
+from aggregator.strategies import ClientUpdate, RobustAverage, RoundContext, ValidationSet, get_strategy, ops
+from fedchain.architectures import expected_shapes, initial_tensors
+from tests.support.attacks import ATTACKS, attack_update, flip_labels
+from tests.support.subproc import run_with_threads
 
 ARCH = "logreg:2-2"
 X = np.array([[1, 0], [0, 1], [2, 1], [0, 3], [3, 0], [1, 4]], dtype=np.float32)
@@ -32,13 +30,13 @@ def test_norm_bound_and_capped_weights_by_hand() -> None:
     ups = [ClientUpdate("0x1", _model([[1, 0], [0, 0]], [0, 0]), 10),     # norm 1
            ClientUpdate("0x2", _model([[0, 2], [0, 0]], [0, 0]), 10),     # norm 2 = the median: the bound
            ClientUpdate("0x3", _model([[0, 0], [0, 0]], [10, 0]), 1000)]  # norm 10 -> x 0.2; 1000 samples -> cap 20
-    assert GuardedAverage.capped_weights(ups) == [10, 10, 20]
-    out = GuardedAverage().aggregate(zero, ups)  # no validation set bound: no filter
+    assert RobustAverage.capped_weights(ups) == [10, 10, 20]
+    out = RobustAverage().aggregate(zero, ups).tensors  # no validation set bound: no filter
     # (10 * d1 + 10 * d2 + 20 * 0.2 * d3) / 40
     assert out["0.weight"].tolist() == [[0.25, 0.5], [0.0, 0.0]] and out["0.bias"].tolist() == [1.0, 0.0]
-    doubled = GuardedAverage(clip_ratio=2.0).aggregate(zero, ups)  # bound 4 -> d3 x 0.4
+    doubled = RobustAverage(clip_ratio=2.0).aggregate(zero, ups).tensors  # bound 4 -> d3 x 0.4
     assert doubled["0.bias"].tolist() == [2.0, 0.0]
-    even = GuardedAverage.capped_weights(ups[:2] + [ClientUpdate("0x4", zero, 7), ClientUpdate("0x5", zero, 0)])
+    even = RobustAverage.capped_weights(ups[:2] + [ClientUpdate("0x4", zero, 7), ClientUpdate("0x5", zero, 0)])
     assert even == [10, 10, 7, 1]  # median of (1, 7, 10, 10) = 8.5 -> cap 17; counts below 1 count as 1
 
 
@@ -57,31 +55,35 @@ def _honest_and_hostile() -> tuple[dict[str, np.ndarray], list[ClientUpdate]]:
     return glob, honest + [moved(-4.0, "0xa"), moved(-1.0, "0xb")]  # two sign flippers
 
 
+def _with_validation(rejected: int = 0) -> RoundContext:
+    return RoundContext(validation=ValidationSet(ARCH, X, Y), rejected=rejected)
+
+
 def test_validation_filter_drops_what_makes_the_loss_worse() -> None:
     glob, updates = _honest_and_hostile()
-    rule = GuardedAverage(byzantine=3).with_validation(ValidationContext(ARCH, X, Y, rejected=0))
-    out = rule.aggregate(glob, updates)
-    details = rule.round_details()["robust"]
+    rule = RobustAverage(byzantine=3)
+    result = rule.aggregate(glob, updates, _with_validation(0))
+    out, details = result.tensors, result.report["robust"]
     assert details["excluded"] == ["0xa", "0xb"] and details["exclusion_budget"] == 3
-    honest_only = GuardedAverage().aggregate(glob, updates[:5])
+    honest_only = RobustAverage().aggregate(glob, updates[:5]).tensors
     assert evaluate(ARCH, out, X, Y).loss <= evaluate(ARCH, honest_only, X, Y).loss * 1.05
-    assert evaluate(ARCH, out, X, Y).loss < evaluate(ARCH, GuardedAverage().aggregate(glob, updates), X, Y).loss
+    unfiltered = RobustAverage().aggregate(glob, updates).tensors
+    assert evaluate(ARCH, out, X, Y).loss < evaluate(ARCH, unfiltered, X, Y).loss
     # f bounds every hostile update of the round: two already rejected leave a budget of one
-    one = GuardedAverage(byzantine=3).with_validation(ValidationContext(ARCH, X, Y, rejected=2))
-    one.aggregate(glob, updates)
-    assert one.round_details()["robust"]["excluded"] == ["0xa"]  # clipped, 0xa and 0xb tie: the lower address goes
-    assert one.round_details()["robust"]["exclusion_budget"] == 1
-    none = GuardedAverage(byzantine=3).with_validation(ValidationContext(ARCH, X, Y, rejected=3))
-    none.aggregate(glob, updates)
-    assert none.round_details()["robust"] == {"exclusion_budget": 0, "excluded": []}
+    one = RobustAverage(byzantine=3).aggregate(glob, updates, _with_validation(2)).report["robust"]
+    assert one["excluded"] == ["0xa"]  # clipped, 0xa and 0xb tie: the lower address goes
+    assert one["exclusion_budget"] == 1
+    none = RobustAverage(byzantine=3).aggregate(glob, updates, _with_validation(3)).report
+    assert none["robust"] == {"exclusion_budget": 0, "excluded": []}
     # never a majority: 3 updates allow at most 1 exclusion
-    assert GuardedAverage(byzantine=5).with_validation(ValidationContext(ARCH, X, Y)).exclusion_budget(3) == 1
-    assert GuardedAverage(byzantine=5).exclusion_budget(9) == 0  # unbound: no validation set, no filter
+    assert RobustAverage(byzantine=5).exclusion_budget(3, _with_validation()) == 1
+    assert RobustAverage(byzantine=5).exclusion_budget(9, None) == 0  # no validation set, no filter
+    assert RobustAverage().aggregate(glob, updates).report == {}
     # honest updates only: nothing is dropped (no removal lowers the loss by more than min_gain)
-    clean = GuardedAverage(byzantine=3).with_validation(ValidationContext(ARCH, X, Y))
-    clean.aggregate(glob, updates[:5])
-    assert clean.round_details()["robust"]["excluded"] == []
-    assert rule.aggregate(glob, list(reversed(updates)))["0.weight"].tolist() == out["0.weight"].tolist()
+    clean = RobustAverage(byzantine=3).aggregate(glob, updates[:5], _with_validation()).report
+    assert clean["robust"]["excluded"] == []
+    again = rule.aggregate(glob, list(reversed(updates)), _with_validation(0))
+    assert again.tensors["0.weight"].tolist() == out["0.weight"].tolist() and again.report == result.report
 
 
 def test_registry_and_bad_parameters() -> None:
@@ -89,7 +91,7 @@ def test_registry_and_bad_parameters() -> None:
     for bad in ({"byzantine": -1}, {"byzantine": True}, {"clip_ratio": 0}, {"min_gain": 1.0}):
         with pytest.raises(ValueError, match="bad parameters"):
             get_strategy("robust", bad)
-    assert GuardedAverage.uses_validation and not get_strategy("median", {}).uses_validation
+    assert RobustAverage.uses_validation and not get_strategy("median", {}).uses_validation
 
 
 def test_attack_builders() -> None:
@@ -107,9 +109,9 @@ def test_attack_builders() -> None:
 
 GUARDED_SNIPPET = """
 import numpy as np
-from aggregator.strategies import ClientUpdate, ValidationContext, get_strategy
+from aggregator.strategies import ClientUpdate, RoundContext, ValidationSet, get_strategy
 from fedchain.codec import ModelManifest, encode_model, sha256
-from fedchain.models import expected_shapes
+from fedchain.architectures import expected_shapes
 rng = np.random.default_rng(11)
 shapes = expected_shapes("mlp:64-128-10")
 glob = {k: rng.normal(scale=0.1, size=s).astype(np.float32) for k, s in shapes.items()}
@@ -118,10 +120,9 @@ updates = [ClientUpdate(f"0x{i:040x}", {k: (glob[k] + rng.normal(scale=0.05 * (1
            for i in range(8)]
 x_val = rng.normal(size=(60, 64))
 y_val = rng.integers(0, 10, size=60)
-rule = get_strategy("robust", {"byzantine": 3, "min_gain": 0.0}).with_validation(
-    ValidationContext("mlp:64-128-10", x_val, y_val, 0))
-out = rule.aggregate(glob, updates)
-print(sha256(encode_model(out, ModelManifest(kind="aggregate", architecture="x"))).hex(), rule.round_details())
+rule = get_strategy("robust", {"byzantine": 3, "min_gain": 0.0})
+result = rule.aggregate(glob, updates, RoundContext(validation=ValidationSet("mlp:64-128-10", x_val, y_val)))
+print(sha256(encode_model(result.tensors, ModelManifest(kind="aggregate", architecture="x"))).hex(), result.report)
 """
 
 
@@ -145,7 +146,7 @@ def test_scoring_and_free_rider_memory_bounds(monkeypatch) -> None:
     rng = np.random.default_rng(5)
     glob = initial_tensors(arch, 0)
     x_val, y_val = rng.normal(size=(20, 64)), rng.integers(0, 10, size=20)
-    monkeypatch.setattr(robust, "CHUNK_ELEMENTS", 1 << 12)  # the median's own buffers stay small
+    monkeypatch.setattr(ops, "CHUNK_ELEMENTS", 1 << 12)  # the median's own buffers stay small
 
     def updates(n: int) -> list[ClientUpdate]:
         return [ClientUpdate(f"0x{i:02x}", {k: (v + rng.normal(scale=0.01, size=v.shape)).astype(np.float32)

@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fedchain.models import (
-    MAX_PARAMETERS,
-    build_model,
-    expected_shapes,
-    initial_tensors,
-    load_tensors,
-    parse_architecture,
-    to_numpy,
-)
+from client.modules import build_model, load_tensors, to_numpy
+from fedchain.architectures import MAX_PARAMETERS, expected_shapes, initial_tensors, parse_architecture
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from ml_subproc import run_with_threads
 
-from aggregator.scoring import MAX_UINT64, evaluate, quantize_micro, quantize_ppm, score_updates
+from aggregator.contribution import contributions
+from aggregator.scoring import MAX_UINT64, evaluate, quantize_micro, quantize_ppm
 from aggregator.strategies import ClientUpdate
-from fedchain.models import build_model, initial_tensors, load_tensors
+from client.modules import build_model, load_tensors
+from fedchain.architectures import initial_tensors
+from tests.support.subproc import run_with_threads
 
 
 def test_tiny_logreg_by_hand() -> None:
@@ -65,15 +67,17 @@ def test_quantize_micro() -> None:
     assert quantize_micro(1e300) == MAX_UINT64
 
 
-def test_score_updates_per_trainer() -> None:
+def test_each_update_is_scored_on_its_own_validation_accuracy() -> None:
+    """The accuracy factor of a contribution score is the update's own validation accuracy, in ppm."""
     x = np.array([[1, 0], [0, 1], [2, 1], [0, 3]], dtype=np.float32)
     y = np.array([0, 1, 1, 1])
+    zero = {"0.weight": np.zeros((2, 2), np.float32), "0.bias": np.zeros(2, np.float32)}
     eye = {"0.weight": np.eye(2, dtype=np.float32), "0.bias": np.zeros(2, np.float32)}
     ones = {"0.weight": np.array([[0, 0], [0, 0]], np.float32), "0.bias": np.array([0, 1], np.float32)}
-    scores = score_updates("logreg:2-2", [ClientUpdate("0xA", eye, 5), ClientUpdate("0xB", ones, 7)], x, y)
-    assert scores == {"0xA": 750_000, "0xB": 750_000}
+    scores = contributions("logreg:2-2", zero, [ClientUpdate("0xA", eye, 5), ClientUpdate("0xB", ones, 7)], x, y)
+    assert {t: c.accuracy for t, c in scores.items()} == {"0xA": 750_000, "0xB": 750_000}
     flipped = {"0.weight": -np.eye(2, dtype=np.float32), "0.bias": np.zeros(2, np.float32)}
-    assert score_updates("logreg:2-2", [ClientUpdate("0xC", flipped, 1)], x, y) == {"0xC": 250_000}
+    assert contributions("logreg:2-2", zero, [ClientUpdate("0xC", flipped, 1)], x, y)["0xC"].accuracy == 250_000
 
 
 def test_evaluate_rejects_bad_input() -> None:
@@ -90,7 +94,7 @@ EVALUATE_SNIPPET = """
 import numpy as np
 from aggregator.scoring import evaluate
 from fedchain.data import load_dataset
-from fedchain.models import initial_tensors
+from fedchain.architectures import initial_tensors
 x, y = load_dataset("digits")
 r = evaluate("mlp:64-128-10", initial_tensors("mlp:64-128-10", 5), x[:600], y[:600])
 print(r.accuracy.hex(), r.loss.hex())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml_subproc import run_with_threads
 
 from aggregator.strategies import ClientUpdate, FedAvg, Strategy, get_strategy
 from fedchain.codec import ModelManifest, encode_model, sha256
+from tests.support.subproc import run_with_threads
 
 
 def _u(trainer: str, n: int, **tensors: list[float]) -> ClientUpdate:
@@ -19,7 +19,7 @@ GLOBAL = {"w": np.zeros(2, np.float32), "b": np.zeros(1, np.float32)}
 
 def test_fedavg_hand_computed() -> None:
     updates = [_u("0xB", 3, w=[3.0, 4.0], b=[1.0]), _u("0xa", 1, w=[1.0, 2.0], b=[-3.0])]
-    out = FedAvg().aggregate(GLOBAL, updates)
+    out = FedAvg().aggregate(GLOBAL, updates).tensors
     # w: (1*[1,2] + 3*[3,4]) / 4 = [2.5, 3.5]; b: (1*-3 + 3*1) / 4 = 0
     assert out["w"].dtype == np.float32 and out["w"].tolist() == [2.5, 3.5]
     assert out["b"].tolist() == [0.0]
@@ -28,7 +28,7 @@ def test_fedavg_hand_computed() -> None:
 def test_fedavg_float64_accumulation_then_float32() -> None:
     big, tiny = np.float32(1e8), np.float32(1.0)
     updates = [_u("0x1", 1, w=[big, tiny], b=[0]), _u("0x2", 1, w=[-big, tiny], b=[0])]
-    out = FedAvg().aggregate(GLOBAL, updates)
+    out = FedAvg().aggregate(GLOBAL, updates).tensors
     assert out["w"].tolist() == [0.0, 1.0]
 
 
@@ -41,8 +41,8 @@ def test_fedavg_order_and_case_independent() -> None:
         for i in range(7)
     ]
     glob = {"w": np.zeros((5, 3), np.float32)}
-    a = FedAvg().aggregate(glob, updates)
-    b = FedAvg().aggregate(glob, list(reversed(updates)))
+    a = FedAvg().aggregate(glob, updates).tensors
+    b = FedAvg().aggregate(glob, list(reversed(updates))).tensors
     assert a["w"].tobytes() == b["w"].tobytes()
     total = sum(u.num_samples for u in updates)
     expected = sum(u.num_samples * u.tensors["w"].astype(np.float64) for u in updates) / total
@@ -76,7 +76,7 @@ AGGREGATE_SNIPPET = """
 import numpy as np
 from aggregator.strategies import ClientUpdate, get_strategy
 from fedchain.codec import ModelManifest, encode_model, sha256
-from fedchain.models import expected_shapes
+from fedchain.architectures import expected_shapes
 rng = np.random.default_rng(42)
 shapes = expected_shapes("mlp:64-256-128-10")
 updates = [
@@ -85,7 +85,7 @@ updates = [
     for i in range(6)
 ]
 glob = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
-out = get_strategy("fedavg", {}).aggregate(glob, updates)
+out = get_strategy("fedavg", {}).aggregate(glob, updates).tensors
 print(sha256(encode_model(out, ModelManifest(kind="aggregate", architecture="mlp:64-256-128-10"))).hex())
 """
 

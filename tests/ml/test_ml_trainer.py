@@ -7,8 +7,8 @@ import pytest
 
 from aggregator.scoring import evaluate
 from client.trainer import TrainConfig, dp_schedule, train_local
+from fedchain.architectures import expected_shapes, initial_tensors
 from fedchain.data import load_dataset
-from fedchain.models import expected_shapes, initial_tensors
 
 ARCH = "mlp:64-16-10"
 
@@ -99,7 +99,7 @@ def test_dp_update_has_plain_state_dict_keys_and_loads_into_a_plain_module(
 ) -> None:
     import torch
 
-    from fedchain.models import build_model
+    from client.modules import build_model
 
     x, y = digits
     result = train_local(ARCH, initial_tensors(ARCH, seed=0), x, y,

@@ -10,8 +10,8 @@ import pytest
 import safetensors.numpy
 
 from aggregator.validation import RejectedUpdate, validate_update
+from fedchain.architectures import expected_shapes, initial_tensors
 from fedchain.codec import MANIFEST_KEY, ModelManifest, encode_model
-from fedchain.models import expected_shapes, initial_tensors
 
 ARCH = "mlp:8-4-3"
 SHAPES = expected_shapes(ARCH)

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import client.trainer as trainer
+from client.modules import build_model, load_tensors
+from fedchain.architectures import initial_tensors
 from fedchain.data import load_dataset
-from fedchain.models import build_model, initial_tensors, load_tensors
 
 ARCH = "mlp:64-32-10"
 

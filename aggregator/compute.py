@@ -1,0 +1,233 @@
+"""One round's result, computed from the chain and the content store alone: identical on every honest aggregator.
+
+``RoundComputer.compute`` fetches each revealed update once, validates it (reason codes), rejects free riders,
+aggregates with the task's strategy, scores every trainer, encodes the result file and its score tree. The result
+is kept in memory keyed by everything the chain says about the round, so the reveal reuses the commit's result;
+after a restart it is recomputed, byte for byte the same. The validated updates of a round are kept for the replay
+checks of the next ``REPLAY_LOOKBACK_ROUNDS`` rounds (fetched again only after a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aggregator.contribution import contributions
+from aggregator.freeriders import REPLAY_LOOKBACK_ROUNDS, FreeRiderCheck, KnownUpdate
+from aggregator.scoring import evaluate, quantize_micro, quantize_ppm
+from aggregator.strategies import Aggregation, ClientUpdate, RoundContext, Strategy, ValidationSet, get_strategy
+from aggregator.strategies.central_dp import round_seed
+from aggregator.strategies.ops import flatten
+from aggregator.validation import RejectedUpdate, validate_update
+from fedchain.architectures import expected_shapes
+from fedchain.chainview import ChainReader, TaskView
+from fedchain.codec import CodecError, ModelManifest, decode_dataset, decode_model, encode_model, sha256
+from fedchain.commitments import AggregateResult
+from fedchain.manifests import AggregateDetails, Rejection, ServerStateRef, aggregate_details, update_privacy
+from fedchain.protocol import Phase
+from fedchain.store import ContentError, ContentStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Reveal = tuple[str, str, bytes, int]  # (trainer lower-case, cid, digest, samples), in commit order
+
+
+@dataclass(frozen=True)
+class RoundInputs:
+    """Everything the chain says that a round's result depends on; equal inputs give an equal result."""
+
+    task_id: int
+    round: int
+    global_model_cid: str
+    global_model_digest: bytes
+    reveals: tuple[Reveal, ...]
+
+
+@dataclass(frozen=True)
+class RoundComputation:
+    """The deterministic outcome of one round."""
+
+    inputs: RoundInputs
+    result: AggregateResult
+    blob: bytes
+    details: AggregateDetails
+
+    @property
+    def scores(self) -> dict[str, int]:
+        return self.details.scores
+
+    @property
+    def rejected(self) -> dict[str, Rejection]:
+        return self.details.rejected
+
+
+class RoundComputer:
+    """Computes rounds for one aggregator: a chain reader, a content store and a size bound for files."""
+
+    def __init__(self, reader: ChainReader, store: ContentStore, max_bytes: int,
+                 central_dp_secret: bytes | None = None) -> None:
+        self.reader = reader
+        self.store = store
+        self.max_bytes = max_bytes
+        self.central_dp_secret = central_dp_secret  # shared by the committee off chain; never logged
+        self._validation: dict[bytes, ValidationSet] = {}
+        self._validated: dict[tuple[int, int], list[KnownUpdate]] = {}
+        self._last: dict[int, RoundComputation] = {}
+
+    # --- inputs -----------------------------------------------------------------------------------------
+    def _fetch(self, cid: str, digest: bytes) -> bytes:
+        return self.store.get(cid, sha256=digest, max_bytes=self.max_bytes)
+
+    def inputs(self, task: TaskView, round_: int) -> RoundInputs:
+        reveals: list[Reveal] = []
+        for trainer in self.reader.round_trainers(task.task_id, round_):  # commit order
+            entry = self.reader.trainer_entry(task.task_id, round_, trainer)
+            if entry.revealed:
+                reveals.append((trainer.lower(), entry.cid, entry.update_digest, entry.num_samples))
+        return RoundInputs(task.task_id, round_, task.global_model_cid, task.global_model_digest, tuple(reveals))
+
+    def validation_set(self, task: TaskView) -> ValidationSet:
+        spec = task.spec
+        if spec.validation_digest not in self._validation:
+            x, y = decode_dataset(self._fetch(spec.validation_cid, spec.validation_digest), self.max_bytes)
+            self._validation[spec.validation_digest] = ValidationSet(spec.architecture, x, y)
+        return self._validation[spec.validation_digest]
+
+    def _validate(self, task: TaskView, round_: int, reveal: Reveal, shapes: dict[str, tuple[int, ...]]
+                  ) -> tuple[dict[str, np.ndarray], ModelManifest]:
+        trainer, cid, digest, samples = reveal
+        try:
+            blob = self._fetch(cid, digest)
+        except StoreUnavailable:
+            raise  # our store is down, not the trainer's fault: never a rejection (results must not depend on it)
+        except (ContentError, ValueError) as exc:  # ValueError: the revealed CID is not a CID
+            raise RejectedUpdate(type(exc).__name__, str(exc)) from exc
+        return validate_update(blob, shapes, self.max_bytes)
+
+    def earlier_updates(self, task: TaskView, round_: int, shapes: dict[str, tuple[int, ...]]) -> list[KnownUpdate]:
+        """Validated updates revealed in the previous rounds (replay detection), from memory or the store."""
+        known: list[KnownUpdate] = []
+        for earlier in range(max(1, round_ - REPLAY_LOOKBACK_ROUNDS), round_):
+            if (task.task_id, earlier) not in self._validated:
+                seen = []
+                for reveal in self.inputs(task, earlier).reveals:
+                    try:
+                        tensors, _ = self._validate(task, earlier, reveal, shapes)
+                    except RejectedUpdate:
+                        continue  # a broken old update cannot be replayed
+                    seen.append(KnownUpdate(reveal[0], earlier, flatten(tensors, np.float32)))
+                self._validated[(task.task_id, earlier)] = seen
+            known += self._validated[(task.task_id, earlier)]
+        return known
+
+    def _check_manifest(self, task: TaskView, round_: int, reveal: Reveal, manifest: ModelManifest
+                        ) -> dict[str, Any]:
+        trainer, _, _, samples = reveal
+        expected = (task.task_id, round_, trainer, task.global_model_cid, samples)
+        found = (manifest.task_id, manifest.round, manifest.trainer.lower(), manifest.parent_cid, manifest.num_samples)
+        if found != expected:
+            raise RejectedUpdate("wrong_manifest", f"manifest says {found}, chain says {expected}")
+        bound = task.spec.dp_epsilon
+        if bound and (manifest.epsilon_spent is None or manifest.epsilon_spent > bound):
+            raise RejectedUpdate("privacy_bound", f"epsilon {manifest.epsilon_spent} exceeds the task bound {bound}")
+        try:
+            return update_privacy(manifest)
+        except CodecError as exc:
+            raise RejectedUpdate(exc.code, str(exc)) from exc
+
+    def round_context(self, task: TaskView, round_: int, strategy: Strategy, global_manifest: ModelManifest,
+                      rejected: int) -> RoundContext:
+        """What the strategy reads of the round: only the parts it declares it uses are fetched."""
+        previous = aggregate_details(global_manifest) if global_manifest.kind == "aggregate" else AggregateDetails()
+        seed, released = b"", 1
+        if strategy.uses_round_seed:  # central DP: noise seeded from the block that closed the reveal phase
+            event = self.reader.phase_reached_block(task.task_id, round_, Phase.AGGREGATOR_COMMIT)
+            d = self.reader.deployment
+            seed = round_seed(int(d.chain_id), d.tasks, task.task_id, round_, bytes.fromhex(event.block_hash[2:]),
+                              self.central_dp_secret)
+            released = max(1, self.reader.released_rounds(task.task_id, round_))
+        validation = self.validation_set(task) if strategy.uses_validation else None
+        state = None
+        ref = previous.server_state
+        if strategy.uses_server_state and ref is not None and ref.strategy == strategy.name:
+            state, _ = decode_model(self._fetch(ref.cid, ref.sha256), self.max_bytes)
+        return RoundContext(task.task_id, round_, seed, global_manifest.details if global_manifest.kind == "aggregate"
+                            else {}, released, validation, rejected, state)
+
+    # --- the round --------------------------------------------------------------------------------------
+    def compute(self, task_id: int, round_: int) -> RoundComputation:
+        """The round's result: reused when the chain says what it said last time, otherwise computed."""
+        task = self.reader.task(task_id)
+        inputs = self.inputs(task, round_)
+        last = self._last.get(task_id)
+        if last is not None and last.inputs == inputs:
+            return last
+        computation = self._compute(task, round_, inputs)
+        self._last[task_id] = computation
+        for key in [k for k in self._validated if k[0] == task_id and k[1] < round_ - REPLAY_LOOKBACK_ROUNDS]:
+            del self._validated[key]
+        return computation
+
+    def _compute(self, task: TaskView, round_: int, inputs: RoundInputs) -> RoundComputation:
+        spec = task.spec
+        shapes = expected_shapes(spec.architecture)
+        global_tensors, global_manifest = decode_model(
+            self._fetch(task.global_model_cid, task.global_model_digest), self.max_bytes)
+        free_riders = FreeRiderCheck(global_tensors, self.earlier_updates(task, round_, shapes))
+        accepted: list[ClientUpdate] = []
+        privacy: dict[str, Any] = {}
+        rejected: dict[str, Rejection] = {}
+        validated: list[KnownUpdate] = []
+        for reveal in inputs.reveals:
+            trainer = reveal[0]
+            try:
+                tensors, manifest = self._validate(task, round_, reveal, shapes)
+                validated.append(KnownUpdate(trainer, round_, flatten(tensors, np.float32)))
+                report = self._check_manifest(task, round_, reveal, manifest)
+                free_riders.check(trainer, round_, tensors)
+            except RejectedUpdate as exc:
+                rejected[trainer] = Rejection.bounded(exc.code, exc.message)
+                log.warning("round %s: rejected %s: %s", round_, trainer, rejected[trainer].code)
+                continue
+            privacy[trainer] = report
+            accepted.append(ClientUpdate(trainer, tensors, reveal[3]))
+        self._validated[(task.task_id, round_)] = validated
+        strategy = get_strategy(spec.strategy, spec.strategy_config())
+        context = self.round_context(task, round_, strategy, global_manifest, len(rejected))
+        if accepted:
+            aggregation = strategy.aggregate(global_tensors, accepted, context)
+        else:
+            aggregation = Aggregation(global_tensors, strategy.report_without_updates(context))
+        state_ref = self._store_state(spec.architecture, strategy, aggregation)
+        if state_ref is None and not accepted and global_manifest.kind == "aggregate":
+            state_ref = aggregate_details(global_manifest).server_state  # the model did not move: nor does the state
+        validation = self.validation_set(task)
+        breakdown = contributions(spec.architecture, global_tensors, accepted, validation.x, validation.y)
+        scores = {t: c.score for t, c in breakdown.items()} | {t: 0 for t in rejected}
+        quality = evaluate(spec.architecture, aggregation.tensors, validation.x, validation.y)
+        accuracy_ppm, loss_micro = quantize_ppm(quality.accuracy), quantize_micro(quality.loss)
+        samples = {u.trainer: u.num_samples for u in accepted}
+        details = AggregateDetails(
+            strategy=strategy.name, scores=scores, rejected=rejected,
+            contributions={t: breakdown[t].as_dict() for t in breakdown},
+            privacy={t: privacy[t] for t in samples if t in privacy}, server_state=state_ref, report=aggregation.report)
+        manifest = ModelManifest(
+            kind="aggregate", architecture=spec.architecture, parent_cid=task.global_model_cid, task_id=task.task_id,
+            round=round_, num_samples=sum(samples.values()),
+            metrics={"accuracy": accuracy_ppm / 1e6, "loss": loss_micro / 1e6}, details=details.to_json())
+        blob = encode_model(aggregation.tensors, manifest)
+        result = AggregateResult(
+            result_cid=self.store.put(blob), result_digest=sha256(blob), scores_root=details.score_tree().root,
+            total_weight=sum(scores[t] * n for t, n in samples.items()), accepted=len(accepted),
+            rejected=len(rejected), accuracy_ppm=accuracy_ppm, loss_micro=loss_micro)
+        return RoundComputation(inputs, result, blob, details)
+
+    def _store_state(self, architecture: str, strategy: Strategy, aggregation: Aggregation) -> ServerStateRef | None:
+        if aggregation.server_state is None:
+            return None
+        blob = encode_model(aggregation.server_state, ModelManifest(
+            kind="aggregate", architecture=architecture, details={"server_state_of": strategy.name}))
+        return ServerStateRef(strategy.name, self.store.put(blob), sha256(blob))

@@ -1,0 +1,167 @@
+"""Pure helpers every strategy shares: update ordering, weighted sums, deltas, norms, chunked order statistics and
+parameter validation. Deterministic: updates sorted by lower-case trainer address, float64 arithmetic in a fixed
+order (numpy's elementwise ufuncs are correctly rounded and single-threaded; sums of a contiguous float64 vector
+use numpy's pairwise summation), so results do not depend on threads or BLAS.
+
+Median and trimmed mean work column chunk by column chunk: at most ``CHUNK_ELEMENTS`` values (updates x columns)
+are gathered and sorted at a time, so their extra memory is about ``3 * 8 * CHUNK_ELEMENTS`` bytes plus the
+float32 output, whatever the number of updates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from aggregator.strategies.base import ClientUpdate
+
+Tensors = dict[str, np.ndarray]
+CHUNK_ELEMENTS = 1 << 21  # 2 Mi float64 values = 16 MiB per chunk buffer
+
+
+# --- parameters ----------------------------------------------------------------------------------------
+def number(value: Any, name: str, low: float | None = None, high: float | None = None, *,
+           low_open: bool = False, high_open: bool = True) -> float:
+    """A finite real strategy parameter within bounds (``ValueError`` saying which otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{name} must be in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}, "
+                         f"got {value:g}")
+    return value
+
+
+def integer(value: Any, name: str, low: int = 0) -> int:
+    """An integer strategy parameter of at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+# --- updates -------------------------------------------------------------------------------------------
+def ordered_updates(global_tensors: Mapping[str, np.ndarray], updates: Sequence[ClientUpdate]) -> list[ClientUpdate]:
+    """Check updates against the global model and return them sorted by lower-case trainer address."""
+    if not updates:
+        raise ValueError("cannot aggregate an empty list of updates")
+    seen: set[str] = set()
+    for update in updates:
+        key = update.trainer.lower()
+        if key in seen:
+            raise ValueError(f"duplicate update from trainer {update.trainer}")
+        seen.add(key)
+        if set(update.tensors) != set(global_tensors):
+            raise ValueError(f"update from {update.trainer} has different tensor names than the global model")
+        for name, ref in global_tensors.items():
+            if np.shape(update.tensors[name]) != np.shape(ref):
+                raise ValueError(f"update from {update.trainer}: tensor {name} has the wrong shape")
+        if isinstance(update.num_samples, bool) or not isinstance(update.num_samples, int | np.integer):
+            raise ValueError(f"update from {update.trainer}: num_samples must be an integer")
+    return sorted(updates, key=lambda u: u.trainer.lower())
+
+
+def sample_weights(ordered: Sequence[ClientUpdate], rule: str) -> list[np.float64]:
+    """FedAvg's weights ``n_i / N`` (``ValueError`` when a count is not positive)."""
+    if any(u.num_samples <= 0 for u in ordered):
+        raise ValueError(f"{rule} needs num_samples > 0 for every update")
+    total = np.float64(sum(int(u.num_samples) for u in ordered))
+    return [np.float64(int(u.num_samples)) / total for u in ordered]
+
+
+def weighted_average(ordered: Sequence[ClientUpdate], weights: Sequence[float]) -> Tensors:
+    """``sum_i w_i * t_i`` accumulated in float64 in the given order, cast to float32."""
+    out: Tensors = {}
+    for name in sorted(ordered[0].tensors):
+        acc = np.zeros(np.shape(ordered[0].tensors[name]), dtype=np.float64)
+        for update, weight in zip(ordered, weights, strict=True):
+            acc = acc + np.asarray(update.tensors[name], dtype=np.float64) * np.float64(weight)
+        out[name] = np.ascontiguousarray(acc.astype(np.float32))
+    return out
+
+
+# --- vectors -------------------------------------------------------------------------------------------
+def flatten(tensors: Mapping[str, np.ndarray], dtype: type = np.float64) -> np.ndarray:
+    """All tensors, in sorted-name order, as one vector (float64 unless ``dtype`` says otherwise)."""
+    return np.concatenate([np.asarray(tensors[k], dtype=dtype).reshape(-1) for k in sorted(tensors)])
+
+
+def unflatten(flat: np.ndarray, like: Mapping[str, np.ndarray]) -> Tensors:
+    """The inverse of ``flatten``: float32 tensors shaped as ``like``."""
+    out, start = {}, 0
+    for k in sorted(like):
+        shape = np.shape(like[k])
+        size = int(np.prod(shape, dtype=np.int64))
+        out[k] = np.ascontiguousarray(flat[start:start + size].astype(np.float32).reshape(shape))
+        start += size
+    return out
+
+
+def flat_deltas(global_tensors: Mapping[str, np.ndarray], ordered: Sequence[ClientUpdate]) -> list[np.ndarray]:
+    """Each update minus the global model, flattened over the sorted tensor names, in float64."""
+    base = flatten(global_tensors)
+    return [flatten(u.tensors) - base for u in ordered]
+
+
+def squared_norm(vector: np.ndarray) -> float:
+    """Deterministic ``||v||^2`` (numpy's pairwise sum of a contiguous float64 array)."""
+    return float(np.sum(np.square(np.ascontiguousarray(vector, dtype=np.float64))))
+
+
+def norm(vector: np.ndarray) -> float:
+    """Deterministic L2 norm."""
+    return math.sqrt(squared_norm(vector))
+
+
+def tensors_norm(tensors: Mapping[str, np.ndarray]) -> float:
+    """The L2 norm over all tensors (as one flattened vector)."""
+    return norm(flatten(tensors))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity; 0 when ``a`` is zero, 1 when only ``b`` is (no direction to disagree with)."""
+    na, nb = norm(a), norm(b)
+    if na == 0.0:
+        return 0.0
+    if nb == 0.0:
+        return 1.0
+    return float(np.sum(np.ascontiguousarray(a * b))) / (na * nb)
+
+
+# --- order statistics ----------------------------------------------------------------------------------
+def chunked_order_statistic(ordered: Sequence[ClientUpdate], reduce_sorted: Callable[[np.ndarray], np.ndarray],
+                            chunk_elements: int | None = None) -> Tensors:
+    """Apply ``reduce_sorted(block) -> column`` to chunks of coordinates, tensor by tensor; ``block`` has shape
+    ``[coordinates, updates]`` with each row sorted ascending."""
+    n = len(ordered)
+    columns = max(1, (CHUNK_ELEMENTS if chunk_elements is None else chunk_elements) // n)
+    out: Tensors = {}
+    for name in sorted(ordered[0].tensors):
+        flats = [np.asarray(u.tensors[name]).reshape(-1) for u in ordered]
+        size = flats[0].size
+        result = np.empty(size, dtype=np.float32)
+        buffer = np.empty((min(columns, max(size, 1)), n), dtype=np.float64)
+        for start in range(0, size, columns):
+            stop = min(size, start + columns)
+            block = buffer[: stop - start]
+            for col, flat in enumerate(flats):
+                block[:, col] = flat[start:stop]
+            block.sort(axis=1)
+            result[start:stop] = reduce_sorted(block)
+        out[name] = result.reshape(np.shape(ordered[0].tensors[name]))
+    return out
+
+
+def median_of_sorted(block: np.ndarray) -> np.ndarray:
+    """Row medians of a row-sorted block (the mean of the two middle values for an even count)."""
+    n = block.shape[1]
+    if n % 2:
+        return block[:, n // 2]
+    return (block[:, n // 2 - 1] + block[:, n // 2]) * 0.5

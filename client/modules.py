@@ -1,0 +1,68 @@
+"""PyTorch modules for architecture ids, and plain float32 tensor dicts in and out of them.
+
+``mlp`` and ``logreg`` ids are ``torch.nn.Sequential`` modules, so tensors are named ``"0.weight"``, ``"0.bias"``,
+``"2.weight"``, ... exactly as in a plain ``state_dict``; outputs are logits for cross-entropy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from fedchain.architectures import parse_architecture
+
+OPACUS_PREFIX = "_module."
+
+
+def build_model(architecture: str) -> nn.Module:
+    """A fresh (default-initialised) module for an architecture id."""
+    spec = parse_architecture(architecture)
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(spec.sizes[:-1], spec.sizes[1:], strict=True)):
+        if i > 0:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(fan_in, fan_out))
+    return nn.Sequential(*layers)
+
+
+def _strip_prefix(name: str) -> str:
+    while name.startswith(OPACUS_PREFIX):
+        name = name[len(OPACUS_PREFIX) :]
+    return name
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    """The plain module inside an Opacus ``GradSampleModule`` (or the module itself)."""
+    inner = getattr(module, "_module", None)
+    return inner if isinstance(inner, nn.Module) else module
+
+
+def to_numpy(module: nn.Module) -> dict[str, np.ndarray]:
+    """Plain ``state_dict`` names -> float32 contiguous copies; Opacus ``_module.`` prefixes stripped."""
+    out: dict[str, np.ndarray] = {}
+    for name, value in module.state_dict().items():
+        clean = _strip_prefix(name)
+        if clean in out:
+            raise ValueError(f"duplicate tensor name {clean!r} after stripping Opacus prefixes")
+        array = value.detach().cpu().numpy()
+        out[clean] = np.ascontiguousarray(array, dtype=np.float32).copy()
+    return out
+
+
+def load_tensors(module: nn.Module, tensors: dict[str, np.ndarray]) -> None:
+    """Copy named float32 tensors into a module; ``ValueError`` on missing, extra or misshapen tensors."""
+    target = _unwrap(module)
+    own = {name: tuple(value.shape) for name, value in target.state_dict().items()}
+    given = {_strip_prefix(name): value for name, value in tensors.items()}
+    if set(own) != set(given):
+        missing = sorted(set(own) - set(given))
+        extra = sorted(set(given) - set(own))
+        raise ValueError(f"tensor names do not match the model: missing {missing}, extra {extra}")
+    state: dict[str, torch.Tensor] = {}
+    for name, shape in own.items():
+        array = np.asarray(given[name])
+        if tuple(array.shape) != shape:
+            raise ValueError(f"tensor {name} has shape {tuple(array.shape)}, model expects {shape}")
+        state[name] = torch.from_numpy(np.array(array, dtype=np.float32, copy=True))
+    target.load_state_dict(state, strict=True)

@@ -1,0 +1,137 @@
+"""``Fedchain``: the ``ChainReader`` over ape, with the deployment's contract handles; transactions whose reverts
+are explained from ``fedchain.reverts``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ape import chain, networks
+from ape.exceptions import ContractLogicError
+
+from fedchain.chainview import ChainEvent, ChainReader
+from fedchain.config import REPO_ROOT, ensure_tool_paths
+from fedchain.deployment import CONTRACT_NAMES, Deployment
+from fedchain.errors import FedchainError
+from fedchain.reverts import explain
+
+log = logging.getLogger(__name__)
+
+
+def contracts_project() -> Any:
+    """The ape project holding fedchain's contracts (compiled on first use)."""
+    from ape.managers.project import LocalProject
+
+    ensure_tool_paths()
+    return LocalProject(REPO_ROOT)
+
+
+def network_key() -> str:
+    """``ecosystem:network`` of the connected provider: the key in deployments.json."""
+    provider = networks.provider
+    return f"{provider.network.ecosystem.name}:{provider.network.name}"
+
+
+def is_local_network() -> bool:
+    return networks.provider.network.name == "local"
+
+
+class Fedchain(ChainReader):
+    """The contracts of one deployment through ape: typed reads (``ChainReader``) and contract handles
+    (``token``, ``staking``, ``tasks``, ``rejection_slasher``, ``governor``, ``timelock``, ``policy``,
+    ``retention``; None where the deployment has no such contract)."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        project = contracts_project()
+        self.deployment = deployment
+        self.contracts: dict[str, Any] = {
+            role: getattr(project, CONTRACT_NAMES[role]).at(address)
+            for role, address in deployment.addresses.items()
+        }
+        self._names = {address.lower(): CONTRACT_NAMES[role] for role, address in deployment.addresses.items()}
+        for role in CONTRACT_NAMES:
+            setattr(self, role, self.contracts.get(role))
+
+    token: Any
+    staking: Any
+    tasks: Any
+    rejection_slasher: Any
+    governor: Any
+    timelock: Any
+    policy: Any
+    retention: Any
+
+    @classmethod
+    def connect(cls) -> Fedchain:
+        """The deployment recorded for the connected network, checked against the chain."""
+        record = Deployment.load(network_key())
+        record.require_on_chain(int(chain.chain_id), bool(networks.provider.get_code(record.tasks)))
+        return cls(record)
+
+    # --- ChainReader ----------------------------------------------------------------------------------
+    def call(self, role: str, function: str, *args: Any, block: int | None = None) -> Any:
+        method = getattr(self.contracts[role], function)
+        return method(*args, block_id=block) if block is not None else method(*args)
+
+    def events(self, role: str, name: str, from_block: int, to_block: int | None = None,
+               filters: Mapping[str, Any] | None = None) -> list[ChainEvent]:
+        stop = (int(chain.blocks.height) if to_block is None else int(to_block)) + 1
+        logs = getattr(self.contracts[role], name).range(int(from_block), stop, search_topics=dict(filters or {}))
+        return [ChainEvent(int(e.block_number), _hex(e.block_hash), _hex(e.transaction_hash), int(e.log_index), role,
+                           str(e.contract_address), name, dict(e.event_arguments)) for e in logs]
+
+    def chain_id(self) -> int:
+        return int(chain.chain_id)
+
+    def head(self) -> int:
+        return int(chain.blocks.height)
+
+    def block_timestamp(self, number: int | None = None) -> int:
+        block = chain.blocks.head if number is None else chain.blocks[number]
+        return int(block.timestamp)
+
+    def pending_timestamp(self) -> int:
+        """Asks the node for its pending block (dev chains whose clock was moved or restored from a snapshot differ
+        from the wall clock); nodes without one fall back to the later of the wall clock and the head block."""
+        try:
+            return int(chain.pending_timestamp)
+        except Exception:  # noqa: BLE001 - any RPC without "pending" support
+            return max(int(time.time()), int(chain.blocks.head.timestamp))
+
+    # --- transactions ---------------------------------------------------------------------------------
+    def contract_name(self, address: str | None) -> str | None:
+        return self._names.get(str(address).lower()) if address else None
+
+    def explain_revert(self, exc: BaseException) -> str:
+        return explain_revert(exc, self.contract_name(getattr(exc, "contract_address", None)))
+
+    def send(self, description: str, method: Callable[..., Any], *args: Any, sender: Any, **kwargs: Any) -> Any:
+        """Send a transaction; a revert becomes a ``FedchainError`` saying what went wrong and what to do."""
+        try:
+            return method(*args, sender=sender, **kwargs)
+        except ContractLogicError as exc:
+            raise FedchainError(f"{description} failed: {self.explain_revert(exc)}") from exc
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text
+
+
+def explain_revert(exc: BaseException, contract: str | None = None) -> str:
+    """One line for a revert ape raised: a custom error by name with its arguments, or the revert message."""
+    inputs = getattr(exc, "inputs", None)
+    if isinstance(exc, ContractLogicError) and isinstance(inputs, dict):
+        return explain(type(exc).__name__, inputs, contract)
+    if isinstance(exc, ContractLogicError):
+        return f"transaction reverted: {exc.message or type(exc).__name__}"
+    return str(exc)
+
+
+def revert_name(exc: BaseException) -> str:
+    """The custom error's name of a revert ape raised ('' for other errors)."""
+    return type(exc).__name__ if isinstance(getattr(exc, "inputs", None), dict) else ""

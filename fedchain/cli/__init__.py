@@ -1,0 +1,130 @@
+"""The face: the ``fedchain`` command. It is the only part that wires several roles together: it registers each
+role's commands (sponsor, client, aggregator, pin follower, backend, dashboard) and runs the demos."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from fedchain.config import DEFAULT_NETWORK, ensure_tool_paths
+
+
+@click.group()
+@click.version_option(package_name="fedchain")
+def main() -> None:
+    """fedchain: federated learning with DP training, content-addressed models and on-chain rounds."""
+    ensure_tool_paths()
+
+
+@main.command()
+@click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--trainers", default=5, show_default=True, type=click.IntRange(1, 16))
+@click.option("--dp/--no-dp", default=False, show_default=True, help="Train with DP-SGD inside the task's bound.")
+@click.option("--epsilon", default=8.0, show_default=True, type=click.FloatRange(0.1, 100),
+              help="Task-wide epsilon bound when --dp is on.")
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--strategy", default="fedavg", show_default=True,
+              help="Aggregation strategy id, e.g. fedavg or dp-fedavg (central DP).")
+@click.option("--strategy-params", default="{}", show_default=True,
+              help='Strategy parameters as a JSON object, e.g. \'{"noise_multiplier": 1.0, "clip_norm": 1.0}\'.')
+@click.option("--governance", is_flag=True,
+              help="The DAO owns the protocol: hand every role to a Governor + Timelock and change one parameter "
+                   "by proposal (time travel on the local chain).")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--backend", "backend_port", type=click.IntRange(1, 65535), default=None, is_flag=False,
+              flag_value=8000, help="Also run `fedchain backend serve` (indexer + read API) on this port "
+                                    "(default 8000); it keeps serving until Ctrl-C when stdin is a terminal.")
+@click.option("--dashboard", "dashboard_port", type=click.IntRange(1, 65535), default=None, is_flag=False,
+              flag_value=8080, help="Also run `fedchain dashboard` on this port (default 8080), with the backend "
+                                    "beside it (--backend's port, default 8000); both keep serving until Ctrl-C when "
+                                    "stdin is a terminal.")
+def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strategy: str, strategy_params: str,
+         governance: bool, as_json: bool, backend_port: int | None, dashboard_port: int | None) -> None:
+    """Run a complete federated training on a local anvil chain (started if none is running)."""
+    from rich.console import Console
+
+    os.environ.setdefault("APE_FOUNDRY_HOST", "http://127.0.0.1:8545")
+    from ape import networks
+    from ape.logging import logger
+
+    from fedchain.cli.demo import ARCHITECTURE, DP_ARCHITECTURE, DemoConfig, dump_json, run_demo
+
+    logger.set_level("WARNING")
+    console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 120)
+    import json
+
+    from aggregator.strategies import get_strategy
+
+    try:
+        params = json.loads(strategy_params)
+        get_strategy(strategy, params)
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise click.BadParameter(str(exc), param_hint="--strategy/--strategy-params") from exc
+    from client.trainer import default_train_config
+
+    # with --dp the trainers use the DP defaults (client.trainer.DP_DEFAULTS), as `fedchain client run` does
+    cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed, strategy=strategy,
+                     strategy_params=params, governance=governance, train=default_train_config(dp),
+                     architecture=DP_ARCHITECTURE if dp else ARCHITECTURE)
+    if dashboard_port is not None and backend_port is None:
+        backend_port = 8000
+    with networks.parse_network_choice(DEFAULT_NETWORK):
+        if backend_port is None:
+            summary = run_demo(cfg, console)
+        else:
+            summary = _demo_with_backend(cfg, console, backend_port, run_demo, keep_serving=not as_json,
+                                         dashboard_port=dashboard_port)
+    if as_json:
+        click.echo(dump_json(summary))
+
+
+def _demo_with_backend(cfg, console, port: int, run_demo, keep_serving: bool,  # noqa: ANN001
+                       dashboard_port: int | None = None) -> dict:
+    """The demo with `fedchain backend serve` (and `fedchain dashboard`) beside it (fedchain/cli/alongside.py)."""
+    import contextlib
+
+    from ape import networks
+
+    from fedchain.cli.alongside import start_backend, start_dashboard, stop, wait_until_indexed, wait_until_serving
+
+    proc = start_backend(port, networks.provider.uri)
+    board = None if dashboard_port is None else start_dashboard(dashboard_port, networks.provider.uri,
+                                                                f"http://127.0.0.1:{port}")
+    try:
+        summary = run_demo(cfg, console)
+        summary["backend"] = wait_until_indexed(port)
+        console.print(f"backend: {summary['backend']['url']} (OpenAPI at /schema), indexed "
+                      f"{summary['backend']['contributions']} contributions")
+        if board is not None:
+            summary["dashboard"] = wait_until_serving(board, dashboard_port)
+            console.print(f"dashboard: {summary['dashboard']['url']}")
+        if keep_serving and sys.stdin.isatty():
+            console.print("backend" + (" and dashboard keep" if board else " keeps") + " serving; Ctrl-C stops")
+            with contextlib.suppress(KeyboardInterrupt):
+                proc.wait()
+        return summary
+    finally:
+        if board is not None:
+            stop(board)
+        stop(proc)
+
+
+def _register_subcommands() -> None:
+    from aggregator.cli import aggregator
+    from backend.cli import backend
+    from client.cli import client
+    from frontend.cli import dashboard
+    from pinning.cli import pin_follower
+    from sponsor.retention_cli import retention
+
+    main.add_command(client)
+    main.add_command(aggregator)
+    main.add_command(backend)
+    main.add_command(pin_follower)
+    main.add_command(retention)
+    main.add_command(dashboard)
+
+
+_register_subcommands()

@@ -1,0 +1,7 @@
+"""``python -m fedchain.cli``: the ``fedchain`` command."""
+
+import sys
+
+from fedchain.cli import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""The typed task spec: the Solidity ``TaskParams`` struct with names, Python types and units.
+
+``TaskSpec.to_chain()`` gives the tuple ``createTask`` takes (field order is the ABI's); ``TaskSpec.from_chain``
+reads it back from ``getTask(...).params`` (an ape struct, a web3 tuple or a dict keyed by the Solidity names).
+Change a field by name with ``dataclasses.replace(spec, max_trainers=5)``, never by position.
+
+Units: amounts in wei, durations in seconds, the DP bound as milli-epsilon and delta times 1e18 (``dp_epsilon`` and
+``dp_delta`` give them as floats, None without a bound); the strategy parameters as canonical JSON bytes
+(``strategy_config`` parses them, bounded).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from fedchain.codec import canonical_json, loads_bounded
+
+MAX_STRATEGY_PARAMS_BYTES = 4096
+DEFAULT_PROXIMAL_MU = 0.01  # FedProx's mu when a fedprox task does not set one
+
+# Solidity name of each field, in ABI order.
+SOLIDITY_NAMES = (
+    "architecture", "initialModelCid", "initialModelDigest", "validationCid", "validationDigest", "rewardBudget",
+    "numRounds", "minTrainers", "maxTrainers", "aggregatorQuorum", "maxAggregators", "commitDuration",
+    "revealDuration", "aggregatorCommitDuration", "aggregatorRevealDuration", "minTrainerStake",
+    "minAggregatorStake", "strategy", "strategyParams", "dpEpsilonMilli", "dpDeltaE18",
+)
+
+
+def encode_strategy_params(params: Mapping[str, Any] | None) -> bytes:
+    """Strategy parameters as the chain stores them: canonical JSON, or no bytes for none."""
+    if not params:
+        return b""
+    if not isinstance(params, Mapping):
+        raise ValueError("strategy parameters must be a JSON object")
+    return canonical_json(dict(params)).encode()
+
+
+def decode_strategy_params(raw: bytes | str) -> dict[str, Any]:
+    """The JSON object in a task's ``strategyParams``; ``ValueError`` for anything else (bounded parse)."""
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    if not data:
+        return {}
+    if len(data) > MAX_STRATEGY_PARAMS_BYTES:
+        raise ValueError(f"strategy parameters are {len(data)} bytes, limit {MAX_STRATEGY_PARAMS_BYTES}")
+    try:
+        value = loads_bounded(data)
+    except ValueError as exc:
+        raise ValueError(f"strategy parameters are not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError("strategy parameters must be a JSON object")
+    return value
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a sponsor submits to ``TaskManager.createTask`` (Solidity ``TaskParams``, same order)."""
+
+    architecture: str
+    initial_model_cid: str
+    initial_model_digest: bytes
+    validation_cid: str
+    validation_digest: bytes
+    reward_budget: int  # wei
+    num_rounds: int
+    min_trainers: int
+    max_trainers: int
+    aggregator_quorum: int
+    max_aggregators: int
+    commit_duration: int  # seconds
+    reveal_duration: int
+    aggregator_commit_duration: int
+    aggregator_reveal_duration: int
+    min_trainer_stake: int  # wei
+    min_aggregator_stake: int  # wei
+    strategy: str = "fedavg"
+    strategy_params: bytes = b""  # canonical JSON (see encode_strategy_params)
+    dp_epsilon_milli: int = 0  # 0: no DP bound
+    dp_delta_e18: int = 0
+
+    def to_chain(self) -> tuple:
+        """The ``TaskParams`` tuple in ABI order."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    @classmethod
+    def from_chain(cls, raw: Any) -> TaskSpec:
+        """From ``getTask(...).params``: an ape struct, a tuple in ABI order or a dict of Solidity names."""
+        if isinstance(raw, Mapping):
+            values = [raw[name] for name in SOLIDITY_NAMES]
+        else:
+            values = [raw[i] for i in range(len(SOLIDITY_NAMES))]
+        converted = []
+        for f, value in zip(fields(cls), values, strict=True):
+            if f.type == "str":
+                converted.append(str(value))
+            elif f.type == "bytes":
+                converted.append(bytes(value))
+            else:
+                converted.append(int(value))
+        return cls(*converted)
+
+    @property
+    def dp_epsilon(self) -> float | None:
+        """The task-wide epsilon bound every trainer must stay within, or None when the task needs no DP."""
+        return self.dp_epsilon_milli / 1000 if self.dp_epsilon_milli else None
+
+    @property
+    def dp_delta(self) -> float | None:
+        return self.dp_delta_e18 / 1e18 if self.dp_delta_e18 else None
+
+    def strategy_config(self) -> dict[str, Any]:
+        """The strategy parameters as a dict (``ValueError`` when the task stores something that is not one)."""
+        return decode_strategy_params(self.strategy_params)
+
+    def proximal_mu(self) -> float | None:
+        """FedProx's proximal term that trainers of a ``fedprox`` task add to their loss (None for other tasks)."""
+        if self.strategy.lower() != "fedprox":
+            return None
+        mu = self.strategy_config().get("proximal_mu", DEFAULT_PROXIMAL_MU)
+        if isinstance(mu, bool) or not isinstance(mu, int | float) or not 0 <= mu < float("inf"):
+            raise ValueError(f"proximal_mu must be a non-negative number, got {mu!r}")
+        return float(mu)
+
+    def durations(self) -> tuple[int, int, int, int]:
+        """(commit, reveal, aggregator commit, aggregator reveal) seconds."""
+        return (self.commit_duration, self.reveal_duration, self.aggregator_commit_duration,
+                self.aggregator_reveal_duration)
+
+    def describe(self) -> dict[str, Any]:
+        """The spec as JSON-friendly values (digests as hex, strategy parameters parsed when they parse)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "0x" + value.hex() if isinstance(value, bytes) and f.name != "strategy_params" else value
+        try:
+            out["strategy_params"] = self.strategy_config()
+        except ValueError:
+            out["strategy_params"] = "0x" + self.strategy_params.hex()
+        return out
+
+
+def strategy_json(params: Mapping[str, Any] | None) -> str:
+    """Parameters as the CLI shows them."""
+    return json.dumps(dict(params or {}), sort_keys=True)

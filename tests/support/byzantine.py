@@ -1,0 +1,112 @@
+"""Helpers for Byzantine end-to-end tests: tasks with a chosen strategy / committee, hostile trainers' updates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from aggregator.service import AggregatorNode, RoundComputation
+from client.trainer import TrainConfig, train_local
+from fedchain.cli.demo import task_params
+from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
+from fedchain.commitments import AggregateResult, trainer_commitment
+from fedchain.protocol import ONE_TOKEN, Phase
+from tests.support.attacks import flip_labels
+from tests.support.federation import Federation, advance_to, build_federation
+
+PHASE_SECONDS = 1800  # long phases: tests step the phases explicitly, a loaded machine must not close them
+SALT = b"\x22" * 32
+
+
+def create_task(f: Federation, *, strategy: str, params: dict | None = None, rounds: int = 1, min_trainers: int = 2,
+                quorum: int = 1, committee: int = 1) -> int:
+    """A new task on the federation's deployment reusing its initial model and validation set."""
+    first = f.fed.task(f.task_id).params
+    cfg = replace(f.cfg, rounds=rounds, phase_seconds=PHASE_SECONDS)
+    fields = list(task_params(cfg, (first.initialModelCid, bytes(first.initialModelDigest)),
+                              (first.validationCid, bytes(first.validationDigest))))
+    fields[7], fields[8] = min_trainers, len(f.people.trainers)
+    fields[9], fields[10] = quorum, committee
+    fields[17], fields[18] = strategy, json.dumps(params or {}).encode()
+    budget = fields[5]
+    f.fed.token.approve(f.fed.tasks.address, budget, sender=f.people.sponsor)
+    receipt = f.fed.tasks.createTask(tuple(fields), sender=f.people.sponsor)
+    return int(next(iter(receipt.events.filter(f.fed.tasks.TaskCreated))).taskId)
+
+
+def add_aggregators(f: Federation, accounts: list[Any]) -> None:
+    """Approve, fund and stake extra aggregator accounts."""
+    for acct in accounts:
+        f.fed.tasks.grantRole(f.fed.tasks.AGGREGATOR_ROLE(), acct.address, sender=f.people.deployer)
+        f.fed.token.mint(acct, 1000 * ONE_TOKEN, sender=f.people.deployer)
+        f.fed.token.approve(f.fed.staking.address, 500 * ONE_TOKEN, sender=acct)
+        f.fed.staking.stake(500 * ONE_TOKEN, sender=acct)
+
+
+def federation(home, trainers: int, **overrides: Any) -> Federation:
+    overrides.setdefault("train", TrainConfig(epochs=2))
+    return build_federation(home, trainers=trainers, rounds=1, **overrides)
+
+
+def global_model(f: Federation, task_id: int) -> dict[str, np.ndarray]:
+    task = f.fed.task(task_id)
+    return decode_model(f.store.get(task.globalModelCid, sha256=bytes(task.globalModelDigest), max_bytes=1 << 26))[0]
+
+
+def train_shard(f: Federation, task_id: int, index: int, flip: bool = False) -> tuple[dict, int]:
+    """What trainer ``index`` would train honestly (or on labels ``9 - y``) from the task's global model."""
+    x, y = f.data["train"]
+    idx = f.data["parts"][index]
+    labels = flip_labels(y[idx], 10) if flip else y[idx]
+    result = train_local(f.fed.task(task_id).params.architecture, global_model(f, task_id), x[idx], labels,
+                         f.cfg.train)
+    return result.tensors, result.num_samples
+
+
+def commit_tensors(f: Federation, task_id: int, account: Any, tensors: dict[str, np.ndarray],
+                   num_samples: int) -> tuple[str, bytes, int]:
+    """Encode a (possibly hostile) update with a correct manifest and commit it; returns what to reveal."""
+    task = f.fed.task(task_id)
+    manifest = ModelManifest(kind="update", architecture=task.params.architecture, parent_cid=task.globalModelCid,
+                             task_id=task_id, round=task.currentRound, trainer=account.address,
+                             num_samples=num_samples)
+    blob = encode_model(tensors, manifest)
+    digest = sha256(blob)
+    commitment = trainer_commitment(account.address, task_id, task.currentRound, digest, num_samples, SALT)
+    f.fed.tasks.commitUpdate(task_id, commitment, sender=account)
+    return f.store.put(blob), digest, num_samples
+
+
+def reveal_all(f: Federation, task_id: int, round_: int, reveals: dict[Any, tuple[str, bytes, int]]) -> None:
+    advance_to_task(f, task_id, round_, Phase.TRAINER_REVEAL)
+    for account, (cid, digest, n) in reveals.items():
+        f.fed.tasks.revealUpdate(task_id, cid, digest, n, SALT, sender=account)
+    advance_to_task(f, task_id, round_, Phase.AGGREGATOR_COMMIT)
+
+
+def advance_to_task(f: Federation, task_id: int, round_: int, phase: Phase) -> None:
+    advance_to(replace(f, task_id=task_id), round_, phase)
+
+
+class DishonestAggregator(AggregatorNode):
+    """Reveals a result whose scores favour one trainer (a bribed aggregator): same model, different root."""
+
+    def __init__(self, *args: Any, favour: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.favour = favour
+
+    def compute(self, task_id: int, round_: int) -> RoundComputation:
+        honest = super().compute(task_id, round_)
+        r = honest.result
+        forged = AggregateResult(r.result_cid, r.result_digest, bytes(31) + bytes([self.favour]),
+                                 r.total_weight * 2, r.accepted, r.rejected, r.accuracy_ppm, r.loss_micro)
+        return RoundComputation(forged, honest.blob, honest.scores, honest.rejected)
+
+
+@dataclass
+class Roles:
+    honest: list[int]
+    attacks: dict[int, str]

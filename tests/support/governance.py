@@ -1,0 +1,87 @@
+"""Helpers for the governance tests: deploy a governed fedchain, time travel, run a proposal to the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ape import chain
+
+from fedchain.ape import governance as gov
+from fedchain.ape.chain import Fedchain
+from fedchain.ape.deploy import GovernanceConfig, deploy_governance, deploy_protocol
+from fedchain.protocol import ONE_TOKEN
+
+CONFIG = GovernanceConfig(voting_delay=10, voting_period=600, proposal_threshold=100 * ONE_TOKEN,
+                          quorum_percent=4, timelock_delay=3600, max_pause_duration=3600)
+TRAINER_STAKE = 150 * ONE_TOKEN
+
+
+@dataclass
+class Dao:
+    fed: Fedchain
+    deployer: Any
+    alice: Any  # 1000 FED, delegated to herself
+    bob: Any  # 600 FED, delegated to himself
+    carol: Any  # 10 FED: below the proposal threshold
+    guardian: Any
+    sponsor: Any
+    trainer: Any  # 150 FED staked
+    aggregator: Any
+    outsider: Any
+
+
+def build_dao(accounts: Any, *, save: bool) -> Dao:
+    deployer, alice, bob, carol, guardian, sponsor, trainer, aggregator, outsider = (accounts[i] for i in range(9))
+    fed = deploy_protocol(deployer, unbonding_delay=3600, aggregators=[aggregator.address], save=save)
+    for who, amount in ((alice, 1000), (bob, 600), (carol, 10), (sponsor, 2000), (trainer, 500), (aggregator, 500)):
+        fed.token.mint(who, amount * ONE_TOKEN, sender=deployer)
+    fed = deploy_governance(fed, deployer, CONFIG, guardian=guardian.address, save=save)
+    for who in (alice, bob):
+        gov.delegate(fed, who)
+    fed.token.approve(fed.staking.address, TRAINER_STAKE, sender=trainer)
+    fed.staking.stake(TRAINER_STAKE, sender=trainer)
+    fed.token.approve(fed.staking.address, 500 * ONE_TOKEN, sender=aggregator)
+    fed.staking.stake(500 * ONE_TOKEN, sender=aggregator)
+    chain.mine(timestamp=now() + 1)
+    return Dao(fed, deployer, alice, bob, carol, guardian, sponsor, trainer, aggregator, outsider)
+
+
+def now() -> int:
+    return int(chain.blocks.head.timestamp)
+
+
+def travel(seconds: int) -> None:
+    chain.mine(timestamp=now() + seconds)
+
+
+def travel_to(timestamp: int) -> None:
+    chain.mine(timestamp=max(timestamp, now() + 1))
+
+
+def task_params(rounds: int = 3, phase: int = 60, stake: int = 100 * ONE_TOKEN, strategy: str = "fedavg",
+                quorum: int = 1) -> tuple:
+    """A valid TaskParams tuple (one trainer per round, one aggregator)."""
+    digest = b"\x11" * 32
+    return ("mlp:64-32-10", "bafkreimodel", digest, "bafkreivalidation", digest, 300 * ONE_TOKEN, rounds, 1, 1,
+            quorum, quorum, phase, phase, phase, phase, stake, stake, strategy, b"", 0, 0)
+
+
+def create_task(dao: Dao, **kwargs: Any) -> int:
+    fed = dao.fed
+    fed.token.approve(fed.tasks.address, 300 * ONE_TOKEN, sender=dao.sponsor)
+    receipt = fed.tasks.createTask(task_params(**kwargs), sender=dao.sponsor)
+    return int(next(iter(receipt.events.filter(fed.tasks.TaskCreated))).taskId)
+
+
+def pass_proposal(dao: Dao, actions: list[gov.Action], description: str = "test proposal") -> int:
+    """Propose, vote for with alice and bob, queue, wait out the timelock, execute; returns the proposal id."""
+    pid = gov.propose(dao.fed, dao.alice, actions, description)
+    travel(CONFIG.voting_delay + 1)
+    gov.vote(dao.fed, dao.alice, pid, "for")
+    gov.vote(dao.fed, dao.bob, pid, "for", reason="agreed")
+    travel(CONFIG.voting_period + 1)
+    gov.queue(dao.fed, dao.outsider, pid)
+    travel(CONFIG.timelock_delay + 1)
+    gov.execute(dao.fed, dao.outsider, pid)
+    return pid
