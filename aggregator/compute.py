@@ -138,16 +138,21 @@ class RoundComputer:
         except CodecError as exc:
             raise RejectedUpdate(exc.code, str(exc)) from exc
 
+    def round_seed(self, task_id: int, round_: int) -> bytes:
+        """Central DP's noise seed: from the block whose ``advance`` closed the round's reveal phase (and the
+        committee's secret, when it shares one)."""
+        event = self.reader.phase_reached_block(task_id, round_, Phase.AGGREGATOR_COMMIT)
+        d = self.reader.deployment
+        return round_seed(int(d.chain_id), d.tasks, task_id, round_, bytes.fromhex(event.block_hash[2:]),
+                          self.central_dp_secret)
+
     def round_context(self, task: TaskView, round_: int, strategy: Strategy, global_manifest: ModelManifest,
                       rejected: int) -> RoundContext:
         """What the strategy reads of the round: only the parts it declares it uses are fetched."""
         previous = aggregate_details(global_manifest) if global_manifest.kind == "aggregate" else AggregateDetails()
         seed, released = b"", 1
-        if strategy.uses_round_seed:  # central DP: noise seeded from the block that closed the reveal phase
-            event = self.reader.phase_reached_block(task.task_id, round_, Phase.AGGREGATOR_COMMIT)
-            d = self.reader.deployment
-            seed = round_seed(int(d.chain_id), d.tasks, task.task_id, round_, bytes.fromhex(event.block_hash[2:]),
-                              self.central_dp_secret)
+        if strategy.uses_round_seed:
+            seed = self.round_seed(task.task_id, round_)
             released = max(1, self.reader.released_rounds(task.task_id, round_))
         validation = self.validation_set(task) if strategy.uses_validation else None
         state = None

@@ -82,7 +82,7 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     for node in nodes[:-1]:
         node.reveal(task_id, rounds)
     chain.mine(timestamp=int(chain.blocks.head.timestamp) + cfg.phase_seconds + 1)
-    while fed.task(task_id).currentRound == rounds:
+    while fed.task(task_id).current_round == rounds:
         if not agg.step(task_id):
             chain.mine(timestamp=int(chain.blocks.head.timestamp) + cfg.phase_seconds + 1)
     for node in nodes:

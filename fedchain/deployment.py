@@ -30,7 +30,7 @@ class Deployment:
     staking: str
     tasks: str
     block: int
-    deployer: str
+    deployer: str = ""
     rejection_slasher: str | None = None  # RejectionSlasher: slashes trainers whose update was rejected
     governor: str | None = None  # FedGovernor, when the DAO owns the deployment
     timelock: str | None = None  # FedTimelock: every admin role, the minter role and the treasury
@@ -64,7 +64,7 @@ class Deployment:
             return None
         known = {f.name for f in fields(cls)}
         try:
-            return cls(**{k: v for k, v in raw.items() if k in known})
+            return cls(**{"network": network, **{k: v for k, v in raw.items() if k in known}})
         except TypeError:
             return None
 

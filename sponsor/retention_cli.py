@@ -33,7 +33,8 @@ class RoundCount(click.ParamType):
 
 
 def _connect() -> Any:
-    from fedchain.chain import Fedchain, FedchainError
+    from fedchain.ape.chain import Fedchain
+    from fedchain.errors import FedchainError
 
     try:
         fed = Fedchain.connect()
@@ -44,14 +45,13 @@ def _connect() -> Any:
     return fed
 
 
-def _transact(fn: Any, *args: Any) -> Any:
+def _transact(fed: Any, fn: Any, *args: Any) -> Any:
     from ape.exceptions import ContractLogicError
-    from fedchain.chain import explain_revert
 
     try:
-        return fn(*args)
+        return fn(fed, *args)
     except ContractLogicError as exc:
-        raise click.ClickException(explain_revert(exc)) from exc
+        raise click.ClickException(fed.explain_revert(exc)) from exc
 
 
 @click.group()
@@ -66,7 +66,7 @@ def show(task_id: int) -> None:
     from fedchain.retention import task_retention
 
     fed = _connect()
-    count = int(fed.tasks.taskCount())
+    count = fed.task_count()
     if task_id > count:
         raise click.ClickException(f"no task {task_id} (there are {count})")
     policy, custom = task_retention(fed, task_id)
@@ -99,7 +99,7 @@ def set_(account: Any, task_id: int, model_rounds: int | None, update_rounds: in
     for name, value in (("model_rounds", model_rounds), ("update_rounds", update_rounds)):
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
             policy = replace(policy, **{name: value})
-    _transact(set_task_retention, fed, task_id, policy, account)
+    _transact(fed, set_task_retention, task_id, policy, account)
     click.echo(f"task {task_id}: {policy.describe()}")
 
 
@@ -111,5 +111,5 @@ def clear(account: Any, task_id: int) -> None:
     from fedchain.retention import clear_task_retention, default_retention
 
     fed = _connect()
-    _transact(clear_task_retention, fed, task_id, account)
+    _transact(fed, clear_task_retention, task_id, account)
     click.echo(f"task {task_id} follows the default: {default_retention(fed).describe()}")

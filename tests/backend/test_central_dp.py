@@ -7,24 +7,22 @@ databases."""
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import replace
 
 import pytest
-from aggregator.central_dp import released_rounds
 from alembic import command
-from ape import chain, networks
+from ape import networks
 from litestar.testing import TestClient
 from sqlalchemy import inspect, text
 
 from backend.app import BackendConfig, create_app
 from backend.db import alembic_config, make_engine, migrate
-from backend.details import read_manifest
 from client.trainer import TrainConfig
+from fedchain.manifests import fetch_manifest
 from fedchain.privacy import central_epsilon
 from fedchain.protocol import Phase
 from tests.support.backend import new_indexer, run_honest_round
-from tests.support.chain import warp
+from tests.support.chain import sync_chain_clock, warp
 from tests.support.federation import Federation, advance_to, build_federation
 
 NOISE, CLIP, DELTA = 0.8, 1.0, 1e-5
@@ -56,7 +54,7 @@ def dp_world(tmp_path_factory):
     root = tmp_path_factory.mktemp("central-dp")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FEDCHAIN_HOME", str(root / "home"))
-        chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp)) + 1)
+        sync_chain_clock()
         f = build_federation(root / "home", trainers=2, rounds=3, strategy="dp-fedavg",
                              strategy_params={"clip_norm": CLIP, "noise_multiplier": NOISE, "delta": DELTA},
                              train=TrainConfig(epochs=1), dp=True, epsilon=LOCAL_EPSILON)  # and local DP-SGD
@@ -77,14 +75,14 @@ def test_central_epsilon_per_round_and_cumulative_match_the_aggregator(dp_world)
     assert [r["phase"] for r in rounds] == ["finalized", "failed", "finalized"]
     assert rounds[1]["failure_reason"] == "NoQuorum"
     for r in rounds:
-        released = released_rounds(f.fed, f.task_id, r["round"])  # the aggregator's own count, from the chain
+        released = f.fed.released_rounds(f.task_id, r["round"])  # the aggregator's own count, from the chain
         assert released == r["round"]  # round 2 failed after release: it counts
         assert r["central_epsilon_total"] == central_epsilon(NOISE, released, DELTA)
         if r["phase"] == "failed":
             assert r["central_epsilon"] is None and r["result_cid"] is None
             continue
         chain_round = f.fed.round(f.task_id, r["round"])
-        manifest = read_manifest(f.store, chain_round.resultCid, "0x" + bytes(chain_round.resultDigest).hex(), 1 << 26)
+        manifest = fetch_manifest(f.store, chain_round.result_cid, chain_round.result_digest, 1 << 26)
         report = manifest.details["central_dp"]
         assert report["rounds"] == released
         assert r["central_epsilon"] == report["epsilon_round"] == central_epsilon(NOISE, 1, DELTA)
@@ -95,7 +93,7 @@ def test_central_epsilon_per_round_and_cumulative_match_the_aggregator(dp_world)
     assert math.isfinite(three) and one < three < 3 * one
     task = client.get(f"/tasks/{f.task_id}").json()
     assert task["status"] == "completed" and task["strategy"] == "dp-fedavg"
-    assert task["central_dp_rounds"] == released_rounds(f.fed, f.task_id, 3) == 3
+    assert task["central_dp_rounds"] == f.fed.released_rounds(f.task_id, 3) == 3
     assert task["central_epsilon_total"] == rounds[2]["central_epsilon_total"] == central_epsilon(NOISE, 3, DELTA)
     assert task["central_delta"] == DELTA
     assert task["dp_epsilon"] == LOCAL_EPSILON
@@ -152,7 +150,7 @@ def test_contribution_epsilon_is_the_trainers_reported_local_epsilon(dp_world):
     spent: dict[str, list[float]] = {}
     for c in contributions:
         entry = f.fed.tasks.getTrainerEntry(f.task_id, c["round"], c["trainer"])
-        manifest = read_manifest(f.store, entry.cid, "0x" + bytes(entry.updateDigest).hex(), 1 << 26)
+        manifest = fetch_manifest(f.store, entry.cid, bytes(entry.updateDigest), 1 << 26)
         assert c["epsilon"] == manifest.epsilon_spent and 0 < c["epsilon"] <= LOCAL_EPSILON
         assert c["local_dp"] is True
         spent.setdefault(c["trainer"], []).append(c["epsilon"])

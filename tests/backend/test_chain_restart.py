@@ -15,7 +15,8 @@ import httpx
 import pytest
 from web3 import Web3
 
-from fedchain.web3chain import load_abis
+from fedchain.deployment import Deployment
+from fedchain.web3chain import Web3Chain, load_abis
 from tests.support.net import free_port, wait_for
 
 BIN = Path(sys.executable).parent

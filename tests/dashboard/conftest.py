@@ -4,24 +4,18 @@ on loopback, and a DashboardContext pointing at both."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from ape import chain, networks
 
-TESTS = Path(__file__).resolve().parents[1]
-
-from backend.app import BackendConfig, create_app  # noqa: E402
-from fedchain.ape import governance as gov  # noqa: E402
-from fedchain.ape.chain import network_key
-from frontend.context import DashboardConfig, DashboardContext  # noqa: E402
-from tests.support.backend import new_indexer, run_honest_round, run_round_with_rejection
-from tests.support.federation import Federation, build_federation
-from tests.support.net import free_port, wait_for
+from fedchain.ape import governance as gov
+from fedchain.deployment import Deployment
+from frontend.context import DashboardConfig, DashboardContext
+from tests.support.backend import BackendServer, indexed_world
+from tests.support.chain import resync_chain_clock_after_test as pytest_runtest_teardown  # noqa: F401 - a hook
+from tests.support.federation import Federation
 
 PROPOSAL_DESCRIPTION = "Raise the trainer stake floor to 150 FED"
 
@@ -43,27 +37,6 @@ class DashboardWorld:
         return DashboardContext(config, self.deployment)
 
 
-class BackendServer:
-    """The real backend app served by uvicorn in a thread on a free loopback port."""
-
-    def __init__(self, database_url: str):
-        app = create_app(BackendConfig(database_url=database_url, run_indexer=False, rpc_url=networks.provider.uri,
-                                       rate_limit_per_minute=0))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, name="dashboard-test-backend", daemon=True)
-
-    def __enter__(self) -> BackendServer:
-        self.thread.start()
-        wait_for(lambda: self.server.started, timeout=30)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-
 def open_proposal(f: Federation) -> int:
     """A parameter-change proposal by the sponsor, voting open, two trainers voted (for, against)."""
     actions = gov.parameter_actions(f.fed, {"minTrainerStake": "150"})
@@ -78,18 +51,8 @@ def open_proposal(f: Federation) -> int:
 @pytest.fixture(scope="module")
 def dashboard_world(tmp_path_factory) -> DashboardWorld:
     """Built once per module (ape reverts the chain between tests, not the module's federation)."""
-    root = tmp_path_factory.mktemp("dashboard")
-    home = root / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FEDCHAIN_HOME", str(home))
-        chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp)) + 1)
-        f = build_federation(home, trainers=3, rounds=3, governance=True)
-        run_round_with_rejection(f)
-        run_honest_round(f, 2)  # round 3 is now open for trainer commits
-        proposal_id = open_proposal(f)
-        url = f"sqlite:///{root / 'indexed.sqlite3'}"
-        new_indexer(url, f.store).catch_up()
-        deployment = Deployment.load(network_key())
-        assert deployment is not None
-        with BackendServer(url) as backend:
-            yield DashboardWorld(f, home, backend.url, deployment, proposal_id)
+    opened: list[int] = []
+    with (indexed_world(tmp_path_factory.mktemp("dashboard"), rounds=3, governance=True,
+                        before_indexing=lambda f: opened.append(open_proposal(f))) as world,
+          BackendServer(world.url) as backend):  # round 3 is open for trainer commits
+        yield DashboardWorld(world.f, world.home, backend.url, world.f.fed.deployment, opened[0])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import shutil
 import subprocess
 
 import httpx
@@ -17,11 +16,10 @@ from ape import chain
 from nicegui import ui
 from nicegui.testing import Screen, User
 
-from fedchain.governance import ProposalState
+from fedchain.protocol import Phase, ProposalState
 from frontend.app import build_dashboard
 from frontend.context import DashboardContext
 from frontend.layout import PAGES
-from frontend.live import PHASES
 from frontend.pages import contributions as contributions_page
 from tests.support.net import free_port, wait_for
 
@@ -93,18 +91,18 @@ async def test_overview_shows_the_live_round_from_the_chain_and_counts_down(user
     await user.open("/")
     await see(user, "stat-contributions")
     task = w.f.fed.task(w.f.task_id)
-    rnd = w.f.fed.round(w.f.task_id, task.currentRound)
-    assert texts(user, "live-round") == [str(task.currentRound)] and task.currentRound == 3
-    assert texts(user, "live-phase") == [PHASES[int(rnd.phase)]] == ["trainer commit"]
+    rnd = w.f.fed.round(w.f.task_id, task.current_round)
+    assert texts(user, "live-round") == [str(task.current_round)] and task.current_round == 3
+    assert texts(user, "live-phase") == [Phase(int(rnd.phase)).label] == ["trainer commit"]
     assert texts(user, "live-task") == [f"#{w.f.task_id} · active"]
     first = texts(user, "countdown")[0]
     await asyncio.sleep(2.5)
     second = texts(user, "countdown")[0]
-    assert 0 < seconds(second) < seconds(first) <= int(rnd.phaseDeadline) - int(chain.blocks.head.timestamp) + 2
+    assert 0 < seconds(second) < seconds(first) <= int(rnd.phase_deadline) - int(chain.blocks.head.timestamp) + 2
     assert texts(user, "stat-contributions") == ["6"]  # 3 trainers x 2 finished rounds
     assert texts(user, "stat-tasks") == ["1 (1 active)"]
     assert texts(user, "stat-trainers")[0].startswith("3 ")
-    accuracy = w.f.fed.round(w.f.task_id, 2).accuracyPpm / 1e4
+    accuracy = w.f.fed.round(w.f.task_id, 2).accuracy_ppm / 1e4
     assert texts(user, "stat-accuracy") == [f"{accuracy:.1f}% (task {w.f.task_id}, round 2)"]
 
 
@@ -199,17 +197,17 @@ async def test_performance_shows_metrics_and_lineage_by_cid(user: User, dashboar
     await user.open("/performance")
     await see(user, "lineage")
     (accuracy_chart,) = user.find(marker="accuracy-chart").elements
-    expected = [round(w.f.fed.round(w.f.task_id, n).accuracyPpm / 1e4, 2) for n in (1, 2)]
+    expected = [round(w.f.fed.round(w.f.task_id, n).accuracy_ppm / 1e4, 2) for n in (1, 2)]
     assert accuracy_chart.options["series"][0]["data"] == expected
     (loss_chart,) = user.find(marker="loss-chart").elements
     assert loss_chart.options["series"][0]["data"] == [
-        round(w.f.fed.round(w.f.task_id, n).lossMicro / 1e6, 4) for n in (1, 2)]
+        round(w.f.fed.round(w.f.task_id, n).loss_micro / 1e6, 4) for n in (1, 2)]
     rows = table_rows(user, "lineage")
-    initial = w.f.fed.task(w.f.task_id).params.initialModelCid
+    initial = w.f.fed.task(w.f.task_id).spec.initial_model_cid
     assert rows[0]["child"] == initial
     for n in (1, 2):
         assert rows[n]["parent"] == rows[n - 1]["child"]
-        assert rows[n]["child"] == w.f.fed.round(w.f.task_id, n).resultCid
+        assert rows[n]["child"] == w.f.fed.round(w.f.task_id, n).result_cid
     assert rows[3]["round"] == "3" and rows[3]["child"] == "-"  # the open round has no result yet
 
 
@@ -247,7 +245,7 @@ async def test_economics_totals_equal_the_chain(user: User, dashboard_world):
     assert texts(user, "stat-staked") == [fed_text(staked)]
     (per_round,) = user.find(marker="rewards-per-round").elements
     budgets = per_round.options["series"][0]["data"]
-    assert budgets == [round(int(fed.round(w.f.task_id, n).roundBudget) / ONE_TOKEN, 2) for n in (1, 2, 3)]
+    assert budgets == [round(int(fed.round(w.f.task_id, n).round_budget) / ONE_TOKEN, 2) for n in (1, 2, 3)]
     (per_trainer,) = user.find(marker="rewards-per-trainer").elements
     assert len(per_trainer.options["series"][0]["data"]) == 3
 
@@ -258,8 +256,7 @@ PAGE_CHECKS = (("/", "overview", "Phase ends in"), ("/performance", "performance
                ("/governance", "governance", "Raise the trainer stake floor to 150 FED"))
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                    reason="chromium + chromedriver not installed (`make chromium`)")
+@pytest.mark.usefixtures("require_chromium")
 def test_every_page_renders_in_chromium_with_a_screenshot(screen: Screen, dashboard_world):
     """Real Chromium opens every page; a screenshot of each goes to screenshots/<pid>/dashboard-<page>.png."""
     build_dashboard(dashboard_world.context())
@@ -305,8 +302,7 @@ def test_fedchain_dashboard_without_a_deployment_says_what_to_do(tmp_path):
 
 async def test_governance_without_a_dao_says_so(user: User, dashboard_world):
     w = dashboard_world
-    ungoverned = dataclasses.replace(w.deployment, addresses={
-        role: address for role, address in w.deployment.addresses.items() if role not in ("governor", "timelock")})
+    ungoverned = dataclasses.replace(w.deployment, governor=None, timelock=None)
     build_dashboard(DashboardContext(w.context().config, ungoverned))
     await user.open("/governance")
     await see(user, "no-dao")

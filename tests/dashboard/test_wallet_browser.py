@@ -6,7 +6,6 @@ Every assertion about effects reads the chain."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -30,12 +29,12 @@ from fedchain.protocol import ONE_TOKEN, TrainerStatus
 from frontend import wallet_ui
 from frontend.app import build_dashboard
 from frontend.wallet.account import parameter_calls, proposal_operation, read_account
+from tests.support.chain import sync_chain_clock
 from tests.support.wallet import injected_wallet, wallet_log
 
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots" / "wallet"
 pytestmark = pytest.mark.e2e
-browser = pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                             reason="chromium + chromedriver not installed (`make chromium`)")
+browser = pytest.mark.usefixtures("require_chromium")  # skipped without Chromium; a failure under CI
 
 
 # --- driving the page ------------------------------------------------------------------------------------------
@@ -137,7 +136,7 @@ def wallet_page(ctx) -> None:
 @pytest.fixture
 def world(dashboard_world):
     """The dashboard's governed federation, with anvil's clock at the wall clock (the panel compares times)."""
-    chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp)) + 1)
+    sync_chain_clock()
     return dashboard_world
 
 
@@ -147,7 +146,7 @@ def test_account_reads_and_proposal_calls_match_the_python_client(world):
     f, ctx = world.f, world.context()
     fed, node = f.fed, f.trainers[2]
     view = read_account(ctx.chain, node.address, f.store)
-    expected = [(r, score, reward, list(proof)) for r, score, reward, proof in node.claimable(f.task_id)]
+    expected = [(c.round, c.score, c.reward, list(c.proof)) for c in node.claimable(f.task_id)]
     assert expected and [(c.round, c.score, c.reward, list(c.proof)) for c in view.claims] == expected
     assert view.claimable == sum(e[2] for e in expected)
     assert (view.balance, view.staked, view.votes) == (fed.token.balanceOf(node.address),
@@ -269,7 +268,7 @@ def test_create_a_proposal(screen: Screen, world):
         fill(screen, "New value", "1800")
         fill(screen, "Description", description)
         press(screen, "Propose")
-        wait_status(screen, "proposal created: setMaxPauseDuration(1800)", "wallet-propose-status")
+        wait_status(screen, "proposal created: maxPauseDuration 3600 -> 1800", "wallet-propose-status")
     calldata = encode_call(PARAMETERS["maxPauseDuration"].setter, [1800])
     pid = fed.governor.hashProposal([fed.policy.address], [0], [calldata], keccak(text=description))
     assert int(fed.governor.state(pid)) == 0  # pending: the proposal exists on chain

@@ -10,7 +10,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak
 from fedchain.protocol import ONE_TOKEN
 from frontend.wallet.errors import RevertDecoder, WalletError, provider_error
 from frontend.wallet.transactions import Transactions, tokens
-from tests.support.wallet import build_small_dao, chain_source, record_of
+from tests.support.wallet import build_small_dao, chain_source
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_simulation_decodes_custom_errors(dao, txs):
     cases = [
         (txs.stake(me, 0), "the amount must be positive (ZeroAmount)"),
         (txs.request_unstake(me, 101 * ONE_TOKEN), "not enough tokens staked"),
-        (txs.withdraw(me), "nothing is unbonding (NothingToWithdraw)"),
+        (txs.withdraw(me), "nothing is unbonding; request an unstake first (NothingToWithdraw)"),
         (txs.cast_vote(me, 12345, "for"), "no such proposal (GovernorNonexistentProposal: proposalId=12345)"),
         (txs.claim(me, 9, 1, 1, []), "no such task (UnknownTask: taskId=9)"),
         (txs.stake(dao.other.address, 10 * ONE_TOKEN), "approve first"),
@@ -132,8 +132,9 @@ def test_revert_decoder_and_provider_errors(txs):
     assert decoder.explain(error_string) == "The transaction reverted: boom"
     panic = function_signature_to_4byte_selector("Panic(uint256)") + abi_encode(["uint256"], [0x11])
     assert "panic code 0x11" in decoder.explain(panic)
-    assert decoder.decode(b"\xde\xad\xbe\xef") == ("", {})
-    assert decoder.decode(function_signature_to_4byte_selector("ZeroAmount()")) == ("ZeroAmount", {})
+    assert decoder.decode(b"\xde\xad\xbe\xef") == (None, "", {})
+    contract, name, args = decoder.decode(function_signature_to_4byte_selector("ZeroAmount()"))
+    assert (name, args) == ("ZeroAmount", {}) and contract == "Staking"
     rejected = provider_error({"code": 4001, "message": "User rejected the request."})
     assert rejected.kind == "rejected" and "rejected" in str(rejected)
     stale = function_signature_to_4byte_selector("AlreadyClaimed()")
@@ -153,7 +154,7 @@ def test_the_wallet_builder_follows_a_redeploy_recorded_while_the_dashboard_runs
     from frontend.context import DashboardConfig, DashboardContext
     from frontend.wallet.bridge import transactions_for
 
-    record = record_of(dao.fed)
+    record = dao.fed.deployment
     path = tmp_path / "deployments.json"
 
     def record_deployment(addresses: dict[str, str], when: float) -> None:

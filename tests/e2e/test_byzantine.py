@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from aggregator.scoring import evaluate
-from aggregator.strategies import ClientUpdate, FedAvg
+from aggregator.strategies import ClientUpdate, FedAvg, RobustAverage
 from fedchain.codec import decode_model
 from fedchain.commitments import ScoreTree
 from fedchain.protocol import Phase
@@ -28,7 +28,7 @@ REJECTED = {"zero_update": "zero_update", "global_replay": "global_replay", "rep
 
 
 def finish_round(f, task_id: int, round_: int) -> None:
-    while f.fed.task(task_id).currentRound == round_ and f.fed.task(task_id).status == 1:
+    while f.fed.task(task_id).current_round == round_ and f.fed.task(task_id).status == 1:
         assert f.aggregator.step(task_id) is not None
     f.aggregator.keeper.settle(task_id, round_)
 
@@ -56,10 +56,10 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
 
     rnd = f.fed.round(task_id, 1)
     assert Phase(rnd.phase) == Phase.FINALIZED
-    blob = f.store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=1 << 26)
+    blob = f.store.get(rnd.result_cid, sha256=bytes(rnd.result_digest), max_bytes=1 << 26)
     new_model, manifest = decode_model(blob)
     details = manifest.details
-    assert ScoreTree(details["scores"]).root == bytes(rnd.scoresRoot)
+    assert ScoreTree(details["scores"]).root == bytes(rnd.scores_root)
     address = {role: accounts[i].address.lower() for i, role in enumerate(roles) if role != "honest"}
     honest = [accounts[i].address.lower() for i in range(HONEST)]
     # free riders: rejected with the reason, score 0, slashed by the RejectionSlasher
@@ -83,16 +83,17 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
     assert all(f.fed.staking.stakeOf(accounts[i].address) == stakes[accounts[i].address] for i in range(HONEST))
     samples = {accounts[i].address.lower(): trained.get(i, trained[0])[1] for i in range(len(roles))}
     attacker_weight = sum(scores[address[r]] * samples[address[r]] for r in address)
-    assert attacker_weight / rnd.totalWeight < 0.05
+    assert attacker_weight / rnd.total_weight < 0.05
     # the model survived: as good as the same rule on the honest updates alone (evaluated on the validation set)
-    x_val, y_val = f.aggregator._validation_set(f.fed.task(task_id))
+    validation = f.aggregator.computer.validation_set(f.fed.task(task_id))
+    x_val, y_val = validation.x, validation.y
     honest_updates = [ClientUpdate(honest[i], trained[i][0], trained[i][1]) for i in range(HONEST)]
-    arch = f.fed.task(task_id).params.architecture
-    reference = evaluate(arch, FedAvg().aggregate(glob, honest_updates), x_val, y_val).accuracy
-    same_rule_honest = evaluate(arch, RobustAverage().aggregate(glob, honest_updates), x_val, y_val).accuracy
+    arch = f.fed.task(task_id).spec.architecture
+    reference = evaluate(arch, FedAvg().aggregate(glob, honest_updates).tensors, x_val, y_val).accuracy
+    same_rule_honest = evaluate(arch, RobustAverage().aggregate(glob, honest_updates).tensors, x_val, y_val).accuracy
     poisoned_fedavg = FedAvg().aggregate(glob, [
         ClientUpdate(accounts[i].address.lower(), attack_update(r, trained[i][0], glob, np.random.default_rng(0)),
-                     trained[i][1]) for i, r in enumerate(roles[:HONEST + 4])])
+                     trained[i][1]) for i, r in enumerate(roles[:HONEST + 4])]).tensors
     assert evaluate(arch, new_model, x_val, y_val).accuracy >= same_rule_honest - 0.03
     assert evaluate(arch, poisoned_fedavg, x_val, y_val).accuracy < reference - 0.1  # the attacks are real
 
@@ -109,7 +110,7 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
     reveal_all(f, task_id, 2, reveals)
     finish_round(f, task_id, 2)
     rnd2 = f.fed.round(task_id, 2)
-    details2 = decode_model(f.store.get(rnd2.resultCid, max_bytes=1 << 26))[1].details
+    details2 = decode_model(f.store.get(rnd2.result_cid, max_bytes=1 << 26))[1].details
     rejected = details2["rejected"][replayer.address.lower()]
     assert rejected["code"] == "replayed_update" and "round 1" in rejected["message"]
     assert f.fed.rejection_slasher.isSlashed(task_id, 2, replayer.address)

@@ -59,13 +59,13 @@ def test_three_aggregator_processes_agree_and_finalize(fedchain_home):
     rnd = f.fed.round(task_id, 1)
     assert Phase(rnd.phase) == Phase.FINALIZED
     keys = {bytes(f.fed.tasks.getAggregatorEntry(task_id, 1, m.address).resultKey) for m in members}
-    assert keys == {bytes(rnd.acceptedKey)}  # all three revealed the identical result
-    assert f.fed.tasks.resultVotes(task_id, 1, bytes(rnd.acceptedKey)) == 3
-    assert bytes(rnd.acceptedKey) == expected  # and equal to an in-process computation before the run
+    assert keys == {bytes(rnd.accepted_key)}  # all three revealed the identical result
+    assert f.fed.tasks.resultVotes(task_id, 1, bytes(rnd.accepted_key)) == 3
+    assert bytes(rnd.accepted_key) == expected  # and equal to an in-process computation before the run
 
 
 def run_committee(f, task_id: int, nodes: list[AggregatorNode]) -> None:
-    while f.fed.task(task_id).currentRound == 1 and f.fed.task(task_id).status == 1:
+    while f.fed.task(task_id).current_round == 1 and f.fed.task(task_id).status == 1:
         assert any([node.step(task_id) for node in nodes])
     for node in nodes:
         node.keeper.settle(task_id, 1)
@@ -80,7 +80,7 @@ def test_dishonest_aggregator_is_outvoted_and_slashed(fedchain_home):
     run_committee(f, task_id, [*honest, liar])
     rnd = f.fed.round(task_id, 1)
     assert Phase(rnd.phase) == Phase.FINALIZED
-    assert bytes(rnd.acceptedKey) == expected
+    assert bytes(rnd.accepted_key) == expected
     assert AggregatorStatus(f.fed.tasks.getAggregatorEntry(task_id, 1, liar.address).status) == AggregatorStatus.SLASHED
     cut = stakes[liar.address] * f.fed.tasks.aggregatorSlashBps() // 10_000
     assert cut > 0 and f.fed.staking.stakeOf(liar.address) == stakes[liar.address] - cut
@@ -92,14 +92,14 @@ def test_dishonest_aggregator_is_outvoted_and_slashed(fedchain_home):
 
 def test_no_quorum_fails_the_round_and_rolls_the_budget_over(fedchain_home):
     f, task_id, members = committee_round(fedchain_home, rounds=2)
-    budget = f.fed.task(task_id).remainingBudget
+    budget = f.fed.task(task_id).remaining_budget
     nodes = [AggregatorNode(f.fed, members[0], f.store), DishonestAggregator(f.fed, members[1], f.store, favour=1),
              DishonestAggregator(f.fed, members[2], f.store, favour=2)]  # three different results
     stakes = {m.address: f.fed.staking.stakeOf(m.address) for m in members}
     run_committee(f, task_id, nodes)
     rnd = f.fed.round(task_id, 1)
-    assert Phase(rnd.phase) == Phase.FAILED and rnd.failureReason.rstrip(b"\0") == b"NoQuorum"
-    assert Phase(rnd.failedPhase) == Phase.AGGREGATOR_REVEAL and rnd.roundBudget == 0
+    assert Phase(rnd.phase) == Phase.FAILED and rnd.failure_reason.rstrip(b"\0") == b"NoQuorum"
+    assert Phase(rnd.failed_phase) == Phase.AGGREGATOR_REVEAL and rnd.round_budget == 0
     task = f.fed.task(task_id)
-    assert task.currentRound == 2 and task.remainingBudget == budget  # nothing allocated: it rolls over
+    assert task.current_round == 2 and task.remaining_budget == budget  # nothing allocated: it rolls over
     assert all(f.fed.staking.stakeOf(m.address) == stakes[m.address] for m in members)  # all revealed: no slash

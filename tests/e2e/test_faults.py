@@ -23,16 +23,16 @@ def commit_raw(f, account, blob: bytes, num_samples: int, *, reveal_digest: byte
     """Commit an arbitrary blob as an update, the way a hostile trainer would."""
     cid = f.store.put(blob)
     digest = reveal_digest or sha256(blob)
-    round_ = f.fed.task(f.task_id).currentRound
+    round_ = f.fed.task(f.task_id).current_round
     commitment = trainer_commitment(account.address, f.task_id, round_, digest, num_samples, SALT)
     f.fed.tasks.commitUpdate(f.task_id, commitment, sender=account)
     return cid, digest, num_samples
 
 
 def hostile_blobs(f, account) -> dict[str, bytes]:
-    arch = f.fed.task(f.task_id).params.architecture
+    arch = f.fed.task(f.task_id).spec.architecture
     good = initial_tensors(arch, 1)
-    manifest = ModelManifest(kind="update", architecture=arch, parent_cid=f.fed.task(f.task_id).globalModelCid,
+    manifest = ModelManifest(kind="update", architecture=arch, parent_cid=f.fed.task(f.task_id).global_model_cid,
                              task_id=f.task_id, round=1, trainer=account.address, num_samples=50)
     nan = {k: v.copy() for k, v in good.items()}
     next(iter(nan.values())).flat[0] = np.nan
@@ -61,12 +61,12 @@ def test_malformed_updates_are_rejected_with_reasons_and_earn_nothing(fedchain_h
         cid, digest, n = reveals[account.address]
         f.fed.tasks.revealUpdate(f.task_id, cid, digest, n, SALT, sender=account)
     before = {a.address: token.balanceOf(a.address) for a in f.people.trainers}
-    while f.fed.task(f.task_id).currentRound == 1 and f.fed.task(f.task_id).status == 1:
+    while f.fed.task(f.task_id).current_round == 1 and f.fed.task(f.task_id).status == 1:
         assert f.aggregator.step(f.task_id) is not None
     rnd = f.fed.round(f.task_id, 1)
     assert Phase(rnd.phase) == Phase.FINALIZED
     assert (rnd.accepted, rnd.rejected) == (2, 3)
-    blob = f.store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=1 << 26)
+    blob = f.store.get(rnd.result_cid, sha256=bytes(rnd.result_digest), max_bytes=1 << 26)
     details = decode_model(blob)[1].details
     for account, kind in zip(hostile, kinds, strict=True):
         assert details["rejected"][account.address.lower()]["code"] == kind
@@ -77,7 +77,7 @@ def test_malformed_updates_are_rejected_with_reasons_and_earn_nothing(fedchain_h
     for account in hostile:
         assert token.balanceOf(account.address) == before[account.address]
     rnd = f.fed.round(f.task_id, 1)
-    assert rnd.paid <= rnd.roundBudget and rnd.roundBudget - rnd.paid < 10  # only rounding dust is left
+    assert rnd.paid <= rnd.round_budget and rnd.round_budget - rnd.paid < 10  # only rounding dust is left
 
 
 def test_update_whose_bytes_do_not_match_the_revealed_digest_is_rejected(fedchain_home):
@@ -92,7 +92,7 @@ def test_update_whose_bytes_do_not_match_the_revealed_digest_is_rejected(fedchai
     f.fed.tasks.revealUpdate(f.task_id, cid, digest, n, SALT, sender=liar)
     advance_to(f, 1, Phase.AGGREGATOR_COMMIT)
     comp = f.aggregator.compute(f.task_id, 1)
-    assert comp.rejected[liar.address.lower()]["code"] == "DigestMismatch"
+    assert comp.rejected[liar.address.lower()].code == "DigestMismatch"
     assert comp.result.accepted == 2
 
 
@@ -120,14 +120,14 @@ def test_trainer_who_does_not_reveal_is_slashed_to_treasury(fedchain_home):
 
 def test_round_with_too_few_trainers_fails_and_budget_rolls_over(fedchain_home):
     f = build_federation(fedchain_home, trainers=4, rounds=2)  # minTrainers = 2
-    budget = f.fed.task(f.task_id).remainingBudget
+    budget = f.fed.task(f.task_id).remaining_budget
     f.trainers[0].train_and_commit(f.task_id)
     warp(f.cfg.phase_seconds + 1)
     advance_to(f, 1, Phase.FAILED)
     rnd = f.fed.round(f.task_id, 1)
-    assert rnd.failureReason.rstrip(b"\0") == b"TooFewTrainers"
+    assert rnd.failure_reason.rstrip(b"\0") == b"TooFewTrainers"
     task = f.fed.task(f.task_id)
-    assert task.currentRound == 2 and task.remainingBudget == budget
+    assert task.current_round == 2 and task.remaining_budget == budget
     # round 2 gets the whole budget: remaining / 1 round left
     for t in f.trainers:
         t.train_and_commit(f.task_id)
@@ -136,7 +136,7 @@ def test_round_with_too_few_trainers_fails_and_budget_rolls_over(fedchain_home):
         t.reveal(f.task_id, 2)
     while f.fed.task(f.task_id).status == 1:
         assert f.aggregator.step(f.task_id) is not None
-    assert f.fed.round(f.task_id, 2).roundBudget == budget
+    assert f.fed.round(f.task_id, 2).round_budget == budget
 
 
 def test_reverts_reach_the_user_as_clear_messages(fedchain_home):

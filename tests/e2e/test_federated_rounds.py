@@ -15,7 +15,7 @@ from tests.support.federation import advance_to
 
 
 def scores_of(fed, store, rnd) -> dict[str, int]:
-    blob = store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=1 << 26)
+    blob = store.get(rnd.result_cid, sha256=bytes(rnd.result_digest), max_bytes=1 << 26)
     return decode_model(blob)[1].details["scores"]
 
 
@@ -23,7 +23,7 @@ def test_three_trainers_two_rounds_rewards_follow_formula(federation):
     f = federation
     token, tasks = f.fed.token, f.fed.tasks
     supply = token.totalSupply()
-    remaining = f.fed.task(f.task_id).remainingBudget
+    remaining = f.fed.task(f.task_id).remaining_budget
     assert remaining == f.cfg.budget_tokens * 10**18
     test = f.data["test"]
     for round_ in (1, 2):
@@ -34,24 +34,24 @@ def test_three_trainers_two_rounds_rewards_follow_formula(federation):
         assert row["accepted"] == 3 and row["rejected"] == 0
         # the round budget: remaining / rounds left, at finalization
         expected_budget = remaining // (f.cfg.rounds - round_ + 1)
-        assert rnd.roundBudget == expected_budget
+        assert rnd.round_budget == expected_budget
         remaining -= expected_budget
         scores = scores_of(f.fed, f.store, rnd)
         samples = {t.address.lower(): tasks.getTrainerEntry(f.task_id, round_, t.address).numSamples
                    for t in f.trainers}
-        assert rnd.totalWeight == sum(scores[a] * samples[a] for a in samples)
+        assert rnd.total_weight == sum(scores[a] * samples[a] for a in samples)
         for t in f.trainers:
             a = t.address.lower()
-            expected = rnd.roundBudget * scores[a] * samples[a] // rnd.totalWeight
+            expected = rnd.round_budget * scores[a] * samples[a] // rnd.total_weight
             assert expected > 0
             assert token.balanceOf(t.address) - before[t.address] == expected
         assert rnd.paid == sum(token.balanceOf(t.address) - before[t.address] for t in f.trainers)
         # the task's global model is the round's result
         task = f.fed.task(f.task_id)
-        assert task.globalModelCid == rnd.resultCid
+        assert task.global_model_cid == rnd.result_cid
     task = f.fed.task(f.task_id)
     assert TaskStatus(task.status) == TaskStatus.COMPLETED
-    assert task.remainingBudget == remaining
+    assert task.remaining_budget == remaining
     assert token.totalSupply() == supply
     assert row["test_accuracy"] > 0.6
     # nothing left to claim, and claiming again fails
@@ -78,7 +78,7 @@ def test_two_aggregators_compute_identical_results(federation, tmp_path):
         entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, t.address)
         other_store.put(f.store.get(entry.cid, max_bytes=1 << 26))
     task = f.fed.task(f.task_id)
-    for cid in (task.globalModelCid, task.params.validationCid):
+    for cid in (task.global_model_cid, task.spec.validation_cid):
         other_store.put(f.store.get(cid, max_bytes=1 << 26))
     second = AggregatorNode(f.fed, f.people.deployer, other_store).compute(f.task_id, 1)
     assert first.blob == second.blob
@@ -91,7 +91,7 @@ def test_aggregator_restarted_between_commit_and_reveal_still_reveals(federation
     assert f.aggregator.step(f.task_id) == "committed"
     restarted = AggregatorNode(f.fed, f.people.aggregator, f.store)  # no memory of the commit
     actions = []
-    while f.fed.task(f.task_id).currentRound == 1:
+    while f.fed.task(f.task_id).current_round == 1:
         actions.append(restarted.step(f.task_id))
     assert "revealed" in actions
     assert Phase(f.fed.round(f.task_id, 1).phase) == Phase.FINALIZED

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from ape import chain, networks
 from rich.console import Console
 
 import client.participant as participant
-from aggregator.compute import chain_round_context
 from aggregator.service import AggregatorNode
 from aggregator.strategies.central_dp import round_seed
 from client.privacy import BudgetExceeded
@@ -24,11 +22,11 @@ from fedchain.ape.rounds import try_advance
 from fedchain.cli.demo import DemoConfig, Participants, make_nodes, run_round, setup
 from fedchain.codec import decode_model
 from fedchain.errors import FedchainError
-from fedchain.manifests import privacy_from_details
+from fedchain.manifests import PrivacyRecord
 from fedchain.privacy import central_epsilon
 from fedchain.protocol import Phase, TrainerStatus
 from fedchain.store.local import LocalContentStore
-from tests.support.chain import warp
+from tests.support.chain import sync_chain_clock, warp
 from tests.support.federation import Federation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +38,7 @@ PHASE_SECONDS = 900
 def wall_clock_chain():
     """Start each test's blocks at wall-clock time (a reverted snapshot leaves the chain's clock behind, and the
     trainers compare phase deadlines against the later of the two)."""
-    chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp) + 1))
+    sync_chain_clock()
 
 
 def build_federation(home, trainers: int, rounds: int, **overrides) -> Federation:
@@ -69,12 +67,12 @@ def test_task_bound_lower_than_trainer_target_wins_and_epsilon_is_reported(fedch
         for r in (1, 2):
             entry = f.fed.tasks.getTrainerEntry(f.task_id, r, t.address)
             manifest = _manifest(f.store, entry.cid)
-            record = privacy_from_details(manifest.details)
+            record = PrivacyRecord.from_record(manifest.details.get("privacy"))
             assert record is not None and manifest.epsilon_spent == record.epsilon_total
             assert record.epsilon_budget == 2.0 and record.delta == f.cfg.delta
             records.append(record)
             # carried into the accepted aggregate's manifest, next to the trainer's score
-            result = _manifest(f.store, f.fed.round(f.task_id, r).resultCid)
+            result = _manifest(f.store, f.fed.round(f.task_id, r).result_cid)
             carried = result.details["privacy"][t.address.lower()]
             assert carried["epsilon_total"] == record.epsilon_total
             assert carried["epsilon_round"] == record.epsilon_round
@@ -100,7 +98,7 @@ def test_client_stops_at_its_budget(fedchain_home):
     dp_trainer.target_epsilon = 6.0
     run_round(f.fed, f.task_id, 1, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
     entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, dp_trainer.address)
-    spent = privacy_from_details(_manifest(f.store, entry.cid).details).epsilon_total
+    spent = PrivacyRecord.from_record(_manifest(f.store, entry.cid).details.get("privacy")).epsilon_total
     assert 0 < spent < 6.0
     # the trainer lowers its target below what it already spent: it must refuse, and commit nothing
     dp_trainer.target_epsilon = spent * 0.9
@@ -131,7 +129,7 @@ def test_client_stops_at_its_budget(fedchain_home):
 
 def _to_aggregator_commit(f) -> int:
     """Commit, reveal, and advance into AggregatorCommit; returns the block of that advance."""
-    round_ = f.fed.task(f.task_id).currentRound
+    round_ = f.fed.task(f.task_id).current_round
     for t in f.trainers:
         t.train_and_commit(f.task_id)
     warp(f.cfg.phase_seconds + 1)
@@ -148,16 +146,16 @@ def test_central_dp_noise_is_seeded_by_the_round_and_identical_across_aggregator
     f = build_federation(fedchain_home, trainers=3, rounds=2, strategy="dp-fedavg", strategy_params=params,
                          train=FAST)
     block = _to_aggregator_commit(f)
-    context = chain_round_context(f.fed, f.task_id, 1, {})
+    seed = f.aggregator.computer.round_seed(f.task_id, 1)
     d = f.fed.deployment
-    assert context.seed == round_seed(d.chain_id, d.tasks, f.task_id, 1, bytes(chain.blocks[block].hash))
+    assert seed == round_seed(d.chain_id, d.tasks, f.task_id, 1, bytes(chain.blocks[block].hash))
     first = f.aggregator.compute(f.task_id, 1)
     other_store = LocalContentStore(tmp_path / "other-store")  # a second committee member, its own copy of the files
     for t in f.trainers:
         entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, t.address)
         other_store.put(f.store.get(entry.cid, max_bytes=1 << 26))
     task = f.fed.task(f.task_id)
-    for cid in (task.globalModelCid, task.params.validationCid):
+    for cid in (task.global_model_cid, task.spec.validation_cid):
         other_store.put(f.store.get(cid, max_bytes=1 << 26))
     second = AggregatorNode(f.fed, f.people.deployer, other_store).compute(f.task_id, 1)
     assert first.blob == second.blob and first.result == second.result
@@ -168,13 +166,13 @@ def test_central_dp_noise_is_seeded_by_the_round_and_identical_across_aggregator
     assert report["rounds"] == 1 and report["clients"] == 3
     assert report["epsilon_round"] == report["epsilon_total"] == central_epsilon(0.5, 1, 1e-5)
     # finish round 1 through the normal service loop, then round 2: new round data, new noise, epsilon composes
-    while f.fed.task(f.task_id).currentRound == 1:
+    while f.fed.task(f.task_id).current_round == 1:
         f.aggregator.step(f.task_id)
     assert Phase(f.fed.round(f.task_id, 1).phase) == Phase.FINALIZED
     row = run_round(f.fed, f.task_id, 2, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
     assert row["status"] == "finalized"
-    assert chain_round_context(f.fed, f.task_id, 2, {}).seed != context.seed
-    report2 = _manifest(f.store, f.fed.round(f.task_id, 2).resultCid).details["central_dp"]
+    assert f.aggregator.computer.round_seed(f.task_id, 2) != seed
+    report2 = _manifest(f.store, f.fed.round(f.task_id, 2).result_cid).details["central_dp"]
     assert report2["rounds"] == 2 and report2["epsilon_total"] == central_epsilon(0.5, 2, 1e-5)
     assert row["central_epsilon_total"] == report2["epsilon_total"] and math.isfinite(row["central_epsilon_total"])
 
@@ -186,7 +184,7 @@ def test_round_trained_without_dp_makes_the_total_infinite(fedchain_home):
     trainer.config = replace(trainer.config, dp=True)  # DP from round 2 on, with no epsilon limit
     run_round(f.fed, f.task_id, 2, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
     manifest = _manifest(f.store, f.fed.tasks.getTrainerEntry(f.task_id, 2, trainer.address).cid)
-    record = privacy_from_details(manifest.details)
+    record = PrivacyRecord.from_record(manifest.details.get("privacy"))
     assert record.noise_multiplier > 0 and math.isfinite(record.epsilon_round)
     assert math.isinf(record.epsilon_total) and manifest.epsilon_spent is None  # round 1 had no noise
     assert trainer.epsilon_report(f.task_id)[2] == (record.epsilon_round, math.inf)

@@ -7,12 +7,6 @@ import pytest
 from tests.support.governance import Dao, build_dao
 
 
-@pytest.fixture
-def fedchain_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("FEDCHAIN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 @pytest.fixture(scope="module")
 def dao(accounts, chain) -> Dao:
     """Deployed once per module (ape reverts the chain between tests)."""

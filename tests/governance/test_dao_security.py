@@ -200,7 +200,7 @@ def test_a_pause_blocks_trainer_commits_but_not_running_phases(dao):
     fed.tasks.advance(task_id, sender=dao.outsider)  # phases keep moving while paused
     travel(61)
     fed.tasks.advance(task_id, sender=dao.outsider)
-    assert fed.task(task_id).currentRound == 2
+    assert fed.task(task_id).current_round == 2
     with ape.reverts(fed.tasks.NewRoundsPaused):
         fed.tasks.commitUpdate(task_id, b"\x02" * 32, sender=dao.trainer)
     fed.tasks.slashNonRevealingTrainer(task_id, 1, dao.trainer, sender=dao.outsider)  # slashing continues

@@ -6,10 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from ape import chain, networks
+from ape import networks
+
+from tests.support.chain import sync_chain_clock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_with_governance(fedchain_home):
     # earlier modules' snapshot reverts can leave anvil's clock behind the wall clock that the demo's trainers
     # compare deadlines with: bring the chain's clock up to now first
-    chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp)) + 1)
+    sync_chain_clock()
     env = dict(os.environ, FEDCHAIN_HOME=str(fedchain_home), APE_FOUNDRY_HOST=networks.provider.uri)
     fedchain = str(Path(sys.executable).parent / "fedchain")
     proc = subprocess.run([fedchain, "demo", "--governance", "--rounds", "1", "--trainers", "3", "--json"],

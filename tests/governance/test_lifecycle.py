@@ -78,7 +78,7 @@ def test_lifecycle_changes_min_trainer_stake_for_the_next_round(dao):
     assert [p["id"] for p in gov.list_proposals(fed)] == [pid]
 
     # the next round of the running task (and any new task) needs 200 FED: 150 staked is not enough now
-    while fed.task(task_id).currentRound == 1:
+    while fed.task(task_id).current_round == 1:
         travel(61)
         fed.tasks.advance(task_id, sender=dao.outsider)
     assert fed.round(task_id, 2).phase == Phase.TRAINER_COMMIT

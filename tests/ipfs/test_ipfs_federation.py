@@ -6,10 +6,8 @@ import json
 import logging
 import subprocess
 import threading
-import time
 
 import pytest
-from ape import chain
 
 from aggregator.service import AggregatorNode
 from fedchain.cli.demo import DemoConfig, Participants, make_nodes, setup
@@ -17,7 +15,7 @@ from fedchain.codec import sha256
 from fedchain.commitments import trainer_commitment
 from fedchain.protocol import Phase
 from fedchain.store.kubo import KuboStore
-from tests.support.chain import warp
+from tests.support.chain import sync_chain_clock, warp
 from tests.support.cli import BIN, REPO, cli_env
 from tests.support.federation import Federation, advance_to
 from tests.support.ipfs import IpfsNode
@@ -49,12 +47,6 @@ def flaky_node(tmp_path):
     node = IpfsNode(tmp_path / "flaky").start()
     yield node
     node.stop()
-
-
-def sync_chain_clock() -> None:
-    """Bring the chain's clock up to the wall clock: a snapshot revert by an earlier test can leave it behind,
-    and the trainers compare phase deadlines with max(wall clock, chain clock)."""
-    chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp)) + 1)
 
 
 def outage(node: IpfsNode, seconds: float = 3.0) -> threading.Timer:
@@ -107,5 +99,5 @@ def test_round_finalizes_through_node_outages_and_rejects_mismatched_bytes(flaky
     assert Phase(rnd.phase) == Phase.FINALIZED
     assert rnd.accepted == 3 and rnd.rejected == 1
     comp = aggregator.compute(task_id, 1)
-    assert comp.rejected[liar.address.lower()]["code"] == "DigestMismatch"
-    assert store.get(rnd.resultCid, sha256=bytes(rnd.resultDigest), max_bytes=1 << 26)
+    assert comp.rejected[liar.address.lower()].code == "DigestMismatch"
+    assert store.get(rnd.result_cid, sha256=bytes(rnd.result_digest), max_bytes=1 << 26)

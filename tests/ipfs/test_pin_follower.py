@@ -88,8 +88,8 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_the_chains_retent
     def follower(override=None, pin_retry=10.0):
         pinner = KuboPinTarget(pinning_node.api_url, fetch_timeout=4, retry_seconds=pin_retry)
         service = PinningServiceTarget(psa.url, TOKEN)
-        return PinFollower(fed.tasks, [pinner, service], path, reader=KuboStore(trainer_node.api_url),
-                           retention=fed.retention, override=override, from_block=start_block), pinner, service
+        return PinFollower(fed, [pinner, service], path, reader=KuboStore(trainer_node.api_url),
+                           override=override, from_block=start_block), pinner, service
 
     # round 1 under the deploy-time default policy (keep all but rejected updates)
     assert task_retention(fed, task_id) == (RetentionPolicy(), False)
@@ -102,7 +102,7 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_the_chains_retent
     task = fed.task(task_id)
     rnd1 = fed.round(task_id, 1)
     updates = [fed.tasks.getTrainerEntry(task_id, 1, t.address).cid for t in honest]
-    expected = {task.params.validationCid, rnd1.resultCid, *updates}
+    expected = {task.spec.validation_cid, rnd1.result_cid, *updates}
     for cid in expected:
         assert pinner.store.is_pinned(cid), cid
         assert service.status(cid) == "pinned", cid
@@ -148,9 +148,9 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_the_chains_retent
         assert pinner.is_pinned(cid) == (on_service == "pinned"), cid  # both targets agree
         return pinner.is_pinned(cid)
 
-    assert pinned(rnd2.resultCid) and pinned(task.params.validationCid)  # kept by the policy
+    assert pinned(rnd2.result_cid) and pinned(task.spec.validation_cid)  # kept by the policy
     assert all(pinned(cid) for cid in updates2)
-    assert not pinned(rnd1.resultCid) and not pinned(initial_model)  # models before the last one are let go
+    assert not pinned(rnd1.result_cid) and not pinned(initial_model)  # models before the last one are let go
     assert not any(pinned(cid) for cid in set(updates) - set(updates2))  # so are round 1's updates
 
     # the sponsor changes the policy (the task is completed): two models, no updates, no validation set.
@@ -160,15 +160,15 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_the_chains_retent
                        f.people.sponsor)
     report = settle(final)
     assert final.policy(task_id) == RetentionPolicy(model_rounds=2, update_rounds=0, keep_validation=False)
-    assert pinned(rnd1.resultCid) and pinned(rnd2.resultCid) and not pinned(initial_model)
-    assert not pinned(task.params.validationCid) and not any(pinned(cid) for cid in updates2)
-    assert rnd2.resultCid not in report.unpinned and rnd1.resultCid not in report.unpinned
+    assert pinned(rnd1.result_cid) and pinned(rnd2.result_cid) and not pinned(initial_model)
+    assert not pinned(task.spec.validation_cid) and not any(pinned(cid) for cid in updates2)
+    assert rnd2.result_cid not in report.unpinned and rnd1.result_cid not in report.unpinned
     final.close()
 
     # an operator override keeps more (the validation set), never less (the minimal policy keeps 1 model < 2)
     widened = follower(override=RetentionPolicy(model_rounds=1, update_rounds=0, keep_validation=True))[0]
     settle(widened)
-    assert pinned(task.params.validationCid) and pinned(rnd1.resultCid) and pinned(rnd2.resultCid)
+    assert pinned(task.spec.validation_cid) and pinned(rnd1.result_cid) and pinned(rnd2.result_cid)
     assert not any(pinned(cid) for cid in updates2)
     widened.close()
 
@@ -215,6 +215,6 @@ def test_retention_and_pin_follower_clis(ipfs_pair, tmp_path, monkeypatch):
     # DefaultRetentionChanged (deployment), TaskCreated, TaskRetentionSet; the initial model and the validation set
     assert "3 events" in proc.stdout and "2 pinned" in proc.stdout
     assert "kept at least: all global models" in proc.stdout
-    validation = fed.task(task_id).params.validationCid
+    validation = fed.task(task_id).spec.validation_cid
     assert KuboStore(pinning_node.api_url).is_pinned(validation)
     assert state_file(home, chain.chain_id, fed.tasks.address).exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from fedchain.retention import KEEP_ALL, RetentionPolicy, parse_count
@@ -18,7 +20,8 @@ class NoTarget:
 def follower(tmp_path, policy: RetentionPolicy, override: RetentionPolicy | None = None) -> PinFollower:
     """A follower whose state says: task 1 finalized rounds 1, 2, 4 (3 failed, 5 running); two trainers a, b;
     b's round-2 update was rejected; rounds 2 and 4 named an aggregator state."""
-    pf = PinFollower(object(), [NoTarget()], tmp_path / "state.json", reader=None, override=override)
+    no_chain = SimpleNamespace(deployment=SimpleNamespace(addresses={}), head=lambda: 0)  # the rules read no chain
+    pf = PinFollower(no_chain, [NoTarget()], tmp_path / "state.json", reader=None, override=override)
     refs = {"t1/validation": "val", "t1/model/r0": "m0", "t1/model/r1": "m1", "t1/model/r2": "m2",
             "t1/model/r4": "m4", "t1/r2/state": "s2", "t1/r4/state": "s4"}
     for r in (1, 2, 4, 5):

@@ -1,31 +1,36 @@
-"""Helpers for the backend (and dashboard) tests: indexers on the test's anvil, table snapshots, a throwaway Postgres
-server, the rounds the fixtures play, and the hook that keeps anvil's clock at the wall clock."""
+"""Helpers for the backend and dashboard tests: the indexed federation both build, indexers on the test's anvil,
+table snapshots, a throwaway Postgres server and the rounds the fixtures play."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from glob import glob
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ape import chain, networks
+import uvicorn
+from ape import networks
 from sqlalchemy import Engine, select
 
+from backend.app import BackendConfig, create_app
 from backend.db import make_engine, migrate
 from backend.indexer import Indexer, IndexerConfig
 from backend.models import Account, ChainEvent, Contribution, Proposal, Round, Setting, Task, Vote
 from fedchain.ape.chain import network_key
 from fedchain.codec import sha256
 from fedchain.commitments import trainer_commitment
-from fedchain.protocol import Phase
-from tests.support.federation import Federation, advance_to
+from fedchain.protocol import Phase, TaskStatus
+from tests.support.chain import sync_chain_clock
+from tests.support.federation import Federation, advance_to, build_federation
+from tests.support.net import free_port, wait_for
+from tests.support.services import require_postgres
 
 COMPARED_TABLES = (Task, Round, Contribution, Account, Setting, Proposal, Vote)
 
@@ -60,23 +65,11 @@ def chain_log_count(indexer: Indexer, to_block: int) -> int:
     return len(logs)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def postgres_bin() -> Path | None:
-    found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
 @contextmanager
 def postgres_server():
     """A fresh Postgres cluster on a free loopback port; yields a SQLAlchemy URL. Runs as the `postgres` OS user
     when we are root (postgres refuses to run as root)."""
-    bindir = postgres_bin()
-    assert bindir is not None
+    bindir = require_postgres()
     root = Path(tempfile.mkdtemp(prefix="fedchain-pg-"))
     data, port = root / "data", free_port()
     as_user: list[str] = []
@@ -97,34 +90,7 @@ def postgres_server():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def wait_for(predicate, timeout: float = 60, interval: float = 0.2) -> Any:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - the server may not be up yet
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
-
-
 SALT = b"\x22" * 32
-
-
-@pytest.hookimpl(hookwrapper=True)
-def resync_chain_clock_after_test(item, nextitem):  # noqa: ANN001, ANN201 - a pytest hook
-    """Anvil's evm_revert (ape's test isolation) winds the chain's clock back by the time since the snapshot, so
-    long backend tests would leave later modules' chain clock minutes behind the wall clock that trainer nodes
-    compare deadlines with. After each backend test (and its isolation revert) set the clock back to now."""
-    yield
-    if networks.active_provider is None:
-        return
-    now = int(time.time())
-    if int(chain.blocks.head.timestamp) < now:
-        networks.provider.make_request("evm_setTime", [now])
 
 
 def run_round_with_rejection(f: Federation) -> None:
@@ -140,7 +106,7 @@ def run_round_with_rejection(f: Federation) -> None:
     for t in honest:
         t.reveal(f.task_id, 1)
     f.fed.tasks.revealUpdate(f.task_id, cid, sha256(junk), 40, SALT, sender=hostile)
-    while f.fed.task(f.task_id).currentRound == 1:
+    while f.fed.task(f.task_id).current_round == 1:
         assert f.aggregator.step(f.task_id) is not None
     for t in honest:
         t.claim(f.task_id)
@@ -152,5 +118,58 @@ def run_honest_round(f: Federation, round_: int) -> None:
     advance_to(f, round_, Phase.TRAINER_REVEAL)
     for t in f.trainers:
         t.reveal(f.task_id, round_)
-    while f.fed.task(f.task_id).status == 1 and f.fed.task(f.task_id).currentRound == round_:
+    while f.fed.task(f.task_id).status == TaskStatus.ACTIVE and f.fed.task(f.task_id).current_round == round_:
         assert f.aggregator.step(f.task_id) is not None
+
+
+@dataclass
+class IndexedWorld:
+    """A federation that played two rounds (round 1 with one rejected update), indexed into SQLite."""
+
+    f: Federation
+    indexer: Indexer
+    url: str
+    home: Path
+
+
+@contextmanager
+def indexed_world(root: Path, *, rounds: int = 2, governance: bool = False,
+                  before_indexing: Any = None) -> Iterator[IndexedWorld]:
+    """Build the world the backend and dashboard tests read, with ``FEDCHAIN_HOME`` under ``root``.
+
+    Round 1 has a rejected update, round 2 is honest; ``before_indexing(f)`` runs last (e.g. open a proposal).
+    """
+    home = root / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEDCHAIN_HOME", str(home))
+        sync_chain_clock()
+        f = build_federation(home, trainers=3, rounds=rounds, governance=governance)
+        run_round_with_rejection(f)
+        run_honest_round(f, 2)
+        if before_indexing is not None:
+            before_indexing(f)
+        url = f"sqlite:///{root / 'indexed.sqlite3'}"
+        indexer = new_indexer(url, f.store)
+        indexer.catch_up()
+        yield IndexedWorld(f, indexer, url, home)
+
+
+class BackendServer:
+    """The real backend app served by uvicorn in a thread on a free loopback port."""
+
+    def __init__(self, database_url: str):
+        app = create_app(BackendConfig(database_url=database_url, run_indexer=False, rpc_url=networks.provider.uri,
+                                       rate_limit_per_minute=0))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="test-backend", daemon=True)
+
+    def __enter__(self) -> BackendServer:
+        self.thread.start()
+        wait_for(lambda: self.server.started, timeout=30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)

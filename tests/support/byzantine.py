@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from aggregator.service import AggregatorNode, RoundComputation
+from aggregator.compute import RoundComputation
+from aggregator.service import AggregatorNode
 from client.trainer import TrainConfig, train_local
-from fedchain.cli.demo import task_params
 from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
 from fedchain.commitments import AggregateResult, trainer_commitment
 from fedchain.protocol import ONE_TOKEN, Phase
+from fedchain.taskspec import encode_strategy_params
+from sponsor.tasks import create_task as sponsor_creates
 from tests.support.attacks import flip_labels
 from tests.support.federation import Federation, advance_to, build_federation
 
@@ -24,17 +25,13 @@ SALT = b"\x22" * 32
 def create_task(f: Federation, *, strategy: str, params: dict | None = None, rounds: int = 1, min_trainers: int = 2,
                 quorum: int = 1, committee: int = 1) -> int:
     """A new task on the federation's deployment reusing its initial model and validation set."""
-    first = f.fed.task(f.task_id).params
-    cfg = replace(f.cfg, rounds=rounds, phase_seconds=PHASE_SECONDS)
-    fields = list(task_params(cfg, (first.initialModelCid, bytes(first.initialModelDigest)),
-                              (first.validationCid, bytes(first.validationDigest))))
-    fields[7], fields[8] = min_trainers, len(f.people.trainers)
-    fields[9], fields[10] = quorum, committee
-    fields[17], fields[18] = strategy, json.dumps(params or {}).encode()
-    budget = fields[5]
-    f.fed.token.approve(f.fed.tasks.address, budget, sender=f.people.sponsor)
-    receipt = f.fed.tasks.createTask(tuple(fields), sender=f.people.sponsor)
-    return int(next(iter(receipt.events.filter(f.fed.tasks.TaskCreated))).taskId)
+    first = f.fed.task(f.task_id).spec
+    spec = replace(first, num_rounds=rounds, min_trainers=min_trainers, max_trainers=len(f.people.trainers),
+                   aggregator_quorum=quorum, max_aggregators=committee, commit_duration=PHASE_SECONDS,
+                   reveal_duration=PHASE_SECONDS, aggregator_commit_duration=PHASE_SECONDS,
+                   aggregator_reveal_duration=PHASE_SECONDS, strategy=strategy,
+                   strategy_params=encode_strategy_params(params))
+    return sponsor_creates(f.fed, f.people.sponsor, spec)
 
 
 def add_aggregators(f: Federation, accounts: list[Any]) -> None:
@@ -53,7 +50,8 @@ def federation(home, trainers: int, **overrides: Any) -> Federation:
 
 def global_model(f: Federation, task_id: int) -> dict[str, np.ndarray]:
     task = f.fed.task(task_id)
-    return decode_model(f.store.get(task.globalModelCid, sha256=bytes(task.globalModelDigest), max_bytes=1 << 26))[0]
+    return decode_model(f.store.get(task.global_model_cid, sha256=task.global_model_digest, max_bytes=1 << 26),
+                        1 << 26)[0]
 
 
 def train_shard(f: Federation, task_id: int, index: int, flip: bool = False) -> tuple[dict, int]:
@@ -61,7 +59,7 @@ def train_shard(f: Federation, task_id: int, index: int, flip: bool = False) -> 
     x, y = f.data["train"]
     idx = f.data["parts"][index]
     labels = flip_labels(y[idx], 10) if flip else y[idx]
-    result = train_local(f.fed.task(task_id).params.architecture, global_model(f, task_id), x[idx], labels,
+    result = train_local(f.fed.task(task_id).spec.architecture, global_model(f, task_id), x[idx], labels,
                          f.cfg.train)
     return result.tensors, result.num_samples
 
@@ -70,12 +68,12 @@ def commit_tensors(f: Federation, task_id: int, account: Any, tensors: dict[str,
                    num_samples: int) -> tuple[str, bytes, int]:
     """Encode a (possibly hostile) update with a correct manifest and commit it; returns what to reveal."""
     task = f.fed.task(task_id)
-    manifest = ModelManifest(kind="update", architecture=task.params.architecture, parent_cid=task.globalModelCid,
-                             task_id=task_id, round=task.currentRound, trainer=account.address,
+    manifest = ModelManifest(kind="update", architecture=task.spec.architecture, parent_cid=task.global_model_cid,
+                             task_id=task_id, round=task.current_round, trainer=account.address,
                              num_samples=num_samples)
     blob = encode_model(tensors, manifest)
     digest = sha256(blob)
-    commitment = trainer_commitment(account.address, task_id, task.currentRound, digest, num_samples, SALT)
+    commitment = trainer_commitment(account.address, task_id, task.current_round, digest, num_samples, SALT)
     f.fed.tasks.commitUpdate(task_id, commitment, sender=account)
     return f.store.put(blob), digest, num_samples
 
@@ -103,7 +101,7 @@ class DishonestAggregator(AggregatorNode):
         r = honest.result
         forged = AggregateResult(r.result_cid, r.result_digest, bytes(31) + bytes([self.favour]),
                                  r.total_weight * 2, r.accepted, r.rejected, r.accuracy_ppm, r.loss_micro)
-        return RoundComputation(forged, honest.blob, honest.scores, honest.rejected)
+        return RoundComputation(honest.inputs, forged, honest.blob, honest.details)
 
 
 @dataclass

@@ -1,11 +1,10 @@
-"""Helpers for the end-to-end tests: the real contracts on anvil, a local content store, non-IID trainers."""
+"""Federations for the end-to-end tests: the demo's setup (real contracts on anvil, a local content store,
+non-IID trainers and an aggregator) as objects a test can drive step by step."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from ape import chain
 
 from aggregator.service import AggregatorNode
 from client.participant import TrainerNode
@@ -37,14 +36,7 @@ def build_federation(home, trainers: int, rounds: int, **overrides: Any) -> Fede
     return Federation(cfg, people, fed, task_id, store, nodes, aggregator, data)
 
 
-
-
 def advance_to(f: Federation, round_: int, phase: Phase) -> None:
-    """Advance the round until it reaches `phase` (each step must be allowed)."""
-    while Phase(f.fed.round(f.task_id, round_).phase) < phase:
+    """Advance the round until it reaches ``phase`` (each step must be allowed)."""
+    while f.fed.round(f.task_id, round_).phase < phase:
         assert try_advance(f.fed, f.task_id, f.people.deployer) is not None
-
-
-def warp(seconds: int) -> None:
-    """Move the chain's clock forward and mine a block at the new time."""
-    chain.mine(timestamp=int(chain.blocks.head.timestamp) + seconds)

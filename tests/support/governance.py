@@ -7,13 +7,16 @@ from typing import Any
 
 from ape import chain
 
+from aggregator.strategies import strategy_ids
 from fedchain.ape import governance as gov
 from fedchain.ape.chain import Fedchain
 from fedchain.ape.deploy import GovernanceConfig, deploy_governance, deploy_protocol
 from fedchain.protocol import ONE_TOKEN
+from fedchain.taskspec import TaskSpec
+from tests.support.specs import spec
 
 CONFIG = GovernanceConfig(voting_delay=10, voting_period=600, proposal_threshold=100 * ONE_TOKEN,
-                          quorum_percent=4, timelock_delay=3600, max_pause_duration=3600)
+                          quorum_percent=4, timelock_delay=3600, max_pause_duration=3600, strategies=strategy_ids())
 TRAINER_STAKE = 150 * ONE_TOKEN
 
 
@@ -59,18 +62,22 @@ def travel_to(timestamp: int) -> None:
     chain.mine(timestamp=max(timestamp, now() + 1))
 
 
-def task_params(rounds: int = 3, phase: int = 60, stake: int = 100 * ONE_TOKEN, strategy: str = "fedavg",
-                quorum: int = 1) -> tuple:
-    """A valid TaskParams tuple (one trainer per round, one aggregator)."""
+def task_spec(rounds: int = 3, phase: int = 60, stake: int = 100 * ONE_TOKEN, strategy: str = "fedavg",
+              quorum: int = 1) -> TaskSpec:
+    """A valid task (one trainer per round, ``quorum`` aggregators) whose files need not exist."""
     digest = b"\x11" * 32
-    return ("mlp:64-32-10", "bafkreimodel", digest, "bafkreivalidation", digest, 300 * ONE_TOKEN, rounds, 1, 1,
-            quorum, quorum, phase, phase, phase, phase, stake, stake, strategy, b"", 0, 0)
+    return spec(initial_model_cid="bafkreimodel", initial_model_digest=digest, validation_cid="bafkreivalidation",
+                validation_digest=digest, reward_budget=300 * ONE_TOKEN, num_rounds=rounds, min_trainers=1,
+                max_trainers=1, aggregator_quorum=quorum, max_aggregators=quorum, commit_duration=phase,
+                reveal_duration=phase, aggregator_commit_duration=phase, aggregator_reveal_duration=phase,
+                min_trainer_stake=stake, min_aggregator_stake=stake, strategy=strategy)
 
 
 def create_task(dao: Dao, **kwargs: Any) -> int:
-    fed = dao.fed
-    fed.token.approve(fed.tasks.address, 300 * ONE_TOKEN, sender=dao.sponsor)
-    receipt = fed.tasks.createTask(task_params(**kwargs), sender=dao.sponsor)
+    """``createTask`` sent as is (reverts surface as ape's custom errors, for ``ape.reverts``)."""
+    fed, spec_ = dao.fed, task_spec(**kwargs)
+    fed.token.approve(fed.tasks.address, spec_.reward_budget, sender=dao.sponsor)
+    receipt = fed.tasks.createTask(spec_.to_chain(), sender=dao.sponsor)
     return int(next(iter(receipt.events.filter(fed.tasks.TaskCreated))).taskId)
 
 

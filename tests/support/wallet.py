@@ -4,34 +4,28 @@ injected EIP-1193 provider for real Chromium (tests/dashboard/injected_provider.
 from __future__ import annotations
 
 import json
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ape import chain, networks
+from ape import networks
 
+from aggregator.strategies import strategy_ids
 from fedchain.ape.chain import Fedchain
 from fedchain.ape.deploy import GovernanceConfig, deploy_governance, deploy_protocol
-from fedchain.deployment import CONTRACT_NAMES
 from fedchain.protocol import ONE_TOKEN
-from fedchain.web3chain import load_abis
+from fedchain.web3chain import Web3Chain, load_abis
+from tests.support.chain import sync_chain_clock
 
-PROVIDER_JS = (Path(__file__).parent / "injected_provider.js").read_text()
+PROVIDER_JS = (Path(__file__).resolve().parents[1] / "dashboard" / "injected_provider.js").read_text()
 GOVERNANCE = GovernanceConfig(voting_delay=10, voting_period=3600, proposal_threshold=100 * ONE_TOKEN,
-                              quorum_percent=4, timelock_delay=60, max_pause_duration=3600)
-
-
-def record_of(fed: Fedchain) -> Deployment:
-    """The dashboard's deployment record (addresses by role) of an ape-deployed Fedchain."""
-    d = fed.deployment
-    addresses = {role: getattr(d, role) for role in CONTRACT_NAMES if getattr(d, role, None)}
-    return Deployment(d.network, d.chain_id, d.block, addresses)
+                              quorum_percent=4, timelock_delay=60, max_pause_duration=3600, strategies=strategy_ids())
 
 
 def chain_source(fed: Fedchain) -> Web3Chain:
-    return Web3Chain(networks.provider.uri, record_of(fed), load_abis())
+    """The dashboard's web3 view of an ape-deployed Fedchain (the same deployment record)."""
+    return Web3Chain(networks.provider.uri, fed.deployment, load_abis())
 
 
 @dataclass
@@ -52,13 +46,8 @@ def build_small_dao(accounts: Any) -> SmallDao:
     fed.staking.stake(100 * ONE_TOKEN, sender=holder)
     fed = deploy_governance(fed, deployer, GOVERNANCE, save=False)
     fed.token.invoke_transaction("delegate", holder.address, sender=holder)
-    sync_clock()
+    sync_chain_clock()
     return SmallDao(fed, deployer, holder, other)
-
-
-def sync_clock() -> None:
-    """Bring anvil's clock up to the wall clock (ape's snapshot reverts leave it behind)."""
-    chain.mine(timestamp=max(int(time.time()), int(chain.blocks.head.timestamp)) + 1)
 
 
 def provider_script(rpc_url: str, accounts: list[str], authorized: bool) -> str:
