@@ -48,6 +48,7 @@ demo: python node compile
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ape test tests --durations=25
 
 test-fast: ## tests without re-running setup
@@ -55,6 +56,7 @@ test-fast: ## tests without re-running setup
 
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 gas: setup
 	$(BIN)/python bench/gas_report.py

@@ -30,11 +30,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aggregator.contribution import contributions  # noqa: E402
-from aggregator.freeriders import FreeRiderCheck
+from aggregator.freeriders import FreeRiderCheck  # noqa: E402
 from aggregator.scoring import evaluate  # noqa: E402
-from aggregator.strategies import ClientUpdate, CoordinateMedian, TrimmedMean, ValidationContext, get_strategy  # noqa: E402
+from aggregator.strategies import (  # noqa: E402
+    ClientUpdate,
+    CoordinateMedian,
+    RoundContext,
+    TrimmedMean,
+    ValidationSet,
+    get_strategy,
+)
 from aggregator.validation import RejectedUpdate  # noqa: E402
-from tests.support.attacks import ATTACKS, attack_update, flip_labels
+from tests.support.attacks import ATTACKS, attack_update, flip_labels  # noqa: E402
 
 TRAINERS = 10
 LEVELS = (0.1, 0.2, 0.3)
@@ -104,11 +111,10 @@ def run_federation(job: tuple) -> dict:
             total_reward += 1.0
             attacker_reward += sum(scores[t] * samples[t] for t in scores if int(t, 16) in attackers) / weight
         if accepted:
-            if getattr(strategy, "stateful", False):
-                glob, state = strategy.aggregate_with_state(glob, accepted, state)
-            else:
-                bound = strategy.with_validation(ValidationContext(arch, x_val, y_val, rejected))
-                glob = bound.aggregate(glob, accepted)
+            context = RoundContext(validation=ValidationSet(arch, x_val, y_val), rejected=rejected,
+                                   server_state=state)
+            result = strategy.aggregate(glob, accepted, context)
+            glob, state = result.tensors, result.server_state
     accuracy = evaluate(arch, glob, x_test, y_test).accuracy
     share = attacker_reward / total_reward if total_reward else 0.0
     return {"job": job, "accuracy": accuracy, "share": share, "rejected": rejected_attackers}
@@ -224,8 +230,8 @@ def order_statistics_bench(n: int = 100, size: int = 1_000_000) -> list[str]:
         return part[b:n - b].mean(axis=0)
 
     rows = []
-    for label, ours, baseline in (("median", lambda: CoordinateMedian().aggregate(glob, updates), numpy_median),
-                                  ("trimmed mean (beta 0.1)", lambda: trim.aggregate(glob, updates),
+    for label, ours, baseline in (("median", lambda: CoordinateMedian().aggregate(glob, updates).tensors, numpy_median),
+                                  ("trimmed mean (beta 0.1)", lambda: trim.aggregate(glob, updates).tensors,
                                    numpy_trimmed)):
         t_base, m_base = _peak(baseline)
         t_ours, m_ours = _peak(ours)

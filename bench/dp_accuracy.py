@@ -32,12 +32,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aggregator.scoring import evaluate  # noqa: E402
-from aggregator.strategies import ClientUpdate, FedAvg, FedAvgM, RoundContext  # noqa: E402
+from aggregator.strategies import CentralDP, ClientUpdate, FedAvg, FedAvgM, RoundContext  # noqa: E402
 from client.privacy import epsilon_spent, plan_noise_multiplier  # noqa: E402
 from client.trainer import TrainConfig, default_train_config, dp_schedule, train_local  # noqa: E402
-from fedchain.architectures import initial_tensors
+from fedchain.architectures import initial_tensors  # noqa: E402
 from fedchain.data import dirichlet_partition, load_dataset, split_holdout  # noqa: E402
-from fedchain.privacy import central_epsilon
+from fedchain.privacy import central_epsilon  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DELTA = 1e-5
@@ -99,10 +99,11 @@ def run_local_dp(setup: Setup, epsilon: float | None) -> dict:
             result = train_local(setup.architecture, model, x, y, config)
             updates.append(ClientUpdate(f"0x{i:040x}", result.tensors, result.num_samples))
         if setup.server_momentum:
-            model, server_state = FedAvgM(lr=1.0, momentum=setup.server_momentum).aggregate_with_state(
-                model, updates, server_state)
+            result = FedAvgM(lr=1.0, momentum=setup.server_momentum).aggregate(
+                model, updates, RoundContext(server_state=server_state))
+            model, server_state = result.tensors, result.server_state
         else:
-            model = FedAvg().aggregate(model, updates)
+            model = FedAvg().aggregate(model, updates).tensors
     quality = evaluate(setup.architecture, model, *test)
     return {"accuracy": quality.accuracy, "noise": float(np.mean(noises)) if noises else 0.0,
             "epsilon": max(spent) if spent else math.inf}
@@ -133,9 +134,8 @@ def run_central_dp(setup: Setup, epsilon: float, clip_norm: float) -> dict:
             config = replace(setup.train, seed=setup.seed * 1000 + round_ * 100 + i)
             result = train_local(setup.architecture, model, x, y, config)
             updates.append(ClientUpdate(f"0x{i:040x}", result.tensors, result.num_samples))
-        bound = strategy.for_round(RoundContext(1, round_, bytes([round_]) * 32, previous, round_))
-        model = bound.aggregate(model, updates)
-        previous = bound.round_details()
+        result = strategy.aggregate(model, updates, RoundContext(1, round_, bytes([round_]) * 32, previous, round_))
+        model, previous = result.tensors, result.report
     quality = evaluate(setup.architecture, model, *test)
     return {"accuracy": quality.accuracy, "noise": z, "epsilon": previous["central_dp"]["epsilon_total"]}
 

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import client.dp_step as dp_step  # noqa: E402
 import client.trainer as trainer  # noqa: E402
 from client.batches import TensorBatches, keep_batch  # noqa: E402
-from client.modules import build_model, load_tensors
+from client.modules import build_model, load_tensors  # noqa: E402
 from client.trainer import TrainConfig, train_local  # noqa: E402
-from fedchain.architectures import initial_tensors
+from fedchain.architectures import initial_tensors  # noqa: E402
 from fedchain.data import load_dataset  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -121,7 +122,9 @@ def governance_scenario() -> tuple[int, dict[str, str]]:
     fed = deploy_protocol(deployer, unbonding_delay=3600, save=False)
     for who in (alice, bob):
         fed.token.mint(who, 1000 * ONE_TOKEN, sender=deployer)
-    config = GovernanceConfig.local()
+    from aggregator.strategies import strategy_ids
+
+    config = replace(GovernanceConfig.local(), strategies=strategy_ids())
     fed = deploy_governance(fed, deployer, config, guardian=guardian.address, save=False)
     for who in (alice, bob):
         gov.delegate(fed, who)

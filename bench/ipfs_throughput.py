@@ -26,7 +26,6 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "ipfs"))
 
 from fedchain.store.kubo import KuboStore  # noqa: E402
 

@@ -9,6 +9,7 @@ steps)`` entries, exactly as Opacus' accountants keep it; central DP is one entr
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import math
 import sys
@@ -30,7 +31,7 @@ def rdp_analysis() -> ModuleType:
     name = "fedchain._opacus_rdp_analysis"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.find_spec("opacus")
+    spec = importlib.machinery.PathFinder.find_spec("opacus")  # the installed package, without importing it
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("opacus is not installed; fedchain's privacy accounting uses its RDP analysis")
     path = Path(next(iter(spec.submodule_search_locations))) / "accountants" / "analysis" / "rdp.py"

@@ -15,6 +15,7 @@ from web3._utils.events import get_event_data
 from fedchain.chainview import ChainEvent, ChainReader
 from fedchain.config import REPO_ROOT
 from fedchain.deployment import CONTRACT_NAMES, Deployment
+from fedchain.errors import FedchainError
 
 BUILD_MANIFEST = REPO_ROOT / ".build" / "__local__.json"
 
@@ -56,11 +57,10 @@ GOVERNOR_ABI: list[dict[str, Any]] = [
 
 
 def load_abis() -> dict[str, list[dict[str, Any]]]:
-    """Contract ABIs by contract name from ape's build manifest (compiling the project if there is none)."""
+    """Contract ABIs by contract name from ape's build manifest (``.build/__local__.json``)."""
     if not BUILD_MANIFEST.exists():
-        from fedchain.ape.chain import contracts_project  # compiling needs ape; reading the build does not
-
-        contracts_project().load_contracts()
+        raise FedchainError(f"the contracts are not compiled ({BUILD_MANIFEST} is missing): run `ape compile` "
+                            "(or `make compile`) in the repository")
     manifest = json.loads(BUILD_MANIFEST.read_text())
     abis = {name: ct["abi"] for name, ct in manifest["contractTypes"].items()}
     abis.setdefault("FedGovernor", GOVERNOR_ABI)
