@@ -23,6 +23,7 @@ from backend.api.schemas import (
     tokens,
 )
 from backend.models import Round, Task
+from backend.projections import DEADLINE_COLUMNS
 from fedchain.protocol import Phase
 
 PhaseName = Literal[tuple(p.key for p in Phase if p is not Phase.NONE)]  # type: ignore[valid-type]
@@ -45,9 +46,7 @@ def round_out(r: Round) -> RoundOut:
     metrics = {k: v for k, v in (("accuracy", r.accuracy), ("loss", r.loss)) if v is not None}
     return RoundOut(
         task_id=r.task_id, round=r.round, phase=r.phase,
-        deadlines={"trainer_commit": r.commit_deadline, "trainer_reveal": r.reveal_deadline,
-                   "aggregator_commit": r.aggregator_commit_deadline,
-                   "aggregator_reveal": r.aggregator_reveal_deadline},
+        deadlines={phase.key: getattr(r, column) for phase, column in DEADLINE_COLUMNS.items()},
         started_block=r.started_block, started_at=r.started_at, ended_block=r.ended_block,
         trainers_committed=r.committed, trainers_revealed=r.revealed, aggregators_committed=r.aggregators_committed,
         aggregators_revealed=r.aggregators_revealed, parent_model_cid=r.parent_model_cid, result_cid=r.result_cid,

@@ -182,10 +182,9 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
     tensors, result_manifest = decode_model(store_get(aggregator, rnd), aggregator.max_bytes)
     central = aggregate_details(result_manifest).central_dp or {}
     quality = evaluate(fed.task(task_id).spec.architecture, tensors, *test)
-    finalized = rnd.phase == Phase.FINALIZED
     return {
         "round": round_,
-        "status": "finalized" if finalized else "failed",
+        "status": rnd.phase.key if rnd.phase.is_final else "running",
         "test_accuracy": round(quality.accuracy, 4),
         "test_loss": round(quality.loss, 4),
         "validation_accuracy": rnd.accuracy_ppm / 1e6,

@@ -23,6 +23,7 @@ from fedchain.commitments import (
     total_weight,
     trainer_commitment,
 )
+from tests.support.specs import spec
 
 FED = 10**18
 UINT32, UINT64, UINT256 = 2**32 - 1, 2**64 - 1, 2**256 - 1
@@ -124,30 +125,12 @@ def test_ape_signer_salt_is_deterministic(accounts, tm) -> None:
 
 
 def _task_params(budget: int, n_trainers: int) -> tuple:
-    digest = hashlib.sha256(b"initial").digest()
-    return (
-        "mlp:4-8-3",  # architecture
-        cid_for_bytes(b"initial"),  # initialModelCid
-        digest,  # initialModelDigest
-        cid_for_bytes(b"validation"),  # validationCid
-        hashlib.sha256(b"validation").digest(),  # validationDigest
-        budget,  # rewardBudget
-        1,  # numRounds
-        n_trainers,  # minTrainers
-        n_trainers,  # maxTrainers
-        1,  # aggregatorQuorum
-        1,  # maxAggregators
-        3600,  # commitDuration
-        3600,  # revealDuration
-        3600,  # aggregatorCommitDuration
-        3600,  # aggregatorRevealDuration
-        0,  # minTrainerStake
-        0,  # minAggregatorStake
-        "fedavg",  # strategy
-        b"",  # strategyParams
-        0,  # dpEpsilonMilli
-        0,  # dpDeltaE18
-    )
+    return spec(architecture="mlp:4-8-3", initial_model_cid=cid_for_bytes(b"initial"),
+                initial_model_digest=hashlib.sha256(b"initial").digest(), validation_cid=cid_for_bytes(b"validation"),
+                validation_digest=hashlib.sha256(b"validation").digest(), reward_budget=budget, num_rounds=1,
+                min_trainers=n_trainers, max_trainers=n_trainers, commit_duration=3600, reveal_duration=3600,
+                aggregator_commit_duration=3600, aggregator_reveal_duration=3600, min_trainer_stake=0,
+                min_aggregator_stake=0, dp_epsilon_milli=0, dp_delta_e18=0).to_chain()
 
 
 @pytest.mark.parametrize("n_trainers", [1, 2, 3, 5, 7])

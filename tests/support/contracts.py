@@ -15,6 +15,8 @@ from ape.exceptions import CustomError
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
+from fedchain.taskspec import SOLIDITY_NAMES, TaskSpec
+
 FED = 10**18
 HOUR = 3600
 ZERO32 = b"\x00" * 32
@@ -42,29 +44,7 @@ TASK_NONE, TASK_ACTIVE, TASK_COMPLETED = range(3)
 TR_NONE, TR_COMMITTED, TR_REVEALED, TR_CLAIMED, TR_SLASHED = range(5)
 AG_NONE, AG_COMMITTED, AG_REVEALED, AG_SLASHED = range(4)
 
-PARAM_FIELDS = (
-    "architecture",
-    "initialModelCid",
-    "initialModelDigest",
-    "validationCid",
-    "validationDigest",
-    "rewardBudget",
-    "numRounds",
-    "minTrainers",
-    "maxTrainers",
-    "aggregatorQuorum",
-    "maxAggregators",
-    "commitDuration",
-    "revealDuration",
-    "aggregatorCommitDuration",
-    "aggregatorRevealDuration",
-    "minTrainerStake",
-    "minAggregatorStake",
-    "strategy",
-    "strategyParams",
-    "dpEpsilonMilli",
-    "dpDeltaE18",
-)
+PARAM_FIELDS = SOLIDITY_NAMES  # TaskParams in ABI order (fedchain.taskspec)
 
 
 def label(text: str) -> bytes:
@@ -113,7 +93,8 @@ def default_params(**overrides) -> dict:
 
 
 def params_tuple(params: dict) -> tuple:
-    return tuple(params[name] for name in PARAM_FIELDS)
+    """The ``createTask`` tuple, through the core's typed spec (fields by their Solidity names)."""
+    return TaskSpec.from_chain(params).to_chain()
 
 
 # ---------------------------------------------------------------- hashes (mirrors of the contract helpers)
