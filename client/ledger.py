@@ -55,7 +55,7 @@ class PrivacyLedger:
         except (ContentError, CodecError, ValueError) as exc:
             raise FedchainError(f"round {round_} of task {task_id}: journal entry lost and the revealed update "
                                 f"cannot be read ({exc}); its privacy cost is unknown") from exc
-        return PrivacyRecord.from_record(manifest.details.get("privacy")) or PrivacyRecord.non_private(
+        return PrivacyRecord.of_update(manifest) or PrivacyRecord.non_private(
             self.accountant, self.delta)
 
     def history(self, task_id: int, before_round: int) -> list[PrivacyRecord]:

@@ -81,6 +81,11 @@ class PrivacyRecord:
             return None
         return parsed
 
+    @classmethod
+    def of_update(cls, manifest: ModelManifest) -> PrivacyRecord | None:
+        """The privacy record an update manifest carries in ``details.privacy`` (None: no DP record)."""
+        return cls.from_record(manifest.details.get("privacy"))
+
     def reported(self) -> dict[str, Any]:
         """What an aggregate carries of it: ``{epsilon_round, epsilon_total, delta, noise_multiplier,
         accountant}``."""

@@ -15,16 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from aggregator.strategies.ops import Tensors, ordered_updates, sample_weights, weighted_average
-
-
-@dataclass(frozen=True)
-class ClientUpdate:
-    """One trainer's validated update and the sample count it revealed on chain."""
-
-    trainer: str
-    tensors: Tensors
-    num_samples: int
+from aggregator.strategies.ops import ClientUpdate, Tensors, ordered_updates, sample_weights, weighted_average
 
 
 @dataclass(frozen=True)

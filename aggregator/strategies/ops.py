@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from aggregator.strategies.base import ClientUpdate
-
 Tensors = dict[str, np.ndarray]
 CHUNK_ELEMENTS = 1 << 21  # 2 Mi float64 values = 16 MiB per chunk buffer
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """One trainer's validated update and the sample count it revealed on chain."""
+
+    trainer: str
+    tensors: Tensors
+    num_samples: int
 
 
 # --- parameters ----------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_task_bound_lower_than_trainer_target_wins_and_epsilon_is_reported(fedch
         for r in (1, 2):
             entry = f.fed.tasks.getTrainerEntry(f.task_id, r, t.address)
             manifest = _manifest(f.store, entry.cid)
-            record = PrivacyRecord.from_record(manifest.details.get("privacy"))
+            record = PrivacyRecord.of_update(manifest)
             assert record is not None and manifest.epsilon_spent == record.epsilon_total
             assert record.epsilon_budget == 2.0 and record.delta == f.cfg.delta
             records.append(record)
@@ -98,7 +98,7 @@ def test_client_stops_at_its_budget(fedchain_home):
     dp_trainer.target_epsilon = 6.0
     run_round(f.fed, f.task_id, 1, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
     entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, dp_trainer.address)
-    spent = PrivacyRecord.from_record(_manifest(f.store, entry.cid).details.get("privacy")).epsilon_total
+    spent = PrivacyRecord.of_update(_manifest(f.store, entry.cid)).epsilon_total
     assert 0 < spent < 6.0
     # the trainer lowers its target below what it already spent: it must refuse, and commit nothing
     dp_trainer.target_epsilon = spent * 0.9
@@ -184,7 +184,7 @@ def test_round_trained_without_dp_makes_the_total_infinite(fedchain_home):
     trainer.config = replace(trainer.config, dp=True)  # DP from round 2 on, with no epsilon limit
     run_round(f.fed, f.task_id, 2, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
     manifest = _manifest(f.store, f.fed.tasks.getTrainerEntry(f.task_id, 2, trainer.address).cid)
-    record = PrivacyRecord.from_record(manifest.details.get("privacy"))
+    record = PrivacyRecord.of_update(manifest)
     assert record.noise_multiplier > 0 and math.isfinite(record.epsilon_round)
     assert math.isinf(record.epsilon_total) and manifest.epsilon_spent is None  # round 1 had no noise
     assert trainer.epsilon_report(f.task_id)[2] == (record.epsilon_round, math.inf)
