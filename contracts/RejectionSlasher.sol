@@ -3,17 +3,16 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {IStaking} from "./interfaces/IStaking.sol";
 import {ITaskManager} from "./interfaces/ITaskManager.sol";
 import {Phase, TrainerStatus, RoundInfo, TrainerEntry} from "./TaskTypes.sol";
 
 /// @title RejectionSlasher
 /// @notice Slashes trainers whose revealed update the aggregator committee rejected. Protocol convention
-///         (docs/PROTOCOL.md): in a finalized round's score tree a rejected trainer's leaf has score 0 and every
-///         accepted trainer scores at least 1, so a Merkle proof of `(trainer, 0)` against the round's
-///         `scoresRoot` proves the rejection. Anyone may submit the proof; each (task, round, trainer) is
-///         slashed at most once, by `slashBps / 10000` of the trainer's stake (active + unbonding).
-/// @dev Holds `Staking.SLASHER_ROLE`. `PARAMETER_ROLE` (the DAO) sets the fraction.
+///         (docs/PROTOCOL.md): in a finalized round's score tree a rejected trainer's leaf is `(trainer, 0, 0)` and
+///         every accepted trainer scores at least 1, so a Merkle proof of that leaf against the round's
+///         `scoresRoot` proves the rejection. Anyone may submit the proof until the round is settled; the trainer
+///         loses `slashBps / 10000` of the bond it reserved for the round (the TaskManager releases the rest).
+/// @dev Holds the TaskManager's `REJECTION_ROLE`. `PARAMETER_ROLE` (the DAO) sets the fraction.
 contract RejectionSlasher is AccessControl {
     /// @notice Role allowed to change the slash fraction.
     bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
@@ -24,8 +23,6 @@ contract RejectionSlasher is AccessControl {
 
     /// @notice The TaskManager whose finalized rounds are read.
     ITaskManager public immutable tasks;
-    /// @notice The Staking contract slashed through.
-    IStaking public immutable staking;
     /// @notice Fraction of the stake slashed per rejected update, in basis points.
     uint16 public slashBps;
 
@@ -51,17 +48,13 @@ contract RejectionSlasher is AccessControl {
     /// @notice The trainer was already slashed for this round's rejection.
     error AlreadySlashed();
 
-    /// @param tasks_ The TaskManager.
-    /// @param staking_ The Staking contract (this contract needs its `SLASHER_ROLE`).
+    /// @param tasks_ The TaskManager (this contract needs its `REJECTION_ROLE`).
     /// @param admin Receives `DEFAULT_ADMIN_ROLE` and `PARAMETER_ROLE`.
-    /// @param slashBps_ Initial fraction in basis points.
-    constructor(ITaskManager tasks_, IStaking staking_, address admin, uint16 slashBps_) {
-        if (address(tasks_) == address(0) || address(staking_) == address(0) || admin == address(0)) {
-            revert ZeroAddress();
-        }
+    /// @param slashBps_ Initial fraction of the bond, in basis points.
+    constructor(ITaskManager tasks_, address admin, uint16 slashBps_) {
+        if (address(tasks_) == address(0) || admin == address(0)) revert ZeroAddress();
         if (slashBps_ > MAX_BPS) revert InvalidSlashFraction(slashBps_);
         tasks = tasks_;
-        staking = staking_;
         slashBps = slashBps_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PARAMETER_ROLE, admin);
@@ -77,13 +70,14 @@ contract RejectionSlasher is AccessControl {
     }
 
     /// @notice Slash `trainer` for the update it revealed in a finalized round that the committee rejected.
-    /// @dev Reverts with `RoundNotFinalized`, `NotRevealed`, `NotRejected` or `AlreadySlashed`.
-    ///      Emits {RejectedTrainerSlashed}; Staking emits `Slashed(trainer, amount, "RejectedTrainer", this)`.
+    /// @dev Reverts with `RoundNotFinalized`, `NotRevealed`, `NotRejected` or `AlreadySlashed`, and the
+    ///      TaskManager's `SettlementClosed` once the round is settled. Emits {RejectedTrainerSlashed}; the
+    ///      TaskManager emits `TrainerSlashed` and Staking `Slashed(trainer, amount, "RejectedTrainer", tasks)`.
     /// @param taskId The task.
     /// @param round The finalized round.
-    /// @param trainer The trainer whose leaf is `(trainer, 0)`.
+    /// @param trainer The trainer whose leaf is `(trainer, 0, 0)`.
     /// @param proof Merkle proof of that leaf against the round's `scoresRoot`.
-    /// @return amount The amount slashed (capped by Staking at what the trainer has).
+    /// @return amount The amount slashed of the trainer's bond for the round.
     function slashRejectedTrainer(uint256 taskId, uint256 round, address trainer, bytes32[] calldata proof)
         external
         returns (uint256 amount)
@@ -91,18 +85,13 @@ contract RejectionSlasher is AccessControl {
         RoundInfo memory info = tasks.getRound(taskId, round);
         if (info.phase != Phase.Finalized) revert RoundNotFinalized(info.phase);
         TrainerEntry memory entry = tasks.getTrainerEntry(taskId, round, trainer);
-        if (entry.status != TrainerStatus.Revealed && entry.status != TrainerStatus.Claimed) {
-            revert NotRevealed(entry.status);
-        }
-        if (!MerkleProof.verifyCalldata(proof, info.scoresRoot, rejectedLeaf(trainer))) revert NotRejected();
         bytes32 key = keccak256(abi.encode(taskId, round, trainer));
         if (_slashed[key]) revert AlreadySlashed();
+        if (entry.status != TrainerStatus.Revealed) revert NotRevealed(entry.status);
+        if (!MerkleProof.verifyCalldata(proof, info.scoresRoot, rejectedLeaf(trainer))) revert NotRejected();
         _slashed[key] = true;
-        uint256 unbonding;
-        (unbonding,) = staking.unbondingOf(trainer);
-        amount = (uint256(slashBps) * (staking.stakeOf(trainer) + unbonding)) / MAX_BPS;
+        amount = tasks.forfeitBond(taskId, round, trainer, slashBps, REASON);
         emit RejectedTrainerSlashed(taskId, round, trainer, amount);
-        if (amount > 0) amount = staking.slash(trainer, amount, REASON);
     }
 
     /// @notice Whether `trainer` was already slashed for its rejected update in (`taskId`, `round`).
@@ -111,8 +100,8 @@ contract RejectionSlasher is AccessControl {
     }
 
     /// @notice The score-tree leaf of a rejected trainer: `keccak256(bytes.concat(keccak256(abi.encode(trainer,
-    ///         uint32(0)))))`, as `TaskManager.computeScoreLeaf(trainer, 0)`.
+    ///         uint32(0), uint64(0)))))`, as `TaskManager.computeScoreLeaf(trainer, 0, 0)`.
     function rejectedLeaf(address trainer) public pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(trainer, uint32(0)))));
+        return keccak256(bytes.concat(keccak256(abi.encode(trainer, uint32(0), uint64(0)))));
     }
 }

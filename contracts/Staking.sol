@@ -9,24 +9,25 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 
 /// @title Staking
-/// @notice Trainers and aggregators lock FED here. Unstaking goes through one unbonding bucket per account
-///         that unlocks `unbondingDelay` seconds after the latest request. `SLASHER_ROLE` (the TaskManager)
-///         slashes active stake first, then the unbonding bucket, to the treasury. A slasher also holds an
-///         account's stake back while it may still slash it: `extendLock` (called by the TaskManager on every
-///         commit) blocks `withdraw` until `unbondingDelay` seconds after the end of the round the stake backs.
+/// @notice Trainers and aggregators lock FED here. Every commitment reserves a bond from the committer's free stake
+///         (`SLASHER_ROLE`, the TaskManager): reserved stake cannot be unstaked, backs one commitment only, and is
+///         what slashes take. Unstaking goes through one unbonding bucket per account that unlocks
+///         `unbondingDelay` seconds after the latest request.
 contract Staking is IStaking, AccessControl, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     /// @notice Role allowed to change the unbonding delay and the treasury.
     bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
-    /// @notice Role allowed to slash and to extend stake locks.
+    /// @notice Role allowed to reserve, release and slash bonds.
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
+    /// @notice Bounds of `unbondingDelay`.
+    uint64 public constant MIN_UNBONDING_DELAY = 1 hours;
+    uint64 public constant MAX_UNBONDING_DELAY = 365 days;
 
-    /// @dev Active stake and withdrawal lock share one slot: a commit's lock writes a slot the stake check
-    ///      already read, never a fresh one.
+    /// @dev Active stake and its reserved part share one slot: a commit's bond writes the slot its check read.
     struct Account {
-        uint192 stake;
-        uint64 lockedUntil;
+        uint128 stake;
+        uint128 reserved;
     }
 
     struct Unbonding {
@@ -50,12 +51,13 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
 
     /// @param token_ The staked token.
     /// @param treasury_ Receiver of slashed stake.
-    /// @param unbondingDelay_ Seconds from an unstake request to withdrawability.
+    /// @param unbondingDelay_ Seconds from an unstake request to withdrawability, in [1 hour, 365 days].
     /// @param admin Receives `DEFAULT_ADMIN_ROLE` and `PARAMETER_ROLE`.
     constructor(IERC20 token_, address treasury_, uint64 unbondingDelay_, address admin) {
         if (address(token_) == address(0) || treasury_ == address(0) || admin == address(0)) {
             revert ZeroAddress();
         }
+        _checkDelay(unbondingDelay_);
         token = token_;
         treasury = treasury_;
         unbondingDelay = unbondingDelay_;
@@ -66,11 +68,12 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IStaking
-    /// @dev Emits {Staked}. Reverts with `ZeroAmount`, or `SafeCastOverflowedUintDowncast` past 2^192 - 1 staked.
+    /// @dev Emits {Staked}. Reverts with `ZeroAmount`, or `SafeCastOverflowedUintDowncast` past 2^128 - 1 staked.
     function stake(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
-        uint256 newStake = _accounts[msg.sender].stake + amount;
-        _accounts[msg.sender].stake = SafeCast.toUint192(newStake);
+        Account storage a = _accounts[msg.sender];
+        uint256 newStake = uint256(a.stake) + amount;
+        a.stake = SafeCast.toUint128(newStake);
         totalStaked += amount;
         emit Staked(msg.sender, amount, newStake);
         token.safeTransferFrom(msg.sender, address(this), amount);
@@ -78,12 +81,13 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
 
     /// @inheritdoc IStaking
     /// @dev A new request adds to the existing bucket and resets its release time to now + delay.
-    ///      Emits {UnstakeRequested}. Reverts with `ZeroAmount` or `InsufficientStake(available, requested)`.
+    ///      Emits {UnstakeRequested}. Reverts with `ZeroAmount` or `InsufficientStake(free, requested)`.
     function requestUnstake(uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
-        uint256 active = _accounts[msg.sender].stake;
-        if (amount > active) revert InsufficientStake(active, amount);
-        _accounts[msg.sender].stake = uint192(active - amount);
+        Account storage a = _accounts[msg.sender];
+        uint256 free = uint256(a.stake) - a.reserved;
+        if (amount > free) revert InsufficientStake(free, amount);
+        a.stake -= uint128(amount);
         totalStaked -= amount;
         totalUnbonding += amount;
         Unbonding storage u = _unbonding[msg.sender];
@@ -94,14 +98,11 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IStaking
-    /// @dev Emits {Withdrawn}. Reverts with `NothingToWithdraw`, `StillUnbonding(releaseTime)` or
-    ///      `StakeLocked(lockedUntil)`.
+    /// @dev Emits {Withdrawn}. Reverts with `NothingToWithdraw` or `StillUnbonding(releaseTime)`.
     function withdraw() external nonReentrant {
         Unbonding memory u = _unbonding[msg.sender];
         if (u.amount == 0) revert NothingToWithdraw();
         if (block.timestamp < u.releaseTime) revert StillUnbonding(u.releaseTime);
-        uint64 lockedUntil = _accounts[msg.sender].lockedUntil;
-        if (block.timestamp < lockedUntil) revert StakeLocked(lockedUntil);
         delete _unbonding[msg.sender];
         totalUnbonding -= u.amount;
         emit Withdrawn(msg.sender, u.amount);
@@ -109,51 +110,42 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IStaking
-    /// @dev Takes from active stake first, then from the unbonding bucket, capped at what is there.
-    ///      Emits {Slashed} when something was taken; slashing nothing is a no-op returning 0.
-    function slash(address account, uint256 amount, bytes32 reason)
+    /// @dev Emits {BondReserved}. Reverts with `InsufficientStake(free, amount)`.
+    function reserve(address account, uint256 amount) external onlyRole(SLASHER_ROLE) {
+        Account storage a = _accounts[account];
+        uint256 reserved = a.reserved;
+        uint256 free = uint256(a.stake) - reserved;
+        if (amount > free) revert InsufficientStake(free, amount);
+        a.reserved = uint128(reserved + amount);
+        emit BondReserved(account, amount, reserved + amount, msg.sender);
+    }
+
+    /// @inheritdoc IStaking
+    /// @dev Emits {BondReleased}. Reverts with `BondTooLarge`.
+    function release(address account, uint256 amount) external onlyRole(SLASHER_ROLE) {
+        Account storage a = _accounts[account];
+        uint256 reserved = a.reserved;
+        if (amount > reserved) revert BondTooLarge(reserved, amount);
+        a.reserved = uint128(reserved - amount);
+        emit BondReleased(account, amount, reserved - amount, msg.sender);
+    }
+
+    /// @inheritdoc IStaking
+    /// @dev Emits {Slashed} (nothing for a zero amount). Reverts with `BondTooLarge`.
+    function slashReserved(address account, uint256 amount, bytes32 reason)
         external
         onlyRole(SLASHER_ROLE)
         nonReentrant
-        returns (uint256 slashed)
     {
+        if (amount == 0) return;
         Account storage a = _accounts[account];
-        uint256 active = a.stake;
-        uint256 fromActive = amount < active ? amount : active;
-        uint256 rest = amount - fromActive;
-        Unbonding storage u = _unbonding[account];
-        uint256 fromUnbonding = rest < u.amount ? rest : u.amount;
-        slashed = fromActive + fromUnbonding;
-        if (slashed == 0) return 0;
-
-        if (fromActive != 0) {
-            a.stake = uint192(active - fromActive);
-            totalStaked -= fromActive;
-        }
-        if (fromUnbonding != 0) {
-            uint256 left = u.amount - fromUnbonding;
-            if (left == 0) delete _unbonding[account];
-            else u.amount = left;
-            totalUnbonding -= fromUnbonding;
-        }
-        emit Slashed(account, slashed, reason, msg.sender);
-        token.safeTransfer(treasury, slashed);
-    }
-
-    /// @inheritdoc IStaking
-    /// @dev The lock only grows: a later `roundEnd` than the current lock's moves it, an earlier one is a no-op.
-    ///      Emits {LockExtended} when the lock moved.
-    function extendLock(address account, uint64 roundEnd) external onlyRole(SLASHER_ROLE) {
-        uint64 until = roundEnd + unbondingDelay;
-        Account storage a = _accounts[account];
-        if (until <= a.lockedUntil) return;
-        a.lockedUntil = until;
-        emit LockExtended(account, until);
-    }
-
-    /// @inheritdoc IStaking
-    function lockedUntil(address account) external view returns (uint64) {
-        return _accounts[account].lockedUntil;
+        uint256 reserved = a.reserved;
+        if (amount > reserved) revert BondTooLarge(reserved, amount);
+        a.reserved = uint128(reserved - amount);
+        a.stake -= uint128(amount);
+        totalStaked -= amount;
+        emit Slashed(account, amount, reason, msg.sender);
+        token.safeTransfer(treasury, amount);
     }
 
     /// @inheritdoc IStaking
@@ -162,14 +154,26 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IStaking
+    function reservedOf(address account) external view returns (uint256) {
+        return _accounts[account].reserved;
+    }
+
+    /// @inheritdoc IStaking
+    function freeStakeOf(address account) external view returns (uint256) {
+        Account storage a = _accounts[account];
+        return uint256(a.stake) - a.reserved;
+    }
+
+    /// @inheritdoc IStaking
     function unbondingOf(address account) external view returns (uint256 amount, uint64 releaseTime) {
         Unbonding storage u = _unbonding[account];
         return (u.amount, u.releaseTime);
     }
 
-    /// @notice Set the unbonding delay for later unstake requests and later locks. Only `PARAMETER_ROLE`.
-    /// @dev Emits {UnbondingDelayChanged}.
+    /// @notice Set the unbonding delay for later unstake requests, in [1 hour, 365 days]. Only `PARAMETER_ROLE`.
+    /// @dev Emits {UnbondingDelayChanged}. Reverts with `InvalidUnbondingDelay`.
     function setUnbondingDelay(uint64 newDelay) external onlyRole(PARAMETER_ROLE) {
+        _checkDelay(newDelay);
         emit UnbondingDelayChanged(unbondingDelay, newDelay);
         unbondingDelay = newDelay;
     }
@@ -180,5 +184,11 @@ contract Staking is IStaking, AccessControl, ReentrancyGuard {
         if (newTreasury == address(0)) revert ZeroAddress();
         emit TreasuryChanged(treasury, newTreasury);
         treasury = newTreasury;
+    }
+
+    function _checkDelay(uint64 delay) private pure {
+        if (delay < MIN_UNBONDING_DELAY || delay > MAX_UNBONDING_DELAY) {
+            revert InvalidUnbondingDelay(delay, MIN_UNBONDING_DELAY, MAX_UNBONDING_DELAY);
+        }
     }
 }

@@ -3,27 +3,17 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {ITaskManager} from "./interfaces/ITaskManager.sol";
+import {IProtocolPolicy} from "./interfaces/IProtocolPolicy.sol";
 import {TaskManagerBase} from "./TaskManagerBase.sol";
-import {
-    TaskStatus,
-    Phase,
-    TrainerStatus,
-    AggregatorStatus,
-    TaskParams,
-    AggregateResult,
-    TaskInfo,
-    RoundInfo,
-    TrainerEntry,
-    AggregatorEntry
-} from "./TaskTypes.sol";
+import {TaskStatus, Phase, TrainerStatus, TaskParams, AggregateResult, TaskInfo, RoundInfo, TrainerEntry} from
+    "./TaskTypes.sol";
 
 /// @title TaskManager
-/// @notice Owns all fedchain protocol state: tasks, the per-round phase machine, trainer and aggregator
-///         commit-reveal, finalization, rewards by Merkle proof and slashing (docs/PROTOCOL.md).
+/// @notice Owns the fedchain protocol state of every task: the per-round phase machine, trainer commit-reveal with
+///         bonds reserved in Staking, finalization with the result the AggregatorCommittee accepted, and the
+///         trainers' slashing (docs/PROTOCOL.md). Budgets and rewards are held and paid by the RewardVault.
 /// @dev Per-trainer storage is constant per round; aggregator transactions do not grow with the number of
 ///      trainers (scores live in the Merkle root of the accepted result).
 contract TaskManager is TaskManagerBase {
@@ -52,7 +42,8 @@ contract TaskManager is TaskManagerBase {
             taskId, msg.sender, params.architecture, params.initialModelCid, params.rewardBudget, params.numRounds
         );
         _startRound(taskId, t, 1);
-        token.safeTransferFrom(msg.sender, address(this), params.rewardBudget);
+        vault.openTask(taskId);
+        token.safeTransferFrom(msg.sender, address(vault), params.rewardBudget);
     }
 
     // ------------------------------------------------------------------ trainers
@@ -67,17 +58,17 @@ contract TaskManager is TaskManagerBase {
         TrainerEntry storage e = _trainers[taskId][round][msg.sender];
         if (e.status != TrainerStatus.None) revert AlreadyCommitted();
         if (r.committed >= t.params.maxTrainers) revert TrainerLimitReached();
-        _requireStake(msg.sender, _trainerMinStake(t.params.minTrainerStake));
+        IProtocolPolicy pol = policy;
+        if (address(pol) != address(0)) _requireNotPaused(pol);
+        uint256 bond = trainerBond(taskId);
 
         e.status = TrainerStatus.Committed;
         e.commitment = commitment;
+        e.bond = bond;
         _roundTrainers[taskId][round].push(msg.sender);
         r.committed += 1;
-        emit UpdateCommitted(taskId, round, msg.sender, commitment);
-        TaskParams storage p = t.params;
-        staking.extendLock(
-            msg.sender, r.phaseDeadline + p.revealDuration + p.aggregatorCommitDuration + p.aggregatorRevealDuration
-        );
+        emit UpdateCommitted(taskId, round, msg.sender, commitment, bond);
+        _reserve(msg.sender, bond);
     }
 
     /// @inheritdoc ITaskManager
@@ -97,6 +88,8 @@ contract TaskManager is TaskManagerBase {
         if (e.status != TrainerStatus.Committed) revert AlreadyRevealed();
         _requireCid(cid);
         if (numSamples == 0) revert ZeroSamples();
+        uint64 maxSamples = t.params.maxSamples;
+        if (maxSamples != 0 && numSamples > maxSamples) revert TooManySamples(maxSamples, numSamples);
         if (computeTrainerCommitment(msg.sender, taskId, round, updateDigest, numSamples, salt) != e.commitment) {
             revert CommitmentMismatch();
         }
@@ -107,92 +100,6 @@ contract TaskManager is TaskManagerBase {
         e.cid = cid;
         r.revealed += 1;
         emit UpdateRevealed(taskId, round, msg.sender, cid, updateDigest, numSamples);
-    }
-
-    /// @inheritdoc ITaskManager
-    function claimReward(uint256 taskId, uint256 round, uint32 score, bytes32[] calldata proof)
-        external
-        nonReentrant
-    {
-        _task(taskId);
-        RoundInfo storage r = _rounds[taskId][round];
-        if (r.phase != Phase.Finalized) revert WrongPhase(Phase.Finalized, r.phase);
-        TrainerEntry storage e = _trainers[taskId][round][msg.sender];
-        TrainerStatus status = e.status;
-        if (status == TrainerStatus.None) revert NotCommitted();
-        if (status == TrainerStatus.Claimed) revert AlreadyClaimed();
-        if (status != TrainerStatus.Revealed) revert NotRevealed();
-        uint256 budget = r.roundBudget;
-        if (budget == 0) revert NoRoundBudget();
-        if (!MerkleProof.verifyCalldata(proof, r.scoresRoot, computeScoreLeaf(msg.sender, score))) {
-            revert InvalidProof();
-        }
-        uint256 reward = Math.mulDiv(budget, uint256(score) * e.numSamples, r.totalWeight);
-        uint256 available = budget - r.paid;
-        if (reward > available) revert RoundOverpaid(available, reward);
-
-        r.paid += reward;
-        e.status = TrainerStatus.Claimed;
-        emit RewardClaimed(taskId, round, msg.sender, reward);
-        if (reward != 0) token.safeTransfer(msg.sender, reward);
-    }
-
-    // ------------------------------------------------------------------ aggregators
-
-    /// @inheritdoc ITaskManager
-    function commitAggregate(uint256 taskId, bytes32 commitment) external onlyRole(AGGREGATOR_ROLE) {
-        TaskInfo storage t = _task(taskId);
-        uint256 round = t.currentRound;
-        RoundInfo storage r = _rounds[taskId][round];
-        _requireOpen(r, Phase.AggregatorCommit);
-        if (commitment == 0) revert ZeroCommitment();
-        AggregatorEntry storage e = _aggregators[taskId][round][msg.sender];
-        if (e.status != AggregatorStatus.None) revert AlreadyCommitted();
-        if (r.aggCommitted >= t.params.maxAggregators) revert AggregatorLimitReached();
-        _requireStake(msg.sender, _aggregatorMinStake(t.params.minAggregatorStake));
-
-        e.status = AggregatorStatus.Committed;
-        e.commitment = commitment;
-        r.aggCommitted += 1;
-        emit AggregateCommitted(taskId, round, msg.sender, commitment);
-        staking.extendLock(msg.sender, r.phaseDeadline + t.params.aggregatorRevealDuration);
-    }
-
-    /// @inheritdoc ITaskManager
-    function revealAggregate(uint256 taskId, AggregateResult calldata result, bytes32 salt)
-        external
-        onlyRole(AGGREGATOR_ROLE)
-    {
-        TaskInfo storage t = _task(taskId);
-        uint256 round = t.currentRound;
-        RoundInfo storage r = _rounds[taskId][round];
-        _requireOpen(r, Phase.AggregatorReveal);
-        AggregatorEntry storage e = _aggregators[taskId][round][msg.sender];
-        if (e.status == AggregatorStatus.None) revert NotCommitted();
-        if (e.status != AggregatorStatus.Committed) revert AlreadyRevealed();
-        _requireCid(result.resultCid);
-        bytes32 key = computeResultKey(result);
-        if (computeAggregatorCommitment(msg.sender, taskId, round, key, salt) != e.commitment) {
-            revert CommitmentMismatch();
-        }
-
-        e.status = AggregatorStatus.Revealed;
-        e.resultKey = key;
-        r.aggRevealed += 1;
-        uint256 votes = ++_votes[taskId][round][key];
-        emit AggregateRevealed(taskId, round, msg.sender, key, result.resultCid);
-        if (votes == t.params.aggregatorQuorum && r.acceptedKey == 0) {
-            r.acceptedKey = key;
-            r.resultCid = result.resultCid;
-            r.resultDigest = result.resultDigest;
-            r.scoresRoot = result.scoresRoot;
-            r.totalWeight = result.totalWeight;
-            r.accepted = result.accepted;
-            r.rejected = result.rejected;
-            r.accuracyPpm = result.accuracyPpm;
-            r.lossMicro = result.lossMicro;
-            emit QuorumReached(taskId, round, key);
-        }
     }
 
     // ------------------------------------------------------------------ phase machine
@@ -207,28 +114,43 @@ contract TaskManager is TaskManagerBase {
         Phase phase = r.phase;
 
         bool complete;
-        if (phase == Phase.TrainerCommit) complete = r.committed >= p.maxTrainers;
-        else if (phase == Phase.TrainerReveal) complete = r.revealed == r.committed;
-        else if (phase == Phase.AggregatorCommit) complete = r.aggCommitted >= p.maxAggregators;
-        else complete = r.aggRevealed == r.aggCommitted; // AggregatorReveal: an active task's round is never over
-        if (!complete && block.timestamp <= r.phaseDeadline) revert PhaseNotOver(r.phaseDeadline);
+        if (phase == Phase.TrainerCommit) {
+            complete = r.committed >= p.maxTrainers;
+        } else if (phase == Phase.TrainerReveal) {
+            complete = r.revealed == r.committed;
+        } else {
+            (bool isDrawn, uint256 size, uint256 aggCommitted, uint256 aggRevealed,) = committee.tally(taskId, round);
+            complete = phase == Phase.AggregatorCommit ? isDrawn && aggCommitted >= size : aggRevealed == aggCommitted;
+        }
+        uint64 deadline = _deadline(r);
+        if (!complete && block.timestamp <= deadline) revert PhaseNotOver(deadline);
 
         if (phase == Phase.TrainerCommit) {
             if (r.committed < p.minTrainers) _failRound(taskId, t, round, r, TOO_FEW_TRAINERS);
             else _enterPhase(taskId, round, r, Phase.TrainerReveal, p.revealDuration);
         } else if (phase == Phase.TrainerReveal) {
-            if (r.revealed < p.minTrainers) _failRound(taskId, t, round, r, TOO_FEW_TRAINERS);
-            else _enterPhase(taskId, round, r, Phase.AggregatorCommit, p.aggregatorCommitDuration);
+            if (r.revealed < p.minTrainers) {
+                _failRound(taskId, t, round, r, TOO_FEW_TRAINERS);
+            } else {
+                r.drawBlock = uint64(block.number); // its hash, unknown until this block exists, seeds the draw
+                _enterPhase(taskId, round, r, Phase.AggregatorCommit, p.aggregatorCommitDuration);
+            }
         } else if (phase == Phase.AggregatorCommit) {
-            if (r.aggCommitted < p.aggregatorQuorum) _failRound(taskId, t, round, r, NO_QUORUM);
+            (,, uint256 aggCommitted,,) = committee.tally(taskId, round);
+            if (aggCommitted < p.aggregatorQuorum) _failRound(taskId, t, round, r, NO_QUORUM);
             else _enterPhase(taskId, round, r, Phase.AggregatorReveal, p.aggregatorRevealDuration);
         } else {
-            if (r.acceptedKey == 0) _failRound(taskId, t, round, r, NO_QUORUM);
-            else _finalizeRound(taskId, t, round, r);
+            (bytes32 key, AggregateResult memory result) = committee.acceptedResult(taskId, round);
+            if (key == 0) {
+                _failRound(taskId, t, round, r, NO_QUORUM);
+            } else {
+                _accept(r, key, result);
+                _finalizeRound(taskId, t, round, r);
+            }
         }
     }
 
-    // ------------------------------------------------------------------ slashing and budget
+    // ------------------------------------------------------------------ bonds and slashing
 
     /// @inheritdoc ITaskManager
     function slashNonRevealingTrainer(uint256 taskId, uint256 round, address trainer) external nonReentrant {
@@ -237,55 +159,71 @@ contract TaskManager is TaskManagerBase {
         Phase phase = r.phase;
         // The reveal phase is over once the round left it; a round that failed in TrainerCommit never had one.
         bool open = phase >= Phase.AggregatorCommit && !(phase == Phase.Failed && r.failedPhase == Phase.TrainerCommit);
-        if (!open) revert SlashingNotOpen(phase);
         TrainerEntry storage e = _trainers[taskId][round][trainer];
         TrainerStatus status = e.status;
         if (status == TrainerStatus.None) revert NotCommitted();
         if (status == TrainerStatus.Slashed) revert AlreadySlashed();
         if (status != TrainerStatus.Committed) revert NotSlashable();
+        if (!open) revert SlashingNotOpen(phase);
 
+        uint256 bond = e.bond;
         e.status = TrainerStatus.Slashed;
-        uint256 slashed = _slash(trainer, trainerSlashBps, SLASH_NON_REVEALING_TRAINER);
+        e.bond = 0;
+        uint256 slashed = _settleBond(trainer, bond, trainerSlashBps, SLASH_NON_REVEALING_TRAINER);
         emit TrainerSlashed(taskId, round, trainer, slashed);
     }
 
     /// @inheritdoc ITaskManager
-    function slashAggregator(uint256 taskId, uint256 round, address aggregator) external nonReentrant {
+    function forfeitBond(uint256 taskId, uint256 round, address trainer, uint16 bps, bytes32 reason)
+        external
+        onlyRole(REJECTION_ROLE)
+        nonReentrant
+        returns (uint256 amount)
+    {
         _task(taskId);
         RoundInfo storage r = _rounds[taskId][round];
-        Phase phase = r.phase;
-        // Only rounds that went through AggregatorReveal: a round that failed earlier never had one.
-        bool open = phase == Phase.Finalized || (phase == Phase.Failed && r.failedPhase == Phase.AggregatorReveal);
-        if (!open) revert SlashingNotOpen(phase);
-        AggregatorEntry storage e = _aggregators[taskId][round][aggregator];
-        AggregatorStatus status = e.status;
-        if (status == AggregatorStatus.None) revert NotCommitted();
-        if (status == AggregatorStatus.Slashed) revert AlreadySlashed();
-        bytes32 reason;
-        if (status == AggregatorStatus.Committed) {
-            reason = SLASH_NON_REVEALING_AGGREGATOR;
-        } else if (r.acceptedKey != 0 && e.resultKey != r.acceptedKey) {
-            reason = SLASH_DISSENTING_AGGREGATOR;
-        } else {
-            revert NotSlashable();
-        }
+        if (r.phase != Phase.Finalized) revert WrongPhase(Phase.Finalized, r.phase);
+        if (block.timestamp > r.settledAt) revert SettlementClosed(r.settledAt);
+        if (bps > BPS) revert InvalidSlashFraction(bps);
+        TrainerEntry storage e = _trainers[taskId][round][trainer];
+        if (e.status == TrainerStatus.Slashed) revert AlreadySlashed();
+        if (e.status != TrainerStatus.Revealed) revert NotRevealed();
 
-        e.status = AggregatorStatus.Slashed;
-        uint256 slashed = _slash(aggregator, aggregatorSlashBps, reason);
-        emit AggregatorSlashed(taskId, round, aggregator, slashed);
+        uint256 bond = e.bond;
+        e.status = TrainerStatus.Slashed;
+        e.bond = 0;
+        amount = _settleBond(trainer, bond, bps, reason);
+        emit TrainerSlashed(taskId, round, trainer, amount);
     }
 
     /// @inheritdoc ITaskManager
-    function reclaimUnallocated(uint256 taskId) external nonReentrant {
-        TaskInfo storage t = _task(taskId);
-        if (msg.sender != t.sponsor) revert NotSponsor();
-        if (t.status != TaskStatus.Completed) revert TaskNotCompleted(taskId);
-        uint256 amount = t.remainingBudget;
-        if (amount == 0) revert NothingToReclaim();
+    function releaseBond(uint256 taskId, uint256 round, address trainer) external nonReentrant {
+        _task(taskId);
+        RoundInfo storage r = _rounds[taskId][round];
+        Phase phase = r.phase;
+        if (phase != Phase.Finalized && phase != Phase.Failed) revert NotSettled(0);
+        if (phase == Phase.Finalized && block.timestamp <= r.settledAt) revert NotSettled(r.settledAt);
+        TrainerEntry storage e = _trainers[taskId][round][trainer];
+        uint256 amount = e.bond;
+        if (e.status != TrainerStatus.Revealed || amount == 0) revert NoBond();
+        e.bond = 0;
+        emit BondReleased(taskId, round, trainer, amount);
+        staking.release(trainer, amount);
+    }
 
-        t.remainingBudget = 0;
-        emit BudgetReclaimed(taskId, msg.sender, amount);
-        token.safeTransfer(msg.sender, amount);
+    /// @inheritdoc ITaskManager
+    function markClaimed(uint256 taskId, uint256 round, address trainer, uint256 amount) external {
+        if (msg.sender != address(vault)) revert NotVault();
+        TrainerEntry storage e = _trainers[taskId][round][trainer];
+        if (e.status != TrainerStatus.Revealed) revert NotRevealed();
+        uint256 bond = e.bond;
+        e.status = TrainerStatus.Claimed;
+        e.bond = 0;
+        emit RewardClaimed(taskId, round, trainer, amount);
+        if (bond != 0) {
+            emit BondReleased(taskId, round, trainer, bond);
+            staking.release(trainer, bond);
+        }
     }
 
     // ------------------------------------------------------------------ parameters
@@ -301,55 +239,37 @@ contract TaskManager is TaskManagerBase {
 
     /// @inheritdoc ITaskManager
     function setPhaseDurationBounds(uint64 min, uint64 max) external onlyRole(PARAMETER_ROLE) {
-        if (min == 0 || min > max) revert InvalidDurationBounds(min, max);
+        if (min == 0 || min > max || max > MAX_PHASE_DURATION_CAP) revert InvalidDurationBounds(min, max);
         minPhaseDuration = min;
         maxPhaseDuration = max;
         emit PhaseDurationBoundsChanged(min, max);
     }
 
-    // ------------------------------------------------------------------ views
-
     /// @inheritdoc ITaskManager
-    function getTask(uint256 taskId) external view returns (TaskInfo memory) {
-        return _task(taskId);
+    function setSettlementWindow(uint64 window) external onlyRole(PARAMETER_ROLE) {
+        if (window < MIN_SETTLEMENT_WINDOW || window > MAX_SETTLEMENT_WINDOW) revert InvalidSettlementWindow(window);
+        emit SettlementWindowChanged(settlementWindow, window);
+        settlementWindow = window;
     }
 
-    /// @inheritdoc ITaskManager
-    function getRound(uint256 taskId, uint256 round) external view returns (RoundInfo memory) {
-        _task(taskId);
-        return _rounds[taskId][round];
+    // ------------------------------------------------------------------ internals
+
+    function _accept(RoundInfo storage r, bytes32 key, AggregateResult memory result) private {
+        r.acceptedKey = key;
+        r.resultCid = result.resultCid;
+        r.resultDigest = result.resultDigest;
+        r.scoresRoot = result.scoresRoot;
+        r.totalWeight = result.totalWeight;
+        r.accepted = result.accepted;
+        r.rejected = result.rejected;
+        r.accuracyPpm = result.accuracyPpm;
+        r.lossMicro = result.lossMicro;
     }
 
-    /// @inheritdoc ITaskManager
-    function getTrainerEntry(uint256 taskId, uint256 round, address trainer)
-        external
-        view
-        returns (TrainerEntry memory)
-    {
-        _task(taskId);
-        return _trainers[taskId][round][trainer];
+    /// @dev Reserve `bond` of `account`'s free stake, with the TaskManager's own error for a short stake.
+    function _reserve(address account, uint256 bond) private {
+        uint256 free = staking.freeStakeOf(account);
+        if (free < bond) revert InsufficientStake(free, bond);
+        staking.reserve(account, bond);
     }
-
-    /// @inheritdoc ITaskManager
-    function getRoundTrainers(uint256 taskId, uint256 round) external view returns (address[] memory) {
-        _task(taskId);
-        return _roundTrainers[taskId][round];
-    }
-
-    /// @inheritdoc ITaskManager
-    function getAggregatorEntry(uint256 taskId, uint256 round, address aggregator)
-        external
-        view
-        returns (AggregatorEntry memory)
-    {
-        _task(taskId);
-        return _aggregators[taskId][round][aggregator];
-    }
-
-    /// @inheritdoc ITaskManager
-    function resultVotes(uint256 taskId, uint256 round, bytes32 resultKey) external view returns (uint256) {
-        _task(taskId);
-        return _votes[taskId][round][resultKey];
-    }
-
 }

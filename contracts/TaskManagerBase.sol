@@ -7,33 +7,30 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {IStaking} from "./interfaces/IStaking.sol";
 import {ITaskManager} from "./interfaces/ITaskManager.sol";
 import {IProtocolPolicy} from "./interfaces/IProtocolPolicy.sol";
+import {IAggregatorCommittee} from "./interfaces/IAggregatorCommittee.sol";
+import {IRewardVault} from "./interfaces/IRewardVault.sol";
 import {
-    TaskStatus,
-    Phase,
-    TaskParams,
-    AggregateResult,
-    TaskInfo,
-    RoundInfo,
-    TrainerEntry,
-    AggregatorEntry
+    TaskStatus, Phase, TrainerStatus, TaskParams, AggregateResult, TaskInfo, RoundInfo, TrainerEntry
 } from "./TaskTypes.sol";
 
 /// @title TaskManagerBase
-/// @notice Storage, parameters, pure commitment helpers and the internal phase machine of the TaskManager.
+/// @notice Storage, parameters, views, pure commitment helpers and the internal phase machine of the TaskManager.
 /// @dev Split from TaskManager to keep each file readable; TaskManager adds the external entry points.
 abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuard {
     /// @notice Role allowed to change protocol parameters.
     bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
-    /// @notice Role allowed to commit and reveal aggregate results.
-    bytes32 public constant AGGREGATOR_ROLE = keccak256("AGGREGATOR_ROLE");
+    /// @notice Role allowed to slash a revealed trainer's bond for a rejected update (the RejectionSlasher).
+    bytes32 public constant REJECTION_ROLE = keccak256("REJECTION_ROLE");
 
     uint16 internal constant BPS = 10_000;
     uint256 internal constant MAX_CID_LENGTH = 128;
+    uint64 internal constant MAX_PHASE_DURATION_CAP = 365 days;
+    uint64 internal constant MIN_SETTLEMENT_WINDOW = 1 minutes;
+    uint64 internal constant MAX_SETTLEMENT_WINDOW = 30 days;
+    uint32 internal constant MAX_TRAINERS_CAP = 1024;
     bytes32 internal constant TOO_FEW_TRAINERS = "TooFewTrainers";
     bytes32 internal constant NO_QUORUM = "NoQuorum";
     bytes32 internal constant SLASH_NON_REVEALING_TRAINER = "NonRevealingTrainer";
-    bytes32 internal constant SLASH_NON_REVEALING_AGGREGATOR = "NonRevealingAggregator";
-    bytes32 internal constant SLASH_DISSENTING_AGGREGATOR = "DissentingAggregator";
 
     /// @inheritdoc ITaskManager
     IERC20 public immutable token;
@@ -41,31 +38,30 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
     IStaking public immutable staking;
 
     /// @inheritdoc ITaskManager
-    uint16 public trainerSlashBps = 500;
+    uint16 public trainerSlashBps = BPS;
     /// @inheritdoc ITaskManager
-    uint16 public aggregatorSlashBps = 2000;
+    uint16 public aggregatorSlashBps = 5000;
     /// @inheritdoc ITaskManager
     uint64 public minPhaseDuration = 1;
     /// @inheritdoc ITaskManager
     uint64 public maxPhaseDuration = 30 days;
     /// @inheritdoc ITaskManager
+    uint64 public settlementWindow = 1 days;
+    /// @inheritdoc ITaskManager
     uint256 public taskCount;
+
+    /// @notice Holds every task budget and pays rewards.
+    IRewardVault public vault;
+    /// @notice Draws each round's aggregator committee.
+    IAggregatorCommittee public committee;
+    /// @notice Protocol-wide rules set by the DAO (stake floors, quorum bounds, strategy allowlist, guardian
+    ///         pause); `address(0)` = none (a deployment without governance).
+    IProtocolPolicy public policy;
 
     mapping(uint256 taskId => TaskInfo) internal _tasks;
     mapping(uint256 taskId => mapping(uint256 round => RoundInfo)) internal _rounds;
     mapping(uint256 taskId => mapping(uint256 round => address[])) internal _roundTrainers;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address => TrainerEntry))) internal _trainers;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(address => AggregatorEntry))) internal _aggregators;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(bytes32 key => uint256))) internal _votes;
-
-    /// @notice Protocol-wide rules set by the DAO (stake floors, quorum bounds, strategy allowlist, guardian
-    ///         pause); `address(0)` = none (a deployment without governance).
-    IProtocolPolicy public policy;
-
-    /// @notice The policy contract changed.
-    event PolicyChanged(address oldPolicy, address newPolicy);
-    /// @notice New tasks and trainer commits are paused by the policy's guardian until `until`.
-    error NewRoundsPaused(uint64 until);
 
     /// @param token_ The reward token (FED).
     /// @param staking_ The staking contract; grant this contract its `SLASHER_ROLE`.
@@ -80,6 +76,7 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         _grantRole(PARAMETER_ROLE, admin);
         emit SlashFractionsChanged(trainerSlashBps, aggregatorSlashBps);
         emit PhaseDurationBoundsChanged(minPhaseDuration, maxPhaseDuration);
+        emit SettlementWindowChanged(0, settlementWindow);
     }
 
     // ------------------------------------------------------------------ pure helpers
@@ -124,9 +121,105 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
     }
 
     /// @inheritdoc ITaskManager
-    function computeScoreLeaf(address trainer, uint32 score) public pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(trainer, score))));
+    function computeScoreLeaf(address trainer, uint32 score, uint64 weight) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(trainer, score, weight))));
     }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc ITaskManager
+    function getTask(uint256 taskId) external view returns (TaskInfo memory) {
+        return _task(taskId);
+    }
+
+    /// @inheritdoc ITaskManager
+    function getRound(uint256 taskId, uint256 round) external view returns (RoundInfo memory) {
+        _task(taskId);
+        return _rounds[taskId][round];
+    }
+
+    /// @inheritdoc ITaskManager
+    function getTrainerEntry(uint256 taskId, uint256 round, address trainer)
+        external
+        view
+        returns (TrainerEntry memory)
+    {
+        _task(taskId);
+        return _trainers[taskId][round][trainer];
+    }
+
+    /// @inheritdoc ITaskManager
+    function getRoundTrainers(uint256 taskId, uint256 round) external view returns (address[] memory) {
+        _task(taskId);
+        return _roundTrainers[taskId][round];
+    }
+
+    /// @inheritdoc ITaskManager
+    function currentDeadline(uint256 taskId) external view returns (uint64) {
+        TaskInfo storage t = _task(taskId);
+        return _deadline(_rounds[taskId][t.currentRound]);
+    }
+
+    /// @inheritdoc ITaskManager
+    function trainerBond(uint256 taskId) public view returns (uint256) {
+        uint256 taskMin = _task(taskId).params.minTrainerStake;
+        IProtocolPolicy pol = policy;
+        if (address(pol) == address(0)) return taskMin;
+        uint256 floor = pol.minTrainerStake();
+        return floor > taskMin ? floor : taskMin;
+    }
+
+    /// @inheritdoc ITaskManager
+    function aggregatorBond(uint256 taskId) public view returns (uint256) {
+        uint256 taskMin = _task(taskId).params.minAggregatorStake;
+        IProtocolPolicy pol = policy;
+        if (address(pol) == address(0)) return taskMin;
+        uint256 floor = pol.minAggregatorStake();
+        return floor > taskMin ? floor : taskMin;
+    }
+
+    /// @inheritdoc ITaskManager
+    function claimView(uint256 taskId, uint256 round, address trainer)
+        external
+        view
+        returns (Phase phase, uint64 finalizedAt, bytes32 scoresRoot, uint256 totalWeight, uint256 roundBudget,
+            TrainerStatus status)
+    {
+        RoundInfo storage r = _rounds[taskId][round];
+        phase = r.phase;
+        finalizedAt = r.finalizedAt;
+        scoresRoot = r.scoresRoot;
+        totalWeight = r.totalWeight;
+        roundBudget = r.roundBudget;
+        status = _trainers[taskId][round][trainer].status;
+    }
+
+    /// @inheritdoc ITaskManager
+    function phaseView(uint256 taskId) external view returns (uint256 round, Phase phase, uint64 deadline) {
+        round = _task(taskId).currentRound;
+        RoundInfo storage r = _rounds[taskId][round];
+        return (round, r.phase, _deadline(r));
+    }
+
+    /// @inheritdoc ITaskManager
+    function committeeTerms(uint256 taskId, uint256 round)
+        external
+        view
+        returns (Phase phase, Phase failedPhase, uint64 drawBlock, uint64 settledAt, uint32 size, uint32 quorum,
+            uint256 bond)
+    {
+        TaskParams storage p = _task(taskId).params;
+        RoundInfo storage r = _rounds[taskId][round];
+        phase = r.phase;
+        failedPhase = r.failedPhase;
+        drawBlock = r.drawBlock;
+        settledAt = r.settledAt;
+        size = p.maxAggregators;
+        quorum = p.aggregatorQuorum;
+        bond = aggregatorBond(taskId);
+    }
+
+    // ------------------------------------------------------------------ parameters
 
     /// @notice Set the protocol policy consulted by `createTask` and the commits (`address(0)` removes it).
     ///         Only `PARAMETER_ROLE`.
@@ -136,6 +229,16 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         policy = newPolicy;
     }
 
+    /// @notice Connect the RewardVault and the AggregatorCommittee, once. Only `DEFAULT_ADMIN_ROLE`.
+    /// @dev Emits {Connected}. Reverts with `AlreadyConnected` or `ZeroAddress`.
+    function connect(IRewardVault vault_, IAggregatorCommittee committee_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(vault) != address(0)) revert AlreadyConnected();
+        if (address(vault_) == address(0) || address(committee_) == address(0)) revert ZeroAddress();
+        vault = vault_;
+        committee = committee_;
+        emit Connected(address(vault_), address(committee_));
+    }
+
     // ------------------------------------------------------------------ internals
 
     /// @dev Reverts with `InvalidTaskParams(field)` when the policy rejects a new task, `NewRoundsPaused` while
@@ -143,28 +246,26 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
     function _checkPolicy(TaskParams calldata p) internal view {
         IProtocolPolicy pol = policy;
         if (address(pol) == address(0)) return;
-        (uint64 until,) = pol.trainerGate();
-        if (block.timestamp < until) revert NewRoundsPaused(until);
+        _requireNotPaused(pol);
         string memory violation = pol.taskViolation(p);
         if (bytes(violation).length != 0) revert InvalidTaskParams(violation);
     }
 
-    /// @dev The stake a trainer needs to commit: the larger of the task's minimum and the policy floor;
-    ///      reverts with `NewRoundsPaused` while paused.
-    function _trainerMinStake(uint256 taskMin) internal view returns (uint256) {
-        IProtocolPolicy pol = policy;
-        if (address(pol) == address(0)) return taskMin;
-        (uint64 until, uint256 floor) = pol.trainerGate();
+    function _requireNotPaused(IProtocolPolicy pol) internal view {
+        (uint64 until,) = pol.trainerGate();
         if (block.timestamp < until) revert NewRoundsPaused(until);
-        return floor > taskMin ? floor : taskMin;
     }
 
-    /// @dev The stake an aggregator needs to commit: the larger of the task's minimum and the policy floor.
-    function _aggregatorMinStake(uint256 taskMin) internal view returns (uint256) {
+    /// @dev Seconds paused in all so far (0 without a policy).
+    function _pausedTotal() internal view returns (uint64) {
         IProtocolPolicy pol = policy;
-        if (address(pol) == address(0)) return taskMin;
-        uint256 floor = pol.minAggregatorStake();
-        return floor > taskMin ? floor : taskMin;
+        return address(pol) == address(0) ? 0 : pol.pausedTotal();
+    }
+
+    /// @dev The deadline in force: the base deadline moved by the time paused since the phase began.
+    function _deadline(RoundInfo storage r) internal view returns (uint64) {
+        uint64 paused = _pausedTotal();
+        return r.phaseDeadline + (paused > r.pausedAtEntry ? paused - r.pausedAtEntry : 0);
     }
 
     function _task(uint256 taskId) internal view returns (TaskInfo storage) {
@@ -174,12 +275,8 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
 
     function _requireOpen(RoundInfo storage r, Phase expected) internal view {
         if (r.phase != expected) revert WrongPhase(expected, r.phase);
-        if (block.timestamp > r.phaseDeadline) revert PhaseClosed(r.phaseDeadline);
-    }
-
-    function _requireStake(address account, uint256 minStake) internal view {
-        uint256 available = staking.stakeOf(account);
-        if (available < minStake) revert InsufficientStake(available, minStake);
+        uint64 deadline = _deadline(r);
+        if (block.timestamp > deadline) revert PhaseClosed(deadline);
     }
 
     function _requireCid(string calldata cid) internal pure {
@@ -205,16 +302,19 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         if (p.rewardBudget == 0) revert InvalidTaskParams("rewardBudget");
         if (p.numRounds == 0) revert InvalidTaskParams("numRounds");
         if (p.minTrainers == 0) revert InvalidTaskParams("minTrainers");
-        if (p.maxTrainers < p.minTrainers) revert InvalidTaskParams("maxTrainers");
-        if (p.aggregatorQuorum == 0) revert InvalidTaskParams("aggregatorQuorum");
-        // A strict majority of the committee: at most one result can ever reach the quorum.
-        if (p.maxAggregators < p.aggregatorQuorum || uint256(p.maxAggregators) >= 2 * uint256(p.aggregatorQuorum)) {
-            revert InvalidTaskParams("maxAggregators");
-        }
+        if (p.maxTrainers < p.minTrainers || p.maxTrainers > MAX_TRAINERS_CAP) revert InvalidTaskParams("maxTrainers");
+        uint256 q = p.aggregatorQuorum;
+        if (q == 0) revert InvalidTaskParams("aggregatorQuorum");
+        // A strict majority of the committee (at most one result can reach the quorum), and for a quorum of two
+        // or more a committee larger than the quorum: no single member can veto the round for free.
+        uint256 size = p.maxAggregators;
+        if (size < q || size >= 2 * q || (q >= 2 && size == q)) revert InvalidTaskParams("maxAggregators");
         if (!_validDuration(p.commitDuration)) revert InvalidTaskParams("commitDuration");
         if (!_validDuration(p.revealDuration)) revert InvalidTaskParams("revealDuration");
         if (!_validDuration(p.aggregatorCommitDuration)) revert InvalidTaskParams("aggregatorCommitDuration");
         if (!_validDuration(p.aggregatorRevealDuration)) revert InvalidTaskParams("aggregatorRevealDuration");
+        if (p.minTrainerStake == 0) revert InvalidTaskParams("minTrainerStake");
+        if (p.minAggregatorStake == 0) revert InvalidTaskParams("minAggregatorStake");
         if (bytes(p.strategy).length == 0) revert InvalidTaskParams("strategy");
         if (p.dpDeltaE18 >= 1e18) revert InvalidTaskParams("dpDeltaE18");
     }
@@ -225,6 +325,7 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         uint64 deadline = uint64(block.timestamp) + t.params.commitDuration;
         r.phase = Phase.TrainerCommit;
         r.phaseDeadline = deadline;
+        r.pausedAtEntry = _pausedTotal();
         emit RoundStarted(taskId, round, deadline);
     }
 
@@ -232,6 +333,7 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         uint64 deadline = uint64(block.timestamp) + duration;
         r.phase = phase;
         r.phaseDeadline = deadline;
+        r.pausedAtEntry = _pausedTotal();
         emit PhaseAdvanced(taskId, round, phase, deadline);
     }
 
@@ -242,6 +344,8 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         r.phase = Phase.Failed;
         r.phaseDeadline = 0;
         r.failureReason = reason;
+        r.finalizedAt = uint64(block.timestamp);
+        r.settledAt = uint64(block.timestamp);
         emit PhaseAdvanced(taskId, round, Phase.Failed, 0);
         emit RoundFailed(taskId, round, reason);
         _nextRound(taskId, t, round);
@@ -258,6 +362,8 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         }
         r.phase = Phase.Finalized;
         r.phaseDeadline = 0;
+        r.finalizedAt = uint64(block.timestamp);
+        r.settledAt = uint64(block.timestamp) + settlementWindow;
         emit PhaseAdvanced(taskId, round, Phase.Finalized, 0);
         emit RoundFinalized(taskId, round, r.resultCid, r.resultDigest, r.scoresRoot, r.totalWeight, budget);
         _nextRound(taskId, t, round);
@@ -272,10 +378,11 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         }
     }
 
-    function _slash(address account, uint16 bps, bytes32 reason) internal returns (uint256) {
-        (uint256 unbonding,) = staking.unbondingOf(account);
-        uint256 amount = (staking.stakeOf(account) + unbonding) * bps / BPS;
-        if (amount == 0) return 0;
-        return staking.slash(account, amount, reason);
+    /// @dev Slash `bps` of a bond and release the rest; returns the amount slashed.
+    function _settleBond(address account, uint256 bond, uint16 bps, bytes32 reason) internal returns (uint256) {
+        uint256 amount = bond * bps / BPS;
+        if (amount != 0) staking.slashReserved(account, amount, reason);
+        if (bond > amount) staking.release(account, bond - amount);
+        return amount;
     }
 }

@@ -33,7 +33,8 @@ enum AggregatorStatus {
     None,
     Committed,
     Revealed,
-    Slashed
+    Slashed,
+    Claimed
 }
 
 /// @notice What a sponsor submits to `createTask` (field order is ABI: do not reorder).
@@ -59,9 +60,11 @@ struct TaskParams {
     bytes strategyParams;
     uint64 dpEpsilonMilli;
     uint64 dpDeltaE18;
+    uint64 maxSamples;
 }
 
-/// @notice What an aggregator reveals (field order is ABI: do not reorder).
+/// @notice What an aggregator reveals (field order is ABI: do not reorder). `totalWeight` is the sum of
+///         `score * weight` over the leaves of `scoresRoot` (each leaf `(trainer, score, weight)`).
 struct AggregateResult {
     string resultCid;
     bytes32 resultDigest;
@@ -84,15 +87,21 @@ struct TaskInfo {
     TaskParams params;
 }
 
-/// @notice A round as returned by `getRound`. The result fields are those of the accepted result
-///         (set by the reveal that reached quorum); `failedPhase` is the phase the round failed in.
+/// @notice A round as returned by `getRound`. The result fields are those of the accepted result (copied from the
+///         AggregatorCommittee when the round finalizes); `failedPhase` is the phase the round failed in. `phaseDeadline` is the
+///         phase's deadline before any guardian pause: the deadline in force is `phaseDeadline` plus the time
+///         the protocol was paused since the phase began (`pausedAtEntry` is the policy's `pausedTotal` then).
+///         `roundBudget` is what the round allocated in all (trainers, committee and protocol fee; see the
+///         RewardVault); `settledAt` is when bonds of the round can be released and rejections no longer slashed.
 struct RoundInfo {
     Phase phase;
     uint64 phaseDeadline;
+    uint64 pausedAtEntry;
+    uint64 drawBlock;
+    uint64 finalizedAt;
+    uint64 settledAt;
     uint32 committed;
     uint32 revealed;
-    uint32 aggCommitted;
-    uint32 aggRevealed;
     bytes32 acceptedKey;
     string resultCid;
     bytes32 resultDigest;
@@ -103,23 +112,24 @@ struct RoundInfo {
     uint32 accuracyPpm;
     uint64 lossMicro;
     uint256 roundBudget;
-    uint256 paid;
     bytes32 failureReason;
     Phase failedPhase;
 }
 
-/// @notice A trainer's entry in one round.
+/// @notice A trainer's entry in one round; `bond` is the stake reserved for it (0 once released or slashed).
 struct TrainerEntry {
     TrainerStatus status;
     bytes32 commitment;
     bytes32 updateDigest;
     uint64 numSamples;
     string cid;
+    uint256 bond;
 }
 
-/// @notice An aggregator's entry in one round.
+/// @notice An aggregator's entry in one round; `bond` is the stake reserved for it (0 once released or slashed).
 struct AggregatorEntry {
     AggregatorStatus status;
     bytes32 commitment;
     bytes32 resultKey;
+    uint256 bond;
 }

@@ -131,9 +131,11 @@ def aggregator_commitment(
     )
 
 
-def score_leaf(trainer: str, score: int) -> bytes:
-    """OpenZeppelin standard leaf: ``keccak256(bytes.concat(keccak256(abi.encode(trainer, score))))``."""
-    inner = keccak(encode(["address", "uint32"], [_address(trainer), _uint(score, _UINT32, "score")]))
+def score_leaf(trainer: str, score: int, weight: int) -> bytes:
+    """OpenZeppelin standard leaf: ``keccak256(bytes.concat(keccak256(abi.encode(trainer, score, weight))))`` with
+    ``score`` a uint32 and ``weight`` (the committee's attested weight of the update) a uint64."""
+    inner = keccak(encode(["address", "uint32", "uint64"],
+                          [_address(trainer), _uint(score, _UINT32, "score"), _uint(weight, _UINT64, "weight")]))
     return keccak(inner)
 
 
@@ -150,25 +152,35 @@ def verify(root: bytes, leaf: bytes, proof: Iterable[bytes]) -> bool:
     return node == bytes(root)
 
 
+def _by_address(values: Mapping[str, int], maximum: int, name: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for trainer, value in values.items():
+        address = _address(trainer)
+        if address in out:
+            raise ValueError(f"trainer {address} appears twice")
+        out[address] = _uint(value, maximum, f"{name} of {address}")
+    return out
+
+
 class ScoreTree:
-    """Merkle tree of ``(trainer, score)`` leaves as the aggregators attest them.
+    """Merkle tree of ``(trainer, score, weight)`` leaves as the aggregators attest them (a rejected update's leaf
+    is ``(trainer, 0, 0)``).
 
     Leaves are ordered by trainer address ascending (as 20-byte integers); each level hashes adjacent
     pairs with sorted-pair keccak256; an odd node at the end of a level is promoted unchanged.  The root
     of an empty tree is defined as ``EMPTY_ROOT`` (32 zero bytes), which no proof can reach.
     """
 
-    def __init__(self, scores: Mapping[str, int]) -> None:
-        normalized: dict[str, int] = {}
-        for trainer, score in scores.items():
-            address = _address(trainer)
-            if address in normalized:
-                raise ValueError(f"trainer {address} appears twice")
-            normalized[address] = _uint(score, MAX_SCORE, f"score of {address}")
-        self.trainers: tuple[str, ...] = tuple(sorted(normalized, key=lambda a: int(a, 16)))
-        self.scores: dict[str, int] = {t: normalized[t] for t in self.trainers}
+    def __init__(self, scores: Mapping[str, int], weights: Mapping[str, int]) -> None:
+        by_score = _by_address(scores, MAX_SCORE, "score")
+        by_weight = _by_address(weights, _UINT64, "weight")
+        if by_score.keys() != by_weight.keys():
+            raise ValueError("scores and weights must name the same trainers")
+        self.trainers: tuple[str, ...] = tuple(sorted(by_score, key=lambda a: int(a, 16)))
+        self.scores: dict[str, int] = {t: by_score[t] for t in self.trainers}
+        self.weights: dict[str, int] = {t: by_weight[t] for t in self.trainers}
         self._index = {t: i for i, t in enumerate(self.trainers)}
-        self._levels: list[list[bytes]] = [[score_leaf(t, self.scores[t]) for t in self.trainers]]
+        self._levels: list[list[bytes]] = [[score_leaf(t, self.scores[t], self.weights[t]) for t in self.trainers]]
         while len(self._levels[-1]) > 1:
             below = self._levels[-1]
             above = [_hash_pair(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
@@ -205,20 +217,19 @@ class ScoreTree:
         return proof
 
 
-def total_weight(scores: Mapping[str, int], samples: Mapping[str, int]) -> int:
-    """``sum(score * numSamples)`` over the trainers; both mappings must cover the same trainers."""
-    by_score = {_address(t): _uint(s, MAX_SCORE, "score") for t, s in scores.items()}
-    by_samples = {_address(t): _uint(n, _UINT64, "num_samples") for t, n in samples.items()}
-    if len(by_score) != len(scores) or len(by_samples) != len(samples):
-        raise ValueError("a trainer appears twice")
-    if by_score.keys() != by_samples.keys():
-        raise ValueError("scores and samples must name the same trainers")
-    return sum(by_score[t] * by_samples[t] for t in by_score)
+def total_weight(scores: Mapping[str, int], weights: Mapping[str, int]) -> int:
+    """``sum(score * weight)`` over the trainers (the result's ``totalWeight``); both name the same trainers."""
+    by_score = _by_address(scores, MAX_SCORE, "score")
+    by_weight = _by_address(weights, _UINT64, "weight")
+    if by_score.keys() != by_weight.keys():
+        raise ValueError("scores and weights must name the same trainers")
+    return sum(by_score[t] * by_weight[t] for t in by_score)
 
 
-def reward_share(round_budget: int, score: int, num_samples: int, weight: int) -> int:
-    """A trainer's reward as ``claimReward`` pays it: ``budget * score * numSamples / totalWeight``, rounded down."""
-    return int(round_budget) * int(score) * int(num_samples) // int(weight)
+def reward_share(trainer_budget: int, score: int, weight: int, total: int) -> int:
+    """A trainer's reward as ``RewardVault.claimReward`` pays it: ``trainerBudget * score * weight / totalWeight``,
+    rounded down."""
+    return int(trainer_budget) * int(score) * int(weight) // int(total)
 
 
 def salt_message(domain: str, chain_id: int, contract: str, task_id: int, round_: int) -> bytes:

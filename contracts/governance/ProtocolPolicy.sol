@@ -7,9 +7,11 @@ import {TaskParams} from "../TaskTypes.sol";
 
 /// @title ProtocolPolicy
 /// @notice Protocol-wide parameters owned by the DAO (the timelock holds `PARAMETER_ROLE` and
-///         `DEFAULT_ADMIN_ROLE`): global stake floors applied at every commit, bounds on the aggregator quorum
-///         of new tasks, the allowlist of aggregation strategies, and a guardian that can only pause new tasks
-///         and trainer commits for a bounded time. The DAO revokes the guardian with `revokeRole`.
+///         `DEFAULT_ADMIN_ROLE`): global stake floors (always above zero) applied at every commit, bounds on the
+///         aggregator quorum of new tasks (by default at least 2: committees of 3 or more), the allowlist of
+///         aggregation strategies, and a guardian that can only pause new tasks and trainer commits for a bounded
+///         time. A pause never fails a round: the TaskManager extends every running phase by the time paused
+///         (`pausedTotal`). The DAO revokes the guardian with `revokeRole`.
 contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     /// @notice Role allowed to change parameters and lift a pause (the timelock).
     bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
@@ -22,14 +24,18 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     uint256 public minTrainerStake;
     /// @inheritdoc IProtocolPolicy
     uint256 public minAggregatorStake;
-    /// @notice Smallest `aggregatorQuorum` a new task may choose.
-    uint32 public minAggregatorQuorum = 1;
+    /// @notice Smallest `aggregatorQuorum` a new task may choose (2: no single aggregator decides a round).
+    uint32 public minAggregatorQuorum = 2;
     /// @notice Largest `aggregatorQuorum` a new task may choose.
     uint32 public maxAggregatorQuorum = 64;
     /// @notice Longest single pause the guardian may impose, and the cooldown after each pause.
     uint64 public maxPauseDuration;
     /// @notice End of the current (or last) pause; paused while `block.timestamp < pausedUntil`.
     uint64 public pausedUntil;
+    /// @notice Start of the current (or last) pause.
+    uint64 public pauseStart;
+    /// @notice Seconds paused in all pauses before the current (or last) one.
+    uint64 public pausedBefore;
     /// @notice Earliest time the guardian may pause again.
     uint64 public nextPauseAllowedAt;
     /// @notice Whether `keccak256(bytes(strategy))` is on the allowlist.
@@ -39,16 +45,27 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     ///        timelock).
     /// @param strategies Initial strategy allowlist.
     /// @param maxPauseDuration_ Initial `maxPauseDuration` (at most `PAUSE_CAP`).
-    constructor(address admin, string[] memory strategies, uint64 maxPauseDuration_) {
+    /// @param trainerFloor Initial trainer stake floor (above zero).
+    /// @param aggregatorFloor Initial aggregator stake floor (above zero).
+    constructor(
+        address admin,
+        string[] memory strategies,
+        uint64 maxPauseDuration_,
+        uint256 trainerFloor,
+        uint256 aggregatorFloor
+    ) {
         if (maxPauseDuration_ > PAUSE_CAP) revert PauseCapExceeded(maxPauseDuration_, PAUSE_CAP);
+        if (trainerFloor == 0 || aggregatorFloor == 0) revert InvalidStakeFloors(trainerFloor, aggregatorFloor);
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PARAMETER_ROLE, admin);
         for (uint256 i = 0; i < strategies.length; ++i) {
             _setStrategy(strategies[i], true);
         }
         maxPauseDuration = maxPauseDuration_;
+        minTrainerStake = trainerFloor;
+        minAggregatorStake = aggregatorFloor;
         emit MaxPauseDurationChanged(0, maxPauseDuration_);
-        emit StakeFloorsChanged(0, 0);
+        emit StakeFloorsChanged(trainerFloor, aggregatorFloor);
         emit AggregatorQuorumBoundsChanged(minAggregatorQuorum, maxAggregatorQuorum);
     }
 
@@ -73,6 +90,13 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
         return block.timestamp < pausedUntil;
     }
 
+    /// @inheritdoc IProtocolPolicy
+    function pausedTotal() external view returns (uint64) {
+        uint64 end = pausedUntil;
+        if (block.timestamp < end) end = uint64(block.timestamp);
+        return pausedBefore + (end > pauseStart ? end - pauseStart : 0);
+    }
+
     /// @notice Whether `strategy` is on the allowlist.
     function isStrategyAllowed(string calldata strategy) external view returns (bool) {
         return strategyAllowedHash[keccak256(bytes(strategy))];
@@ -82,8 +106,9 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
 
     /// @notice Set the global stake floors (the larger of the floor and a task's own minimum applies at each
     ///         commit, so a change takes effect in the next commit). Only `PARAMETER_ROLE`.
-    /// @dev Emits {StakeFloorsChanged}.
+    /// @dev Emits {StakeFloorsChanged}. Reverts with `InvalidStakeFloors` for a zero floor.
     function setStakeFloors(uint256 trainerFloor, uint256 aggregatorFloor) external onlyRole(PARAMETER_ROLE) {
+        if (trainerFloor == 0 || aggregatorFloor == 0) revert InvalidStakeFloors(trainerFloor, aggregatorFloor);
         minTrainerStake = trainerFloor;
         minAggregatorStake = aggregatorFloor;
         emit StakeFloorsChanged(trainerFloor, aggregatorFloor);
@@ -115,14 +140,14 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     /// @notice Lift the current pause now. Only `PARAMETER_ROLE` (the DAO; the guardian cannot unpause).
     /// @dev Emits {Unpaused}.
     function unpause() external onlyRole(PARAMETER_ROLE) {
-        pausedUntil = uint64(block.timestamp);
+        if (block.timestamp < pausedUntil) pausedUntil = uint64(block.timestamp);
         emit Unpaused(msg.sender);
     }
 
     // ------------------------------------------------------------------ guardian
 
-    /// @notice Pause new tasks and trainer commits for `duration` seconds (running phases, reveals, claims,
-    ///         slashing and withdrawals continue). Only `GUARDIAN_ROLE`; not while paused; at most
+    /// @notice Pause new tasks and trainer commits for `duration` seconds; the deadlines of running phases move
+    ///         by the time paused (reveals, claims, slashing and withdrawals continue). Only `GUARDIAN_ROLE`; not while paused; at most
     ///         `maxPauseDuration`, and again only `maxPauseDuration` after the previous pause ended.
     /// @dev Emits {Paused}. Reverts with `InvalidPauseDuration` or `PauseCooldown`.
     function pause(uint64 duration) external onlyRole(GUARDIAN_ROLE) {
@@ -134,6 +159,8 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
             revert PauseCooldown(allowedAt > lastEnd ? allowedAt : lastEnd);
         }
         uint64 until = uint64(block.timestamp) + duration;
+        pausedBefore += lastEnd - pauseStart;
+        pauseStart = uint64(block.timestamp);
         pausedUntil = until;
         nextPauseAllowedAt = until + maxDuration;
         emit Paused(msg.sender, until);

@@ -30,6 +30,8 @@ interface IProtocolPolicy {
     error PauseCooldown(uint64 allowedAt);
     /// @notice An empty strategy id.
     error EmptyStrategy();
+    /// @notice Stake floors must be above zero (a free seat costs an attacker nothing).
+    error InvalidStakeFloors(uint256 trainerFloor, uint256 aggregatorFloor);
 
     /// @notice Reason a new task violates the policy (a `TaskParams` field name), or "" when it is allowed.
     function taskViolation(TaskParams calldata params) external view returns (string memory);
@@ -45,4 +47,8 @@ interface IProtocolPolicy {
 
     /// @notice Whether new tasks and trainer commits are paused right now.
     function paused() external view returns (bool);
+
+    /// @notice Seconds the protocol has been paused in all, up to now (grows while paused). A phase that began
+    ///         when this was `p0` has its deadline moved by `pausedTotal() - p0`.
+    function pausedTotal() external view returns (uint64);
 }

@@ -4,7 +4,8 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @title IStaking
-/// @notice Stake locking with an unbonding delay and slashing to a treasury.
+/// @notice Stake with an unbonding delay, and bonds: stake a slasher (the TaskManager) reserves for one commitment,
+///         that cannot be unstaked while reserved and that a slash takes from.
 interface IStaking {
     /// @notice `account` locked `amount` more tokens; its active stake is now `newStake`.
     event Staked(address indexed account, uint256 amount, uint256 newStake);
@@ -12,10 +13,12 @@ interface IStaking {
     event UnstakeRequested(address indexed account, uint256 amount, uint64 releaseTime);
     /// @notice `account` withdrew its whole unbonding bucket (`amount`).
     event Withdrawn(address indexed account, uint256 amount);
-    /// @notice `slasher` took `amount` of `account`'s stake (active first, then unbonding) to the treasury.
+    /// @notice `amount` of `account`'s stake is reserved as a bond; `reserved` is its total reserved stake now.
+    event BondReserved(address indexed account, uint256 amount, uint256 reserved, address indexed slasher);
+    /// @notice `amount` of `account`'s bonds was released; `reserved` is its total reserved stake now.
+    event BondReleased(address indexed account, uint256 amount, uint256 reserved, address indexed slasher);
+    /// @notice `slasher` took `amount` of `account`'s reserved stake to the treasury.
     event Slashed(address indexed account, uint256 amount, bytes32 indexed reason, address indexed slasher);
-    /// @notice `account`'s stake cannot be withdrawn before `until` (a round it backs ends `unbondingDelay` earlier).
-    event LockExtended(address indexed account, uint64 until);
     /// @notice The unbonding delay changed (affects later unstake requests only).
     event UnbondingDelayChanged(uint64 oldDelay, uint64 newDelay);
     /// @notice The treasury that receives slashed stake changed.
@@ -23,7 +26,7 @@ interface IStaking {
 
     /// @notice An amount argument was zero.
     error ZeroAmount();
-    /// @notice `requested` exceeds the `available` active stake.
+    /// @notice `requested` exceeds the `available` free (active, unreserved) stake.
     error InsufficientStake(uint256 available, uint256 requested);
     /// @notice The caller has no unbonding tokens.
     error NothingToWithdraw();
@@ -31,33 +34,37 @@ interface IStaking {
     error StillUnbonding(uint64 releaseTime);
     /// @notice An address argument was the zero address.
     error ZeroAddress();
-    /// @notice The caller's stake backs a round that can still slash it; withdrawable from `lockedUntil`.
-    error StakeLocked(uint64 lockedUntil);
+    /// @notice An unbonding delay outside [`min`, `max`].
+    error InvalidUnbondingDelay(uint64 delay, uint64 min, uint64 max);
+    /// @notice A release or slash of more than the `reserved` stake.
+    error BondTooLarge(uint256 reserved, uint256 amount);
 
     /// @notice Lock `amount` tokens (approve them to this contract first).
     function stake(uint256 amount) external;
 
-    /// @notice Move `amount` of active stake into the caller's unbonding bucket.
+    /// @notice Move `amount` of free stake into the caller's unbonding bucket (reserved stake cannot leave).
     function requestUnstake(uint256 amount) external;
 
-    /// @notice Withdraw the caller's whole unbonding bucket once its release time has come and its lock expired.
+    /// @notice Withdraw the caller's whole unbonding bucket once its release time has come.
     function withdraw() external;
 
-    /// @notice Keep `account`'s stake (active and unbonding) withdrawable no earlier than `roundEnd +
-    ///         unbondingDelay`, so that a round ending at `roundEnd` can still slash it. Only `SLASHER_ROLE`.
-    /// @param account The trainer or aggregator that committed in the round.
-    /// @param roundEnd When the round's last phase ends if every phase is advanced at its deadline.
-    function extendLock(address account, uint64 roundEnd) external;
+    /// @notice Reserve `amount` of `account`'s free stake as a bond. Only `SLASHER_ROLE`.
+    function reserve(address account, uint256 amount) external;
 
-    /// @notice Earliest time `account` may withdraw because of locks (0: never locked).
-    function lockedUntil(address account) external view returns (uint64);
+    /// @notice Release `amount` of `account`'s reserved stake. Only `SLASHER_ROLE`.
+    function release(address account, uint256 amount) external;
 
-    /// @notice Slash up to `amount` of `account`'s stake to the treasury. Only `SLASHER_ROLE`.
-    /// @return slashed The amount actually taken.
-    function slash(address account, uint256 amount, bytes32 reason) external returns (uint256 slashed);
+    /// @notice Take `amount` of `account`'s reserved stake to the treasury. Only `SLASHER_ROLE`.
+    function slashReserved(address account, uint256 amount, bytes32 reason) external;
 
-    /// @notice Active (not unbonding) stake of `account`.
+    /// @notice Active (not unbonding) stake of `account`, reserved or not.
     function stakeOf(address account) external view returns (uint256);
+
+    /// @notice Stake of `account` reserved as bonds.
+    function reservedOf(address account) external view returns (uint256);
+
+    /// @notice Active stake of `account` that is not reserved: what a new bond or an unstake can use.
+    function freeStakeOf(address account) external view returns (uint256);
 
     /// @notice Unbonding bucket of `account`.
     function unbondingOf(address account) external view returns (uint256 amount, uint64 releaseTime);

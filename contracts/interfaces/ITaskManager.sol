@@ -3,22 +3,18 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IStaking} from "./IStaking.sol";
-import {
-    Phase,
-    TaskParams,
-    AggregateResult,
-    TaskInfo,
-    RoundInfo,
-    TrainerEntry,
-    AggregatorEntry
-} from "../TaskTypes.sol";
+import {IAggregatorCommittee} from "./IAggregatorCommittee.sol";
+import {IRewardVault} from "./IRewardVault.sol";
+import {Phase, TrainerStatus, TaskParams, AggregateResult, TaskInfo, RoundInfo, TrainerEntry} from "../TaskTypes.sol";
 
 /// @title ITaskManager
-/// @notice Federated-learning tasks: per-round trainer and aggregator commit-reveal, finalization,
-///         rewards by Merkle proof and slashing. The binding spec is docs/PROTOCOL.md.
+/// @notice Federated-learning tasks: the per-round phase machine, trainer commit-reveal with bonds, finalization
+///         and the trainers' slashing. The aggregator side (committee draw, result commit-reveal, quorum) is the
+///         AggregatorCommittee; budgets and rewards live in the RewardVault. The binding spec is docs/PROTOCOL.md.
 interface ITaskManager {
     // ------------------------------------------------------------------ events
 
+    /// @notice A sponsor created a task; its budget moved to the RewardVault.
     event TaskCreated(
         uint256 indexed taskId,
         address indexed sponsor,
@@ -27,10 +23,15 @@ interface ITaskManager {
         uint256 rewardBudget,
         uint32 numRounds
     );
+    /// @notice Round `round` of `taskId` opened for trainer commits until `commitDeadline`.
     event RoundStarted(uint256 indexed taskId, uint256 indexed round, uint64 commitDeadline);
     /// @notice The round moved to `phase`; `deadline` is its deadline (0 for Finalized and Failed).
     event PhaseAdvanced(uint256 indexed taskId, uint256 indexed round, Phase phase, uint64 deadline);
-    event UpdateCommitted(uint256 indexed taskId, uint256 indexed round, address indexed trainer, bytes32 commitment);
+    /// @notice `trainer` committed to an update, reserving `bond` of its stake.
+    event UpdateCommitted(
+        uint256 indexed taskId, uint256 indexed round, address indexed trainer, bytes32 commitment, uint256 bond
+    );
+    /// @notice `trainer` revealed its update: file `cid` with sha256 `updateDigest`, trained on `numSamples`.
     event UpdateRevealed(
         uint256 indexed taskId,
         uint256 indexed round,
@@ -39,14 +40,7 @@ interface ITaskManager {
         bytes32 updateDigest,
         uint64 numSamples
     );
-    event AggregateCommitted(
-        uint256 indexed taskId, uint256 indexed round, address indexed aggregator, bytes32 commitment
-    );
-    event AggregateRevealed(
-        uint256 indexed taskId, uint256 indexed round, address indexed aggregator, bytes32 resultKey, string resultCid
-    );
-    /// @notice `resultKey` reached the aggregator quorum and is now the round's accepted result.
-    event QuorumReached(uint256 indexed taskId, uint256 indexed round, bytes32 resultKey);
+    /// @notice The round finalized: its result is the new global model and it allocated `roundBudget`.
     event RoundFinalized(
         uint256 indexed taskId,
         uint256 indexed round,
@@ -56,75 +50,104 @@ interface ITaskManager {
         uint256 totalWeight,
         uint256 roundBudget
     );
+    /// @notice The round failed (`reason`: TooFewTrainers or NoQuorum); its budget stays with the task.
     event RoundFailed(uint256 indexed taskId, uint256 indexed round, bytes32 reason);
+    /// @notice The task's last round ended.
     event TaskCompleted(uint256 indexed taskId);
-    event RewardClaimed(uint256 indexed taskId, uint256 indexed round, address indexed trainer, uint256 amount);
+    /// @notice `trainer` was slashed `amount` of its bond (non-reveal, or a rejected update).
     event TrainerSlashed(uint256 indexed taskId, uint256 indexed round, address indexed trainer, uint256 amount);
-    event AggregatorSlashed(
-        uint256 indexed taskId, uint256 indexed round, address indexed aggregator, uint256 amount
-    );
-    event BudgetReclaimed(uint256 indexed taskId, address indexed sponsor, uint256 amount);
+    /// @notice `trainer`'s bond for the round was released (`amount` back to its free stake).
+    event BondReleased(uint256 indexed taskId, uint256 indexed round, address indexed trainer, uint256 amount);
+    /// @notice The RewardVault paid `trainer`'s reward for the round.
+    event RewardClaimed(uint256 indexed taskId, uint256 indexed round, address indexed trainer, uint256 amount);
+    /// @notice The slash fractions (of a bond, in basis points) changed.
     event SlashFractionsChanged(uint16 trainerBps, uint16 aggregatorBps);
+    /// @notice The allowed range of phase durations changed.
     event PhaseDurationBoundsChanged(uint64 min, uint64 max);
+    /// @notice How long after finalization a round's bonds stay reserved (and rejections can be slashed) changed.
+    event SettlementWindowChanged(uint64 oldWindow, uint64 newWindow);
+    /// @notice The policy contract changed.
+    event PolicyChanged(address oldPolicy, address newPolicy);
+    /// @notice The RewardVault and the AggregatorCommittee were connected.
+    event Connected(address vault, address committee);
 
     // ------------------------------------------------------------------ errors
 
+    /// @notice An address argument was the zero address.
     error ZeroAddress();
+    /// @notice No task `taskId`.
     error UnknownTask(uint256 taskId);
+    /// @notice The task is completed.
     error TaskNotActive(uint256 taskId);
+    /// @notice The task still has rounds to run.
     error TaskNotCompleted(uint256 taskId);
+    /// @notice `reason` names the invalid `TaskParams` field.
     error InvalidTaskParams(string reason);
+    /// @notice The round is in `actual`, the action needs `expected`.
     error WrongPhase(Phase expected, Phase actual);
+    /// @notice The phase closed at `deadline`.
     error PhaseClosed(uint64 deadline);
+    /// @notice The phase runs until `deadline` (and is not complete).
     error PhaseNotOver(uint64 deadline);
+    /// @notice A commitment needs `required` free stake; the committer has `available`.
     error InsufficientStake(uint256 available, uint256 required);
+    /// @notice A commitment must not be zero.
     error ZeroCommitment();
+    /// @notice The caller already committed in this round.
     error AlreadyCommitted();
+    /// @notice The account did not commit in this round.
     error NotCommitted();
+    /// @notice The caller already revealed in this round.
     error AlreadyRevealed();
+    /// @notice The account did not reveal in this round.
     error NotRevealed();
+    /// @notice The reveal does not open the commitment.
     error CommitmentMismatch();
+    /// @notice The round already has `maxTrainers` commitments.
     error TrainerLimitReached();
-    error AggregatorLimitReached();
+    /// @notice A CID must be 1..128 bytes.
     error InvalidCid();
+    /// @notice An update must report at least one sample.
     error ZeroSamples();
-    error InvalidProof();
-    error AlreadyClaimed();
-    error NoRoundBudget();
-    error RoundOverpaid(uint256 available, uint256 reward);
-    error NotSponsor();
-    error NothingToReclaim();
+    /// @notice The task allows at most `maxSamples` samples per update.
+    error TooManySamples(uint64 maxSamples, uint64 numSamples);
+    /// @notice The round cannot be slashed in its `actual` phase.
     error SlashingNotOpen(Phase actual);
+    /// @notice The account did nothing slashable in this round.
     error NotSlashable();
+    /// @notice The account was already slashed in this round.
     error AlreadySlashed();
+    /// @notice The round's bonds stay reserved until `settledAt` (rejections may still be slashed).
+    error NotSettled(uint64 settledAt);
+    /// @notice The round was settled at `settledAt`: rejections can no longer be slashed.
+    error SettlementClosed(uint64 settledAt);
+    /// @notice The account has no bond to release in this round.
+    error NoBond();
+    /// @notice Only the RewardVault may do this.
+    error NotVault();
+    /// @notice A slash fraction above 10000 basis points.
     error InvalidSlashFraction(uint16 bps);
+    /// @notice Phase duration bounds with `min == 0`, `min > max` or `max` above 365 days.
     error InvalidDurationBounds(uint64 min, uint64 max);
+    /// @notice A settlement window outside [1 minute, 30 days].
+    error InvalidSettlementWindow(uint64 window);
+    /// @notice The vault and committee are connected once.
+    error AlreadyConnected();
+    /// @notice New tasks and trainer commits are paused by the policy's guardian until `until`.
+    error NewRoundsPaused(uint64 until);
 
     // ------------------------------------------------------------------ tasks and rounds
 
-    /// @notice Create a task and start its round 1. The caller (sponsor) must have approved
-    ///         `params.rewardBudget` tokens to this contract; they are pulled in.
-    /// @dev Emits {TaskCreated} and {RoundStarted}. Reverts with `InvalidTaskParams(reason)`.
-    /// @param params Task parameters (docs/PROTOCOL.md, "Tasks").
-    /// @return taskId The new task id (ids start at 1).
+    /// @notice Create a task from `params`; the sponsor (caller) must have approved `rewardBudget` to this
+    ///         contract, which moves it to the RewardVault. Starts round 1.
+    /// @return taskId The new task's id.
     function createTask(TaskParams calldata params) external returns (uint256 taskId);
 
-    /// @notice Commit to a local update in the current round's TrainerCommit phase.
-    /// @dev `commitment = computeTrainerCommitment(msg.sender, taskId, round, updateDigest, numSamples, salt)`.
-    ///      Needs active stake >= `minTrainerStake`. Emits {UpdateCommitted}. Locks the trainer's stake until
-    ///      `unbondingDelay` after the round's end (commit deadline + reveal + aggregator commit + aggregator reveal
-    ///      durations) with `Staking.extendLock`, so it cannot be withdrawn before a slash for this round.
-    /// @param taskId The task.
-    /// @param commitment The trainer commitment (non-zero).
+    /// @notice Commit to an update in the task's current round (TrainerCommit phase), reserving the task's
+    ///         trainer bond of the caller's free stake.
     function commitUpdate(uint256 taskId, bytes32 commitment) external;
 
-    /// @notice Reveal the committed update in the TrainerReveal phase.
-    /// @dev Emits {UpdateRevealed}. Reverts with `CommitmentMismatch` when the values do not hash to the commitment.
-    /// @param taskId The task.
-    /// @param cid CID of the update file (1..128 bytes).
-    /// @param updateDigest sha256 of the update file.
-    /// @param numSamples Number of local training samples (> 0); weights the reward.
-    /// @param salt The salt used in the commitment.
+    /// @notice Reveal the committed update (TrainerReveal phase).
     function revealUpdate(
         uint256 taskId,
         string calldata cid,
@@ -133,98 +156,77 @@ interface ITaskManager {
         bytes32 salt
     ) external;
 
-    /// @notice Commit to an aggregate result in the AggregatorCommit phase. Only `AGGREGATOR_ROLE`.
-    /// @dev `commitment = computeAggregatorCommitment(msg.sender, taskId, round, resultKey, salt)`.
-    ///      Needs active stake >= `minAggregatorStake`. Emits {AggregateCommitted}. Locks the aggregator's stake
-    ///      until `unbondingDelay` after the round's end (commit deadline + aggregator reveal duration).
-    /// @param taskId The task.
-    /// @param commitment The aggregator commitment (non-zero).
-    function commitAggregate(uint256 taskId, bytes32 commitment) external;
-
-    /// @notice Reveal the committed aggregate result in the AggregatorReveal phase. Only `AGGREGATOR_ROLE`.
-    /// @dev Counts a vote for the result key; the reveal that brings a key to `aggregatorQuorum` votes stores
-    ///      it as the accepted result. Emits {AggregateRevealed} (and {QuorumReached}).
-    /// @param taskId The task.
-    /// @param result The aggregate result (resultCid 1..128 bytes).
-    /// @param salt The salt used in the commitment.
-    function revealAggregate(uint256 taskId, AggregateResult calldata result, bytes32 salt) external;
-
-    /// @notice Move the current round one phase forward, once its deadline has passed or the phase is complete.
-    ///         Anyone may call it. Leaving AggregatorReveal finalizes (or fails) the round and starts the next
-    ///         round or completes the task in the same transaction.
-    /// @dev Emits {PhaseAdvanced}, and {RoundFailed} / {RoundFinalized}, {RoundStarted} / {TaskCompleted}.
-    ///      Reverts with `PhaseNotOver(deadline)`.
-    /// @param taskId The task.
+    /// @notice Move the task's current round to its next phase once the phase is over (its deadline, moved by
+    ///         any pause, has passed) or complete. Anyone may call it.
     function advance(uint256 taskId) external;
 
-    /// @notice Claim the caller's reward for a finalized round:
-    ///         `roundBudget * score * numSamples / totalWeight`.
-    /// @dev Emits {RewardClaimed}. Reverts with `InvalidProof`, `AlreadyClaimed`, `RoundOverpaid`.
-    /// @param taskId The task.
-    /// @param round The round.
-    /// @param score The caller's attested score (leaf of the round's `scoresRoot`).
-    /// @param proof Merkle proof of `computeScoreLeaf(msg.sender, score)` (sorted-pair hashing).
-    function claimReward(uint256 taskId, uint256 round, uint32 score, bytes32[] calldata proof) external;
-
-    /// @notice Slash a trainer who committed but did not reveal in a round that went through its reveal phase.
-    ///         Anyone may call it. Takes `trainerSlashBps` of the trainer's active + unbonding stake.
-    /// @dev Emits {TrainerSlashed}.
-    /// @param taskId The task.
-    /// @param round The round.
-    /// @param trainer The non-revealing trainer.
+    /// @notice Slash a trainer that committed but did not reveal: `trainerSlashBps` of its bond (all of it by
+    ///         default), the rest released. Anyone may call it once the reveal phase is over.
     function slashNonRevealingTrainer(uint256 taskId, uint256 round, address trainer) external;
 
-    /// @notice Slash an aggregator that committed but did not reveal, or revealed a result other than the
-    ///         accepted one, once the round is Finalized or Failed (after its AggregatorReveal phase).
-    ///         Anyone may call it. Takes `aggregatorSlashBps` of the aggregator's active + unbonding stake.
-    /// @dev Emits {AggregatorSlashed}.
-    /// @param taskId The task.
-    /// @param round The round.
-    /// @param aggregator The aggregator.
-    function slashAggregator(uint256 taskId, uint256 round, address aggregator) external;
+    /// @notice Slash `bps` of a revealed trainer's bond for a rejected update, before the round is settled. Only
+    ///         `REJECTION_ROLE` (the RejectionSlasher, which checks the proof).
+    function forfeitBond(uint256 taskId, uint256 round, address trainer, uint16 bps, bytes32 reason)
+        external
+        returns (uint256 amount);
 
-    /// @notice After the task completed, return the budget that no round allocated to the sponsor.
-    /// @dev Emits {BudgetReclaimed}. Reverts with `NotSponsor`, `TaskNotCompleted`, `NothingToReclaim`.
-    /// @param taskId The task.
-    function reclaimUnallocated(uint256 taskId) external;
+    /// @notice Release a revealed trainer's bond for a round that can no longer slash it: a failed round, or a
+    ///         finalized round after `settledAt`. Anyone may call it.
+    function releaseBond(uint256 taskId, uint256 round, address trainer) external;
+
+    /// @notice Record that the vault paid a trainer (status Claimed) and release its bond. Only the RewardVault.
+    function markClaimed(uint256 taskId, uint256 round, address trainer, uint256 amount) external;
 
     // ------------------------------------------------------------------ parameters
 
-    /// @notice Set the slash fractions in basis points (each <= 10000). Only `PARAMETER_ROLE`.
-    /// @dev Emits {SlashFractionsChanged}.
+    /// @notice Set the fractions of a bond slashed for trainers and aggregators (basis points, at most 10000).
+    ///         Only `PARAMETER_ROLE`.
     function setSlashFractions(uint16 trainerBps, uint16 aggregatorBps) external;
 
-    /// @notice Set the bounds new tasks' phase durations must lie in (0 < min <= max). Only `PARAMETER_ROLE`.
-    /// @dev Emits {PhaseDurationBoundsChanged}.
+    /// @notice Set the allowed range of phase durations for new tasks (`0 < min <= max <= 365 days`).
+    ///         Only `PARAMETER_ROLE`.
     function setPhaseDurationBounds(uint64 min, uint64 max) external;
 
-    /// @notice Fraction of stake slashed from a non-revealing trainer, in basis points.
+    /// @notice Set how long after finalization a round's bonds stay reserved, in [1 minute, 30 days].
+    ///         Only `PARAMETER_ROLE`.
+    function setSettlementWindow(uint64 window) external;
+
+    /// @notice Fraction of a non-revealing trainer's bond that is slashed, in basis points.
     function trainerSlashBps() external view returns (uint16);
 
-    /// @notice Fraction of stake slashed from a faulty aggregator, in basis points.
+    /// @notice Fraction of a failing committee member's bond that is slashed, in basis points.
     function aggregatorSlashBps() external view returns (uint16);
 
-    /// @notice Smallest phase duration a new task may use, seconds.
+    /// @notice Shortest phase duration a new task may choose.
     function minPhaseDuration() external view returns (uint64);
 
-    /// @notice Largest phase duration a new task may use, seconds.
+    /// @notice Longest phase duration a new task may choose.
     function maxPhaseDuration() external view returns (uint64);
+
+    /// @notice Seconds after finalization during which a round's bonds stay reserved.
+    function settlementWindow() external view returns (uint64);
 
     /// @notice The reward token.
     function token() external view returns (IERC20);
 
-    /// @notice The staking contract (stake checks and slashing).
+    /// @notice The staking contract that holds the bonds.
     function staking() external view returns (IStaking);
+
+    /// @notice The aggregator committee of every round.
+    function committee() external view returns (IAggregatorCommittee);
+
+    /// @notice The vault that holds the budgets and pays rewards.
+    function vault() external view returns (IRewardVault);
 
     // ------------------------------------------------------------------ views
 
-    /// @notice Number of tasks created (the highest task id).
+    /// @notice Number of tasks created.
     function taskCount() external view returns (uint256);
 
-    /// @notice A task, with its parameters. Reverts with `UnknownTask`.
+    /// @notice A task, its parameters and progress.
     function getTask(uint256 taskId) external view returns (TaskInfo memory);
 
-    /// @notice A round of a task (all zero for a round that has not started). Reverts with `UnknownTask`.
+    /// @notice A round of a task.
     function getRound(uint256 taskId, uint256 round) external view returns (RoundInfo memory);
 
     /// @notice A trainer's entry in a round.
@@ -236,14 +238,34 @@ interface ITaskManager {
     /// @notice The trainers that committed in a round, in commit order.
     function getRoundTrainers(uint256 taskId, uint256 round) external view returns (address[] memory);
 
-    /// @notice An aggregator's entry in a round.
-    function getAggregatorEntry(uint256 taskId, uint256 round, address aggregator)
+    /// @notice The deadline in force for the task's current phase: its base deadline plus the time paused since
+    ///         the phase began.
+    function currentDeadline(uint256 taskId) external view returns (uint64);
+
+    /// @notice The bond a trainer commitment reserves in `taskId` now (the task's minimum or the policy floor).
+    function trainerBond(uint256 taskId) external view returns (uint256);
+
+    /// @notice The bond an aggregator commitment reserves in `taskId` now.
+    function aggregatorBond(uint256 taskId) external view returns (uint256);
+
+    /// @notice What a claim needs, in one call: the round's phase, finalization time, score root, total weight
+    ///         and allocation, and the trainer's status.
+    function claimView(uint256 taskId, uint256 round, address trainer)
         external
         view
-        returns (AggregatorEntry memory);
+        returns (Phase phase, uint64 finalizedAt, bytes32 scoresRoot, uint256 totalWeight, uint256 roundBudget,
+            TrainerStatus status);
 
-    /// @notice How many aggregators revealed `resultKey` in a round.
-    function resultVotes(uint256 taskId, uint256 round, bytes32 resultKey) external view returns (uint256);
+    /// @notice The task's current round, its phase and the deadline in force.
+    function phaseView(uint256 taskId) external view returns (uint256 round, Phase phase, uint64 deadline);
+
+    /// @notice What the committee needs of a round: its phase (and the phase it failed in), draw block, settlement
+    ///         time, the task's committee size and quorum, and the aggregator bond.
+    function committeeTerms(uint256 taskId, uint256 round)
+        external
+        view
+        returns (Phase phase, Phase failedPhase, uint64 drawBlock, uint64 settledAt, uint32 size, uint32 quorum,
+            uint256 bond);
 
     // ------------------------------------------------------------------ pure helpers
 
@@ -257,8 +279,7 @@ interface ITaskManager {
         bytes32 salt
     ) external pure returns (bytes32);
 
-    /// @notice `keccak256(abi.encode(keccak256(bytes(resultCid)), resultDigest, scoresRoot, totalWeight,
-    ///         accepted, rejected, accuracyPpm, lossMicro))`.
+    /// @notice The key a result is voted on by (a hash of every `AggregateResult` field).
     function computeResultKey(AggregateResult calldata result) external pure returns (bytes32);
 
     /// @notice `keccak256(abi.encode(aggregator, taskId, round, resultKey, salt))`.
@@ -270,6 +291,6 @@ interface ITaskManager {
         bytes32 salt
     ) external pure returns (bytes32);
 
-    /// @notice `keccak256(bytes.concat(keccak256(abi.encode(trainer, score))))` (OpenZeppelin double hash).
-    function computeScoreLeaf(address trainer, uint32 score) external pure returns (bytes32);
+    /// @notice The score-tree leaf `keccak256(bytes.concat(keccak256(abi.encode(trainer, score, weight))))`.
+    function computeScoreLeaf(address trainer, uint32 score, uint64 weight) external pure returns (bytes32);
 }
