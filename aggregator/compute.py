@@ -10,7 +10,7 @@ checks of the next ``REPLAY_LOOKBACK_ROUNDS`` rounds (fetched again only after a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,12 @@ from aggregator.strategies import Aggregation, ClientUpdate, RoundContext, Strat
 from aggregator.strategies.central_dp import round_seed
 from aggregator.strategies.ops import flatten
 from aggregator.validation import RejectedUpdate, validate_update
-from fedchain.architectures import expected_shapes
+from aggregator.weights import attested_weights
+from fedchain.architectures import check_dataset, expected_shapes
 from fedchain.chainview import ChainReader, TaskView
 from fedchain.codec import CodecError, ModelManifest, decode_dataset, decode_model, encode_model, sha256
 from fedchain.commitments import AggregateResult
+from fedchain.errors import FedchainError
 from fedchain.manifests import AggregateDetails, Rejection, ServerStateRef, aggregate_details, update_privacy
 from fedchain.protocol import Phase
 from fedchain.store import ContentError, ContentStore, StoreUnavailable
@@ -33,6 +35,11 @@ from fedchain.store import ContentError, ContentStore, StoreUnavailable
 log = logging.getLogger(__name__)
 
 Reveal = tuple[str, str, bytes, int]  # (trainer lower-case, cid, digest, samples), in commit order
+
+
+class UnservableTask(FedchainError):
+    """The task's own inputs (its sponsor's validation set or initial model) cannot be used: no result can be
+    computed for it, so the aggregator leaves it (its rounds fail ``NoQuorum``) instead of crashing."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +99,33 @@ class RoundComputer:
     def validation_set(self, task: TaskView) -> ValidationSet:
         spec = task.spec
         if spec.validation_digest not in self._validation:
-            x, y = decode_dataset(self._fetch(spec.validation_cid, spec.validation_digest), self.max_bytes)
+            try:
+                x, y = decode_dataset(self._fetch(spec.validation_cid, spec.validation_digest), self.max_bytes)
+                check_dataset(spec.architecture, x, y)
+            except StoreUnavailable:
+                raise
+            except (CodecError, ValueError) as exc:  # ValueError: not a CID, or the set does not fit the model
+                raise UnservableTask(f"task {task.task_id}: the sponsor's validation set cannot be used: {exc}") \
+                    from exc
             self._validation[spec.validation_digest] = ValidationSet(spec.architecture, x, y)
         return self._validation[spec.validation_digest]
+
+    def global_model(self, task: TaskView) -> tuple[dict[str, np.ndarray], ModelManifest]:
+        """The task's current global model; ``UnservableTask`` when it is not a model of the task's architecture
+        (only a sponsor's initial model can be: every later one is a committee's result)."""
+        try:
+            tensors, manifest = decode_model(self._fetch(task.global_model_cid, task.global_model_digest),
+                                             self.max_bytes)
+        except StoreUnavailable:
+            raise
+        except (CodecError, ValueError) as exc:
+            raise UnservableTask(f"task {task.task_id}: its global model cannot be read: {exc}") from exc
+        shapes = expected_shapes(task.spec.architecture)
+        found = {name: tuple(t.shape) for name, t in tensors.items()}
+        if found != shapes or any(t.dtype != np.float32 or not np.isfinite(t).all() for t in tensors.values()):
+            raise UnservableTask(f"task {task.task_id}: its global model does not hold finite float32 tensors of "
+                                 f"{task.spec.architecture}")
+        return tensors, manifest
 
     def _validate(self, task: TaskView, round_: int, reveal: Reveal, shapes: dict[str, tuple[int, ...]]
                   ) -> tuple[dict[str, np.ndarray], ModelManifest]:
@@ -179,8 +210,7 @@ class RoundComputer:
     def _compute(self, task: TaskView, round_: int, inputs: RoundInputs) -> RoundComputation:
         spec = task.spec
         shapes = expected_shapes(spec.architecture)
-        global_tensors, global_manifest = decode_model(
-            self._fetch(task.global_model_cid, task.global_model_digest), self.max_bytes)
+        global_tensors, global_manifest = self.global_model(task)
         free_riders = FreeRiderCheck(global_tensors, self.earlier_updates(task, round_, shapes))
         accepted: list[ClientUpdate] = []
         privacy: dict[str, Any] = {}
@@ -200,6 +230,8 @@ class RoundComputer:
             privacy[trainer] = report
             accepted.append(ClientUpdate(trainer, tensors, reveal[3]))
         self._validated[(task.task_id, round_)] = validated
+        weights = attested_weights({u.trainer: u.num_samples for u in accepted}, spec.max_samples)
+        accepted = [replace(u, num_samples=weights[u.trainer]) for u in accepted]
         strategy = get_strategy(spec.strategy, spec.strategy_config())
         context = self.round_context(task, round_, strategy, global_manifest, len(rejected))
         if accepted:
@@ -216,7 +248,7 @@ class RoundComputer:
         accuracy_ppm, loss_micro = quantize_ppm(quality.accuracy), quantize_micro(quality.loss)
         samples = {u.trainer: u.num_samples for u in accepted}
         details = AggregateDetails(
-            strategy=strategy.name, scores=scores, rejected=rejected,
+            strategy=strategy.name, scores=scores, weights=weights | {t: 0 for t in rejected}, rejected=rejected,
             contributions={t: breakdown[t].as_dict() for t in breakdown},
             privacy={t: privacy[t] for t in samples if t in privacy}, server_state=state_ref, report=aggregation.report)
         manifest = ModelManifest(

@@ -1,7 +1,8 @@
-"""Keeper duties after a round ends: slash dissenting / silent aggregators and trainers whose update was rejected.
+"""Keeper duties after a round ends: slash dissenting / silent aggregators and trainers whose update was rejected,
+and collect this aggregator's own dues (its share of a round it helped finalize, or its bond back).
 
-Anyone may do these; aggregators do them as they go. Every action is checked against the chain first (already
-slashed, nothing to do), and a lost race with another keeper only costs a logged revert.
+Anyone may do the slashes; aggregators do them as they go. Every action is checked against the chain first
+(already slashed, nothing to do), and a lost race with another keeper only costs a logged revert.
 """
 
 from __future__ import annotations
@@ -49,17 +50,32 @@ class Keeper:
                                                  and rnd.failed_phase == Phase.AGGREGATOR_REVEAL)):
             return 0
         count = 0
-        for aggregator in self.fed.round_aggregators(task_id, round_):
+        for aggregator in self.fed.committee_members(task_id, round_):
             entry = self.fed.aggregator_entry(task_id, round_, aggregator)
             revealed_other = entry.status == AggregatorStatus.REVEALED and entry.result_key != rnd.accepted_key
             dissent = revealed_other and rnd.accepted_key != ZERO_KEY
             if entry.status == AggregatorStatus.COMMITTED or dissent:
-                count += self.attempt(f"slashing aggregator {aggregator}", self.fed.tasks.slashAggregator,
+                count += self.attempt(f"slashing aggregator {aggregator}", self.fed.committee.slashAggregator,
                                       task_id, round_, aggregator)
         return count
 
+    def collect_own(self, task_id: int, round_: int, rnd: RoundView) -> bool:
+        """This account's dues as a committee member of a finished round: its share when its reveal matched the
+        accepted result (which also releases its bond), its bond back when the round failed. True when nothing
+        is left to collect."""
+        entry = self.fed.aggregator_entry(task_id, round_, self.account.address)
+        if entry.status != AggregatorStatus.REVEALED or entry.bond == 0:
+            return True
+        if rnd.phase == Phase.FINALIZED and entry.result_key == rnd.accepted_key:
+            return bool(self.attempt("claiming the aggregator reward", self.fed.vault.claimAggregatorReward,
+                                     task_id, round_))
+        if rnd.phase == Phase.FAILED or self.fed.pending_timestamp() > rnd.settled_at:
+            return bool(self.attempt("releasing the aggregator bond", self.fed.committee.releaseBond,
+                                     task_id, round_, self.account.address))
+        return False
+
     def slash_rejected_trainers(self, task_id: int, round_: int, rnd: RoundView) -> int | None:
-        """Prove each rejected trainer's ``(trainer, 0)`` leaf to the RejectionSlasher; None when the accepted
+        """Prove each rejected trainer's ``(trainer, 0, 0)`` leaf to the RejectionSlasher; None when the accepted
         result cannot be read now (tried again later)."""
         slasher = self.fed.rejection_slasher
         if slasher is None or rnd.phase != Phase.FINALIZED:
@@ -90,7 +106,8 @@ class Keeper:
             return 0
         count = self.slash_aggregators(task_id, round_, rnd)
         rejected = self.slash_rejected_trainers(task_id, round_, rnd)
-        if rejected is not None:
+        collected = self.collect_own(task_id, round_, rnd)
+        if rejected is not None and collected:
             self._settled.add((task_id, round_))
         return count + (rejected or 0)
 

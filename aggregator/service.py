@@ -1,8 +1,9 @@
 """The stateless aggregator: everything it submits is recomputed from the chain and the content store.
 
-``AggregatorNode.step`` does what is due for a task's current round: commit to the round's result in the
-aggregator commit phase, reveal it (the same result, reused from memory) in the reveal phase, advance phases,
-and the keeper's slashing duties. A restart at any point recomputes the same result and salt.
+``AggregatorNode.step`` does what is due for a task's current round: in the aggregator commit phase, draw the
+round's committee if nobody has yet and, when drawn, commit to the round's result; reveal it (the same result,
+reused from memory) in the reveal phase; advance phases; and the keeper's duties (slashes, its own reward and
+bonds). A restart at any point recomputes the same result and salt.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aggregator.compute import RoundComputation, RoundComputer
+from aggregator.compute import RoundComputation, RoundComputer, UnservableTask
 from aggregator.keeper import Keeper
 from fedchain.ape.chain import Fedchain
 from fedchain.ape.rounds import try_advance
@@ -20,7 +21,7 @@ from fedchain.commitments import aggregator_commitment, ape_signer, derive_salt,
 from fedchain.config import settings
 from fedchain.protocol import AggregatorStatus, Phase, TaskStatus, TrainerStatus
 from fedchain.rounds import open_for
-from fedchain.store import ContentStore, StoreUnavailable
+from fedchain.store import ContentError, ContentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +61,30 @@ class AggregatorNode:
         now = self.fed.pending_timestamp()
         if open_for(Phase.AGGREGATOR_COMMIT, rnd, now) and status == AggregatorStatus.NONE:
             self.slash_non_revealers(task_id, round_)
-            comp = self.compute(task_id, round_)
-            commitment = aggregator_commitment(self.address, task_id, round_, result_key(comp.result),
-                                               self._salt(task_id, round_))
-            self.fed.send("aggregate commit", self.fed.tasks.commitAggregate, task_id, commitment, sender=self.account)
-            return "committed"
+            if self.in_committee(task_id, round_):
+                comp = self.compute(task_id, round_)
+                commitment = aggregator_commitment(self.address, task_id, round_, result_key(comp.result),
+                                                   self._salt(task_id, round_))
+                self.fed.send("aggregate commit", self.fed.committee.commitAggregate, task_id, commitment,
+                              sender=self.account)
+                return "committed"
         if open_for(Phase.AGGREGATOR_REVEAL, rnd, now) and status == AggregatorStatus.COMMITTED:
             comp = self.compute(task_id, round_)
-            self.fed.send("aggregate reveal", self.fed.tasks.revealAggregate, task_id, comp.result.as_tuple(),
+            self.fed.send("aggregate reveal", self.fed.committee.revealAggregate, task_id, comp.result.as_tuple(),
                           self._salt(task_id, round_), sender=self.account)
             return "revealed"
         if try_advance(self.fed, task_id, self.account) is not None:
             return "advanced"
         return "slashed" if slashed else None
+
+    def in_committee(self, task_id: int, round_: int) -> bool:
+        """Whether this aggregator sits on the round's committee, drawing it first when nobody has (the draw
+        needs the block after the one that opened the phase: until then, and when not drawn, False)."""
+        if not self.fed.tally(task_id, round_).drawn:
+            self.keeper.attempt("drawing the committee", self.fed.committee.draw, task_id, round_)
+            if not self.fed.tally(task_id, round_).drawn:
+                return False
+        return self.fed.is_committee_member(task_id, round_, self.address)
 
     def slash_non_revealers(self, task_id: int, round_: int) -> int:
         """Keeper duty: slash trainers who committed but never revealed (anyone may do this)."""
@@ -88,8 +100,9 @@ class AggregatorNode:
         """Serve the tasks until all are completed (or timeout seconds pass)."""
         poll = settings().poll_seconds if poll_seconds is None else poll_seconds
         started = time.monotonic()
+        left: set[int] = set()
         while True:
-            active = [t for t in task_ids if self.fed.task(t).status == TaskStatus.ACTIVE]
+            active = [t for t in task_ids if t not in left and self.fed.task(t).status == TaskStatus.ACTIVE]
             if not active:
                 for task_id in task_ids:  # the last round's keeper duties
                     self.keeper.settle_recent(task_id)
@@ -98,7 +111,11 @@ class AggregatorNode:
             for task_id in active:
                 try:
                     action = self.step(task_id)
-                except StoreUnavailable as exc:  # the IPFS node is down: try again on the next poll
+                except UnservableTask as exc:  # the sponsor's inputs are broken: nothing to compute, ever
+                    log.error("leaving task %s: %s", task_id, exc)
+                    left.add(task_id)
+                    action = f"left the task: {exc}"
+                except (StoreUnavailable, ContentError) as exc:  # the node is down or lacks a file: try again
                     log.warning("task %s: content store unavailable, retrying: %s", task_id, exc)
                     action = None
                 if action:

@@ -51,19 +51,20 @@ def load_round_details(session: Session, store: ContentStore, rnd: Round, max_by
     mechanism = central_mechanism(details)
     rnd.central_noise_multiplier, rnd.central_delta = mechanism if mechanism else (None, None)
     total_weight = int(rnd.total_weight or 0)
-    budget = int(rnd.round_budget_wei)
+    budget = int(rnd.trainer_budget_wei or 0)
     contributions = session.scalars(select(Contribution).where(
         Contribution.task_id == rnd.task_id, Contribution.round == rnd.round))
     for contribution in contributions:
         if contribution.samples is None:
             continue  # never revealed
         contribution.score = details.scores.get(contribution.trainer)
+        contribution.weight = details.weights.get(contribution.trainer)
         reason = details.rejected.get(contribution.trainer)
         contribution.accepted = reason is None and contribution.score is not None
         if reason is not None:
             contribution.reject_code, contribution.reject_message = reason.code, reason.message
         if not contribution.claimed and contribution.accepted and total_weight > 0:
-            reward = payout(budget, total_weight, contribution.score, contribution.samples)
+            reward = payout(budget, total_weight, contribution.score, contribution.weight)
             contribution.reward_wei = str(reward)
             contribution.reward_tokens = to_tokens(reward)
         _record_privacy(contribution, _update_manifest(store, contribution, max_bytes))

@@ -113,7 +113,11 @@ class Round(Base):
     central_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
     central_epsilon_total: Mapped[float | None] = mapped_column(Float, nullable=True)
     round_budget_wei: Mapped[str] = mapped_column(WEI, default="0")
-    paid_wei: Mapped[str] = mapped_column(WEI, default="0")
+    trainer_budget_wei: Mapped[str] = mapped_column(WEI, default="0")  # RewardVault.splitOf: the trainers' part
+    paid_wei: Mapped[str] = mapped_column(WEI, default="0")  # claimed by trainers
+    aggregator_paid_wei: Mapped[str] = mapped_column(WEI, default="0")  # claimed by committee members
+    swept_wei: Mapped[str] = mapped_column(WEI, default="0")  # returned to the sponsor after the claim window
+    fee_wei: Mapped[str] = mapped_column(WEI, default="0")  # the protocol fee paid to the treasury
     failure_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     details_status: Mapped[str] = mapped_column(String(16), default="none")  # none | ok | unavailable | invalid
 
@@ -143,6 +147,8 @@ class Contribution(Base):
     reward_tokens: Mapped[float] = mapped_column(Float, default=0.0)
     claimed: Mapped[bool] = mapped_column(Boolean, default=False)
     slashed_wei: Mapped[str] = mapped_column(WEI, default="0")
+    weight: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the committee's attested weight
+    bond_wei: Mapped[str] = mapped_column(WEI, default="0")  # stake the commitment reserved
     epsilon: Mapped[float | None] = mapped_column(Float, nullable=True)
     # True: the update's manifest reports the epsilon it spent (DP-SGD); False: its manifest reports none, so the
     # update carries no DP guarantee (epsilon unbounded); None: unknown (not revealed, or the file unavailable)
@@ -159,8 +165,8 @@ class Account(Base):
     staked_wei: Mapped[str] = mapped_column(WEI, default="0")
     unbonding_wei: Mapped[str] = mapped_column(WEI, default="0")
     slashed_wei: Mapped[str] = mapped_column(WEI, default="0")
-    # Staking.lockedUntil: a commit locks the stake until its round's scheduled end + unbondingDelay (migration 0004)
-    locked_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # stake reserved as bonds of commitments and committee seats (Staking.reservedOf; migration 0005)
+    reserved_wei: Mapped[str] = mapped_column(WEI, default="0")
 
 
 class Proposal(Base):

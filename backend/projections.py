@@ -52,20 +52,25 @@ class Projector:
             ("tasks", "PhaseAdvanced"): self.phase_advanced,
             ("tasks", "UpdateCommitted"): self.update_committed,
             ("tasks", "UpdateRevealed"): self.update_revealed,
-            ("tasks", "AggregateCommitted"): self.aggregate_committed,
-            ("tasks", "AggregateRevealed"): self.aggregate_revealed,
+            ("committee", "AggregateCommitted"): self.aggregate_committed,
+            ("committee", "AggregateRevealed"): self.aggregate_revealed,
             ("tasks", "RoundFinalized"): self.round_finalized,
             ("tasks", "RoundFailed"): self.round_failed,
             ("tasks", "TaskCompleted"): self.task_completed,
             ("tasks", "RewardClaimed"): self.reward_claimed,
             ("tasks", "TrainerSlashed"): self.trainer_slashed,
-            ("tasks", "BudgetReclaimed"): self.budget_reclaimed,
+            ("tasks", "BondReleased"): self.bond_released,
+            ("vault", "BudgetReclaimed"): self.budget_reclaimed,
+            ("vault", "AggregatorRewardClaimed"): self.aggregator_reward_claimed,
+            ("vault", "RoundSwept"): self.round_swept,
+            ("vault", "FeeCollected"): self.fee_collected,
             ("token", "Transfer"): self.transfer,
             ("staking", "Staked"): self.stake_changed,
             ("staking", "UnstakeRequested"): self.stake_changed,
             ("staking", "Withdrawn"): self.stake_changed,
             ("staking", "Slashed"): self.stake_slashed,
-            ("staking", "LockExtended"): self.lock_extended,
+            ("staking", "BondReserved"): self.reserved_changed,
+            ("staking", "BondReleased"): self.reserved_changed,
             ("staking", "TreasuryChanged"): self.treasury_changed,
             ("governor", "ProposalCreated"): self.proposal_created,
             ("governor", "VoteCast"): self.vote_cast,
@@ -155,6 +160,7 @@ class Projector:
         self.session.add(Contribution(
             task_id=a["taskId"], round=a["round"], trainer=a["trainer"].lower(), status="committed",
             committed_block=log.block_number, reward_wei="0", reward_tokens=0.0, claimed=False, slashed_wei="0",
+            bond_wei=str(a.get("bond", 0)),
         ))
         rnd = self._round(a["taskId"], a["round"])
         if rnd is not None:
@@ -196,6 +202,9 @@ class Projector:
         rnd.scores_root = hex32(a["scoresRoot"])
         rnd.total_weight = str(a["totalWeight"])
         rnd.round_budget_wei = str(a["roundBudget"])
+        if "vault" in self.source.contracts:
+            rnd.trainer_budget_wei = str(self.source.call("vault", "splitOf", a["taskId"], a["round"],
+                                                          block=log.block_number)[0])
         rnd.accepted, rnd.rejected = int(info["accepted"]), int(info["rejected"])
         rnd.accuracy, rnd.loss = int(info["accuracyPpm"]) / 1e6, int(info["lossMicro"]) / 1e6
         rnd.details_status = "pending"
@@ -237,6 +246,28 @@ class Projector:
         if contribution is not None:
             contribution.status = "slashed"
             contribution.slashed_wei = str(a["amount"])
+            contribution.bond_wei = "0"
+
+    def bond_released(self, log: DecodedLog) -> None:
+        a = log.args
+        contribution = self._contribution(a["taskId"], a["round"], a["trainer"])
+        if contribution is not None:
+            contribution.bond_wei = "0"
+
+    def aggregator_reward_claimed(self, log: DecodedLog) -> None:
+        rnd = self._round(log.args["taskId"], log.args["round"])
+        if rnd is not None:
+            rnd.aggregator_paid_wei = str(int(rnd.aggregator_paid_wei) + int(log.args["amount"]))
+
+    def round_swept(self, log: DecodedLog) -> None:
+        rnd = self._round(log.args["taskId"], log.args["round"])
+        if rnd is not None:
+            rnd.swept_wei = str(int(rnd.swept_wei) + int(log.args["amount"]))
+
+    def fee_collected(self, log: DecodedLog) -> None:
+        rnd = self._round(log.args["taskId"], log.args["round"])
+        if rnd is not None:
+            rnd.fee_wei = str(int(rnd.fee_wei) + int(log.args["amount"]))
 
     def budget_reclaimed(self, log: DecodedLog) -> None:
         task = self.session.get(Task, log.args["taskId"])
@@ -270,12 +301,14 @@ class Projector:
 
     def stake_slashed(self, log: DecodedLog) -> None:
         self.stake_changed(log)
+        self.reserved_changed(log)
         account = self._account(log.args["account"])
         account.slashed_wei = str(int(account.slashed_wei) + int(log.args["amount"]))
 
-    def lock_extended(self, log: DecodedLog) -> None:
+    def reserved_changed(self, log: DecodedLog) -> None:
         account = self._account(log.args["account"])
-        account.locked_until = max(int(account.locked_until or 0), int(log.args["until"]))
+        account.reserved_wei = str(self.source.call("staking", "reservedOf", log.args["account"],
+                                                    block=log.block_number))
 
     def treasury_changed(self, log: DecodedLog) -> None:
         self._set("treasury", log.args["newTreasury"].lower())

@@ -8,7 +8,7 @@ import click
 from ape.cli import ConnectedProviderCommand, account_option
 
 from fedchain.errors import FedchainError
-from fedchain.protocol import TaskStatus, TrainerStatus, parse_tokens, to_tokens
+from fedchain.protocol import TaskStatus, TrainerStatus, format_tokens, parse_tokens
 
 STORE_HELP = ("Content store: 'local' (default, $FEDCHAIN_HOME/store), 'local:PATH' or 'kubo:URL' (an IPFS node's "
               "RPC API). Env: FEDCHAIN_STORE; with neither, $FEDCHAIN_IPFS_API selects a Kubo node.")
@@ -100,34 +100,34 @@ def stake(account, amount: int) -> None:
         node.stake(amount)
     except FedchainError as exc:
         _fail(exc)
-    click.echo(f"staked {to_tokens(amount):g} FED; total stake {to_tokens(node.fed.staking.stakeOf(account)):g} FED")
+    click.echo(f"staked {format_tokens(amount)}; total stake {format_tokens(node.fed.staking.stakeOf(account))}")
 
 
 @client.command(cls=ConnectedProviderCommand)
 @account_option()
 @click.argument("amount", type=TokenAmount())
 def unstake(account, amount: int) -> None:
-    """Start unbonding AMOUNT FED (withdraw after the unbonding delay and any round lock from your commits)."""
+    """Start unbonding AMOUNT FED of free stake (withdraw after the unbonding delay; stake reserved as bonds of
+    rounds in progress is not free until they settle)."""
     node = _node(account, None)
     try:
         node.request_unstake(amount)
     except FedchainError as exc:
         _fail(exc)
     pending, release = node.fed.staking.unbondingOf(account)
-    withdrawable = max(int(release), int(node.fed.staking.lockedUntil(account)))  # a committed round's lock
-    click.echo(f"unbonding {to_tokens(pending):g} FED, withdrawable after {time.ctime(withdrawable)}")
+    click.echo(f"unbonding {format_tokens(pending)}, withdrawable after {time.ctime(int(release))}")
 
 
 @client.command(cls=ConnectedProviderCommand)
 @account_option()
 def withdraw(account) -> None:
-    """Withdraw unbonded stake (refused with StakeLocked until your last committed round can no longer slash)."""
+    """Withdraw unbonded stake once its unbonding delay has passed."""
     node = _node(account, None)
     try:
         node.withdraw()
     except FedchainError as exc:
         _fail(exc)
-    click.echo(f"withdrawn; balance {to_tokens(node.fed.token.balanceOf(account)):g} FED")
+    click.echo(f"withdrawn; balance {format_tokens(node.fed.token.balanceOf(account))}")
 
 
 @client.command(cls=ConnectedProviderCommand)
@@ -140,18 +140,20 @@ def status(account, task_id: int | None, store: str | None) -> None:
     fed = node.fed
     pending, release = fed.staking.unbondingOf(account)
     click.echo(f"account   {account.address}")
-    click.echo(f"balance   {to_tokens(fed.token.balanceOf(account)):g} FED")
-    click.echo(f"staked    {to_tokens(fed.staking.stakeOf(account)):g} FED")
+    click.echo(f"balance   {format_tokens(fed.token.balanceOf(account))}")
+    click.echo(f"staked    {format_tokens(fed.staking.stakeOf(account))} "
+               f"({format_tokens(fed.reserved_stake(account.address))} reserved as bonds)")
     if pending:
-        click.echo(f"unbonding {to_tokens(pending):g} FED until {time.ctime(release)}")
+        click.echo(f"unbonding {format_tokens(pending)} until {time.ctime(release)}")
     if task_id is None:
         return
     task = fed.task(task_id)
     if task.status == TaskStatus.NONE:
         _fail(FedchainError(f"no task {task_id}"))
-    rnd = fed.round(task_id, task.current_round)
-    click.echo(f"task {task_id}: {task.status.label}, round {task.current_round}/"
-               f"{task.spec.num_rounds}, phase {rnd.phase.label}, deadline {time.ctime(rnd.phase_deadline)}")
+    _, rnd = fed.current_round(task_id)
+    deadline = f", deadline {time.ctime(rnd.phase_deadline)}" if rnd.phase.is_open else ""
+    click.echo(f"task {task_id}: {task.status.label}, round {task.current_round}/{task.spec.num_rounds}, phase "
+               f"{rnd.phase.label}{deadline}, bond {format_tokens(fed.trainer_bond(task_id))} per round")
     epsilons = node.epsilon_report(task_id)
     for r in range(1, task.current_round + 1):
         entry = fed.trainer_entry(task_id, r, account.address)
@@ -160,10 +162,12 @@ def status(account, task_id: int | None, store: str | None) -> None:
         eps_round, eps_total = epsilons.get(r, (None, None))
         privacy = "" if eps_total is None else (
             f", epsilon {'-' if eps_round is None else f'{eps_round:.3f}'} this round, {eps_total:.3f} in total")
+        bond = f", bond {format_tokens(entry.bond)} reserved" if entry.bond else ""
         click.echo(f"  round {r}: {entry.status.label}, {entry.num_samples} samples, "
-                   f"{entry.cid or '-'}{privacy}")
+                   f"{entry.cid or '-'}{bond}{privacy}")
     for c in node.claimable(task_id):
-        click.echo(f"  claimable: round {c.round}, score {c.score / 1e6:.4f}, {to_tokens(c.reward):g} FED")
+        click.echo(f"  claimable: round {c.round}, score {c.score / 1e6:.4f}, weight {c.weight}, "
+                   f"{format_tokens(c.reward)}")
     totals = [total for _, total in epsilons.values() if total is not None]
     if totals:
         bound = node.task_bound(task)
@@ -176,7 +180,8 @@ def status(account, task_id: int | None, store: str | None) -> None:
 @click.option("--task", "task_id", type=int, required=True)
 @data_options
 def train(account, task_id: int, **options) -> None:
-    """Train one round: fetch the global model, train locally, upload, commit, wait, reveal."""
+    """Train one round: reveal anything pending, fetch the global model, train locally, upload, commit, wait,
+    reveal."""
     from client.privacy import BudgetExceeded
 
     node = _node(account, task_id=task_id, **options)
@@ -207,12 +212,39 @@ def run(account, task_id: int, **options) -> None:
 @client.command(cls=ConnectedProviderCommand)
 @account_option()
 @click.option("--task", "task_id", type=int, required=True)
+@click.option("--timeout", type=click.FloatRange(1), help="Give up waiting for a reveal phase after this long.")
 @click.option("--store", envvar="FEDCHAIN_STORE", help=STORE_HELP)
-def claim(account, task_id: int, store: str | None) -> None:
-    """Claim the rewards of every finalized round of the task."""
+def reveal(account, task_id: int, timeout: float | None, store: str | None) -> None:
+    """Reveal every update this account committed to the task and has not revealed (from the journal), waiting
+    for each round's reveal phase. For a trainer whose `client train` or `client run` stopped after committing."""
     node = _node(account, store)
     try:
-        total = node.claim(task_id)
+        pending = node.pending_reveals(task_id)
+        if not pending:
+            click.echo(f"nothing to reveal in task {task_id}")
+            return
+        node.reveal_pending(task_id, echo=click.echo, timeout=timeout)
+    except (FedchainError, TimeoutError) as exc:
+        _fail(exc)
+
+
+@client.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.option("--task", "task_id", type=int, required=True)
+@click.option("--store", envvar="FEDCHAIN_STORE", help=STORE_HELP)
+def claim(account, task_id: int, store: str | None) -> None:
+    """Claim the rewards of every finalized round of the task and release every bond that has settled."""
+    node = _node(account, store)
+    try:
+        done = node.settle(task_id)
     except FedchainError as exc:
         _fail(exc)
-    click.echo(f"claimed {to_tokens(total):g} FED" if total else "nothing to claim")
+    if done.claimed:
+        click.echo(f"claimed {format_tokens(done.claimed)} (rounds {', '.join(map(str, done.claimed_rounds))})")
+    if done.released:
+        click.echo(f"released bonds of {format_tokens(done.released)} (rounds "
+                   f"{', '.join(map(str, done.released_rounds))})")
+    for round_, settled_at in done.waiting:
+        click.echo(f"round {round_}: its bond is released after {time.ctime(settled_at)}")
+    if not (done.claimed or done.released or done.waiting):
+        click.echo("nothing to claim")

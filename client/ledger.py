@@ -63,7 +63,8 @@ class PrivacyLedger:
         out = []
         for r in range(1, before_round):
             committed = self.reader.trainer_entry(task_id, r, self.address).status != TrainerStatus.NONE
-            if committed or self.journal.has(task_id, r):
+            pending = self.journal.load(task_id, r)
+            if committed or (self.journal.has(task_id, r) and not (pending is not None and pending.withheld)):
                 record = self.record(task_id, r)
                 if record is not None:
                     out.append(record)

@@ -1,7 +1,13 @@
 """A trainer on the chain: stake, train one round, commit, reveal, claim. Thin over the contracts.
 
 The jobs live apart: local training in ``client.trainer``, the journal in ``client.journal``, privacy planning and
-history in ``client.ledger``, reward eligibility in ``fedchain.rewards``; ``TrainerNode`` runs the round loop.
+history in ``client.ledger``, reward eligibility in ``fedchain.rewards``, claims and bond releases in
+``client.settlement``; ``TrainerNode`` runs the round loop.
+
+Before training, ``TrainerNode.readiness`` checks everything a commit needs (task active, round open, not paused,
+free stake for the bond, data that fits the model): a round that cannot be committed is never trained, and what
+is trained is journaled before it is uploaded, so every release is counted. Every pending reveal in the journal
+is resumed first.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import numpy as np
 from client.journal import Journal, PendingUpdate
 from client.ledger import PrivacyLedger
 from client.privacy import BudgetExceeded
+from client.settlement import Settlement, claim_rewards, release_bonds
 from client.task_config import task_train_config
 from client.trainer import TrainConfig, train_local
 from fedchain.ape.chain import Fedchain
 from fedchain.ape.rounds import try_advance, wait_for
+from fedchain.architectures import dataset_problem
 from fedchain.chainview import RoundView, TaskView
 from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
 from fedchain.commitments import ape_signer, derive_salt, trainer_commitment
@@ -36,6 +44,14 @@ from fedchain.store import ContentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 DEFAULT_DELTA = 1e-5
+
+
+class NotEnoughStake(FedchainError):
+    """The trainer's free stake does not cover the task's bond: it must stake more (or release bonds) first."""
+
+
+class NotReady(FedchainError):
+    """The round cannot take this trainer's commit now (phase, pause, already committed): wait, do not train."""
 
 
 class TrainerNode:
@@ -85,6 +101,13 @@ class TrainerNode:
         return self.fed.send("stake", self.fed.staking.stake, amount, sender=self.account)
 
     def request_unstake(self, amount: int) -> Any:
+        free = self.fed.free_stake(self.address)
+        if amount > free:
+            reserved = self.fed.reserved_stake(self.address)
+            raise FedchainError(
+                f"only {format_tokens(free)} of your stake is free to unstake; {format_tokens(reserved)} is reserved "
+                "as bonds of rounds you committed to (claim or release them with `fedchain client claim --task N` "
+                "once those rounds settle)")
         return self.fed.send("unstake", self.fed.staking.requestUnstake, amount, sender=self.account)
 
     def withdraw(self) -> Any:
@@ -106,14 +129,63 @@ class TrainerNode:
     def plan_round_privacy(self, task: TaskView, round_: int) -> PrivacyRecord:
         return self.ledger.plan(task, round_, len(self.y), self.config, self.target_epsilon)
 
-    def train_and_commit(self, task_id: int) -> PendingUpdate:
-        """Fetch the global model, train locally (DP if the task or trainer asks), upload, commit."""
+    def readiness(self, task_id: int) -> tuple[TaskView, RoundView]:
+        """The task and its current round when a commit from us would go through now; otherwise ``NotReady``
+        (wait), ``NotEnoughStake`` (stake more) or ``FedchainError`` (the task or our data is unusable)."""
         task, rnd = self.fed.current_round(task_id)
+        if task.status != TaskStatus.ACTIVE:
+            raise FedchainError(f"task {task_id} is {task.status.label}" if task.status != TaskStatus.NONE
+                                else f"there is no task {task_id} (the chain has {self.fed.task_count()} tasks)")
+        problem = dataset_problem(task.spec.architecture, self.x, self.y)
+        if problem is not None:
+            raise FedchainError(f"your data cannot train task {task_id}'s {task.spec.architecture}: {problem}")
         round_ = task.current_round
         if not open_for(Phase.TRAINER_COMMIT, rnd, self.fed.pending_timestamp()):
-            raise FedchainError(f"task {task_id} round {round_} is not accepting commits (phase {rnd.phase.label})")
+            raise NotReady(f"task {task_id} round {round_} is not taking commits (phase {rnd.phase.label})")
         if self.fed.trainer_entry(task_id, round_, self.address).status != TrainerStatus.NONE:
-            raise FedchainError(f"already committed to task {task_id} round {round_}")
+            raise NotReady(f"already committed to task {task_id} round {round_}")
+        if self.fed.policy is not None and bool(self.fed.policy.paused()):
+            until = int(self.fed.policy.pausedUntil())
+            raise NotReady(f"the guardian paused new commits until {time.ctime(until)}; running rounds wait too")
+        self.require_stake(task_id)
+        return task, rnd
+
+    def require_stake(self, task_id: int) -> None:
+        """``NotEnoughStake`` unless our free stake covers the task's bond now."""
+        bond, free = self.fed.trainer_bond(task_id), self.fed.free_stake(self.address)
+        if free < bond:
+            raise NotEnoughStake(
+                f"task {task_id} reserves a bond of {format_tokens(bond)} per round and your free stake is "
+                f"{format_tokens(free)}: stake {format_tokens(bond - free)} more with `fedchain client stake`, or "
+                "release settled bonds with `fedchain client claim`")
+
+    def train_and_commit(self, task_id: int) -> PendingUpdate:
+        """Check the commit would go through, fetch the global model, train locally (DP if the task or trainer
+        asks), journal, check again, upload, commit. A journaled but uncommitted update of this round is committed
+        instead of training again."""
+        task, rnd = self.readiness(task_id)
+        round_ = task.current_round
+        pending = self.journal.load(task_id, round_)
+        blob = self.journal.blob(task_id, round_) if pending is not None else None
+        if pending is None or blob is None or pending.parent_cid != task.global_model_cid or pending.withheld:
+            pending, blob = self._train(task, round_)
+        try:
+            self.readiness(task_id)  # the phase may have closed or the stake moved while we trained
+        except FedchainError:
+            self.journal.withhold(pending)  # never uploaded: not a release
+            raise
+        if not pending.cid:
+            pending = replace(pending, cid=self.store.put(blob))
+            self.journal.record(pending)
+        commitment = trainer_commitment(self.address, task_id, round_, bytes.fromhex(pending.digest),
+                                        pending.num_samples, self._salt(task_id, round_))
+        self.fed.send("commit", self.fed.tasks.commitUpdate, task_id, commitment, sender=self.account)
+        log.info("trainer %s committed task %s round %s (%s)", self.address, task_id, round_, pending.cid)
+        return pending
+
+    def _train(self, task: TaskView, round_: int) -> tuple[PendingUpdate, bytes]:
+        """Train this round's update and journal it (before any upload); the journal entry and the file."""
+        task_id = task.task_id
         blob = self.store.get(task.global_model_cid, sha256=task.global_model_digest, max_bytes=self.max_bytes)
         global_tensors, _ = decode_model(blob, self.max_bytes)
         config = task_train_config(self.config, task.spec)  # e.g. FedProx's proximal term
@@ -126,6 +198,7 @@ class TrainerNode:
                              seed=secrets.randbits(62))
         spent = privacy.epsilon_total if privacy else None
         result = train_local(task.spec.architecture, global_tensors, self.x, self.y, config)
+        claimed = result.num_samples if not task.spec.max_samples else min(result.num_samples, task.spec.max_samples)
         if privacy is not None and result.dp_history != [privacy.history_entry()]:
             # the epsilon we publish is computed from the plan: it must be the mechanism that really ran
             raise FedchainError(f"DP-SGD ran {result.dp_history}, not the planned (noise, sample rate, steps) "
@@ -137,38 +210,61 @@ class TrainerNode:
             task_id=task_id,
             round=round_,
             trainer=self.address,
-            num_samples=result.num_samples,
+            num_samples=claimed,
             epsilon_spent=spent if spent is not None and math.isfinite(spent) else None,  # JSON has no inf
             # the training loss is computed on the private data without noise: published only without DP
             metrics={} if privacy else {"train_loss": round(float(result.train_loss), 6)},
             details={"privacy": privacy.to_record()} if privacy else {},
         )
         update = encode_model(result.tensors, manifest)
-        cid = self.store.put(update)
-        digest = sha256(update)
-        pending = PendingUpdate(task_id, round_, cid, digest.hex(), result.num_samples, spent,
-                                privacy.to_record() if privacy else None)
-        self.journal.record(pending)
-        commitment = trainer_commitment(self.address, task_id, round_, digest, result.num_samples,
-                                        self._salt(task_id, round_))
-        self.fed.send("commit", self.fed.tasks.commitUpdate, task_id, commitment, sender=self.account)
-        log.info("trainer %s committed task %s round %s (%s)", self.address, task_id, round_, cid)
-        return pending
+        pending = PendingUpdate(task_id, round_, "", sha256(update).hex(), claimed, spent,
+                                privacy.to_record() if privacy else None, parent_cid=task.global_model_cid)
+        self.journal.record(pending, update)
+        return pending, update
 
     def reveal(self, task_id: int, round_: int) -> Any:
         """Reveal the update committed for ``round_`` (read back from the journal)."""
         pending = self.journal.load(task_id, round_)
-        if pending is None:
+        if pending is None or not pending.cid:
             raise FedchainError(f"no committed update recorded for task {task_id} round {round_} "
                                 f"({self.journal.path(task_id, round_)})")
         return self.fed.send("reveal", self.fed.tasks.revealUpdate, task_id, pending.cid,
                              bytes.fromhex(pending.digest), pending.num_samples, self._salt(task_id, round_),
                              sender=self.account)
 
+    def pending_reveals(self, task_id: int) -> list[int]:
+        """Rounds of the task we committed to (journal and chain agree) and have not revealed."""
+        return [r for r in self.journal.rounds(task_id)
+                if self.fed.trainer_entry(task_id, r, self.address).status == TrainerStatus.COMMITTED
+                and (self.journal.load(task_id, r) or PendingUpdate(task_id, r, "", "", 0, None)).cid]
+
+    def reveal_pending(self, task_id: int, echo: Callable[[str], None] = log.info,
+                       timeout: float | None = None) -> list[int]:
+        """Reveal every pending commitment of the task, waiting for each round's reveal phase; the rounds
+        revealed. A round whose reveal phase already closed is reported (its bond goes to the non-reveal
+        slash)."""
+        revealed = []
+        for round_ in self.pending_reveals(task_id):
+            wait_for(self.fed, task_id, in_phase(round_, Phase.TRAINER_REVEAL), sender=self.account,
+                     poll_seconds=settings().poll_seconds, timeout=timeout)
+            task, rnd = self.fed.current_round(task_id)
+            if task.current_round != round_ or not open_for(Phase.TRAINER_REVEAL, rnd, self.fed.pending_timestamp()):
+                echo(f"round {round_}: its reveal phase closed before the update could be revealed; the round's "
+                     "bond is forfeit")
+                continue
+            self.reveal(task_id, round_)
+            echo(f"round {round_}: revealed")
+            revealed.append(round_)
+        return revealed
+
     # --- whole rounds ------------------------------------------------------------------------
     def participate(self, task_id: int, echo: Callable[[str], None] = log.info, timeout: float | None = None) -> int:
-        """Wait for a round open to commits, train and commit, wait for the reveal phase, reveal."""
+        """Reveal what is pending, wait for a round open to commits, train and commit, wait for the reveal phase,
+        reveal."""
         poll = settings().poll_seconds
+        self.reveal_pending(task_id, echo, timeout)
+        self._echo_settled(echo, self.settle(task_id))  # claims release bonds: free stake for this round
+        self.require_stake(task_id)  # before waiting for a round we could not commit to
 
         def open_for_us(task: TaskView, rnd: RoundView) -> bool:
             if not open_for(Phase.TRAINER_COMMIT, rnd, self.fed.pending_timestamp()):
@@ -179,6 +275,7 @@ class TrainerNode:
         if task.status != TaskStatus.ACTIVE:
             raise FedchainError(f"task {task_id} is completed")
         round_ = task.current_round
+        self.readiness(task_id)
         echo(f"round {round_}: training on {len(self.y)} samples")
         pending = self.train_and_commit(task_id)
         echo(f"round {round_}: committed {pending.cid}")
@@ -192,32 +289,46 @@ class TrainerNode:
         return round_
 
     def follow(self, task_id: int, echo: Callable[[str], None] = log.info) -> None:
-        """Take part in every round until the task completes, claiming rewards as rounds finalize."""
+        """Take part in every round until the task completes, claiming rewards and releasing bonds as rounds
+        finalize. Stops with ``NotEnoughStake`` when the stake cannot cover the bond (nothing is trained)."""
+        last_message = ""
+
+        def once(message: str) -> None:
+            nonlocal last_message
+            if message != last_message:
+                echo(message)
+            last_message = message
+
         while self.fed.task(task_id).status == TaskStatus.ACTIVE:
             try:
                 self.participate(task_id, echo)
             except BudgetExceeded as exc:
                 echo(f"stopping: privacy budget reached: {exc}")
                 break
+            except NotEnoughStake:
+                raise
             except StoreUnavailable as exc:  # the IPFS node is down: wait and try again
-                echo(f"content store unavailable, retrying: {exc}")
+                once(f"content store unavailable, retrying: {exc}")
                 time.sleep(settings().poll_seconds)
             except FedchainError as exc:
                 if self.fed.task(task_id).status != TaskStatus.ACTIVE:
                     break
-                echo(f"skipping: {exc}")
+                once(f"waiting: {exc}" if isinstance(exc, NotReady) else f"skipping: {exc}")
                 time.sleep(settings().poll_seconds)
-            self._echo_claimed(echo, self.claim(task_id))
-        self._echo_claimed(echo, self.claim(task_id))
+        self.reveal_pending(task_id, echo)
+        self._echo_settled(echo, self.settle(task_id))
         if self.fed.task(task_id).status == TaskStatus.ACTIVE:  # stopped at the privacy budget
             echo(f"stopped taking part in task {task_id}; claim later rounds with `fedchain client claim`")
         else:
             echo(f"task {task_id} completed")
 
     @staticmethod
-    def _echo_claimed(echo: Callable[[str], None], amount: int) -> None:
-        if amount:
-            echo(f"claimed {format_tokens(amount)}")
+    def _echo_settled(echo: Callable[[str], None], done: Settlement) -> None:
+        if done.claimed:
+            echo(f"claimed {format_tokens(done.claimed)} (rounds {', '.join(map(str, done.claimed_rounds))})")
+        if done.released:
+            echo(f"bond of {format_tokens(done.released)} released (rounds "
+                 f"{', '.join(map(str, done.released_rounds))})")
 
     def epsilon_report(self, task_id: int) -> dict[int, tuple[float | None, float | None]]:
         """Round -> (epsilon spent in that round, total epsilon after it) (``None`` where a round carries no DP
@@ -230,13 +341,15 @@ class TrainerNode:
         return claimable(self.fed, self.store, self.address, self.max_bytes, [task_id], self._results)
 
     def claim(self, task_id: int) -> int:
-        """Claim every claimable round of the task; returns the total claimed."""
-        total = 0
-        for c in self.claimable(task_id):
-            self.fed.send(f"claim round {c.round}", self.fed.tasks.claimReward, task_id, c.round, c.score, c.proof,
-                          sender=self.account)
-            total += c.reward
-        return total
+        """Claim every claimable round of the task (one transaction); returns the total claimed."""
+        return claim_rewards(self.fed, self.account, task_id, self.claimable(task_id))
+
+    def settle(self, task_id: int) -> Settlement:
+        """Claim every claimable round, then release every bond the chain lets go of."""
+        claims = self.claimable(task_id)
+        claimed = claim_rewards(self.fed, self.account, task_id, claims)
+        released, rounds, waiting = release_bonds(self.fed, self.account, task_id)
+        return Settlement(claimed, tuple(c.round for c in claims), released, rounds, waiting)
 
     def advance_if_due(self, task_id: int) -> Any | None:
         return try_advance(self.fed, task_id, self.account)

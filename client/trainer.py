@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from client.batches import TensorBatches, batches_per_epoch, keep_batch
 from client.dp_step import GradientStep, make_private
 from client.modules import build_model, load_tensors, to_numpy
-from fedchain.architectures import parse_architecture
+from fedchain.architectures import check_dataset
 
 GRAD_SAMPLE_MODES = ("ghost",)
 # Local training defaults when the trainer trains with DP-SGD (a target epsilon or a task with a DP bound):
@@ -103,18 +103,10 @@ def _seeds(seed: int) -> tuple[int, int]:
 
 
 def _check_data(architecture: str, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    spec = parse_architecture(architecture)
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != spec.num_features or y.shape != (len(x),) or len(x) == 0:
-        raise ValueError(
-            f"data x{x.shape} y{y.shape} does not fit {architecture} "
-            f"(need x [n>0, {spec.num_features}], y [n])"
-        )
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= spec.num_classes:
-        raise ValueError(f"labels must be integers in [0, {spec.num_classes})")
+    check_dataset(architecture, x, y)
     x32 = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x32).all():
-        raise ValueError("x contains NaN or infinite values")
+        raise ValueError("the features overflow float32")
     return torch.from_numpy(x32.copy()), torch.from_numpy(np.asarray(y, dtype=np.int64).copy())
 
 

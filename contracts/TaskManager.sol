@@ -205,7 +205,9 @@ contract TaskManager is TaskManagerBase {
         if (phase == Phase.Finalized && block.timestamp <= r.settledAt) revert NotSettled(r.settledAt);
         TrainerEntry storage e = _trainers[taskId][round][trainer];
         uint256 amount = e.bond;
-        if (e.status != TrainerStatus.Revealed || amount == 0) revert NoBond();
+        // A commitment in a round that failed before its reveal phase was never asked to reveal: released too.
+        bool neverAsked = e.status == TrainerStatus.Committed && r.failedPhase == Phase.TrainerCommit;
+        if ((e.status != TrainerStatus.Revealed && !neverAsked) || amount == 0) revert NoBond();
         e.bond = 0;
         emit BondReleased(taskId, round, trainer, amount);
         staking.release(trainer, amount);

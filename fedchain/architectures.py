@@ -110,3 +110,32 @@ def initial_tensors(architecture: str, seed: int) -> dict[str, np.ndarray]:
         tensors[w] = rng.uniform(-bound, bound, size=(fan_out, fan_in)).astype(np.float32)
         tensors[b] = rng.uniform(-bound, bound, size=(fan_out,)).astype(np.float32)
     return tensors
+
+
+def dataset_problem(architecture: str, x: np.ndarray, y: np.ndarray) -> str | None:
+    """Why a labelled dataset cannot train or evaluate this architecture (None when it fits): rows, feature
+    count, label range, finite features. One rule for trainers' data, sponsors' validation sets and the
+    aggregator's evaluation."""
+    spec = parse_architecture(architecture)
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+        return f"data x{x.shape} y{y.shape} is not a table with one label per row"
+    if len(x) == 0:
+        return "the data has no rows"
+    if x.shape[1] != spec.num_features:
+        return f"the data has {x.shape[1]} features, {architecture} takes {spec.num_features}"
+    if not np.issubdtype(y.dtype, np.integer):
+        return f"labels are {y.dtype}, not integers"
+    if int(y.min()) < 0 or int(y.max()) >= spec.num_classes:
+        return (f"labels run from {int(y.min())} to {int(y.max())}; {architecture} has {spec.num_classes} classes "
+                f"(labels 0..{spec.num_classes - 1})")
+    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(np.asarray(x, dtype=np.float64)).all():
+        return "the features contain NaN, infinite or non-numeric values"
+    return None
+
+
+def check_dataset(architecture: str, x: np.ndarray, y: np.ndarray) -> None:
+    """``ValueError`` saying why the data does not fit the architecture (see ``dataset_problem``)."""
+    problem = dataset_problem(architecture, x, y)
+    if problem is not None:
+        raise ValueError(problem)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fedchain.deployment import Deployment
@@ -54,11 +54,13 @@ class RoundView:
     """``getRound(taskId, round)``: Solidity ``RoundInfo`` (the result fields are the accepted result's)."""
 
     phase: Phase
-    phase_deadline: int
+    phase_deadline: int  # as stored at phase entry; a pause extends it (``ChainReader.phase_view`` has the live one)
+    paused_at_entry: int  # ProtocolPolicy.pausedTotal() when the phase began
+    draw_block: int  # the block whose hash seeds the committee draw (0 before the aggregator commit phase)
+    finalized_at: int
+    settled_at: int  # bonds are released and rejection slashes closed from this time on
     committed: int
     revealed: int
-    agg_committed: int
-    agg_revealed: int
     accepted_key: bytes
     result_cid: str
     result_digest: bytes
@@ -69,20 +71,18 @@ class RoundView:
     accuracy_ppm: int
     loss_micro: int
     round_budget: int
-    paid: int
     failure_reason: bytes
     failed_phase: Phase
 
-    NAMES = ("phase", "phaseDeadline", "committed", "revealed", "aggCommitted", "aggRevealed", "acceptedKey",
-             "resultCid", "resultDigest", "scoresRoot", "totalWeight", "accepted", "rejected", "accuracyPpm",
-             "lossMicro", "roundBudget", "paid", "failureReason", "failedPhase")
+    NAMES = ("phase", "phaseDeadline", "pausedAtEntry", "drawBlock", "finalizedAt", "settledAt", "committed",
+             "revealed", "acceptedKey", "resultCid", "resultDigest", "scoresRoot", "totalWeight", "accepted",
+             "rejected", "accuracyPpm", "lossMicro", "roundBudget", "failureReason", "failedPhase")
 
     @classmethod
     def from_chain(cls, raw: Any) -> RoundView:
         v = _fields(raw, cls.NAMES)
-        return cls(Phase(int(v[0])), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), bytes(v[6]), str(v[7]),
-                   bytes(v[8]), bytes(v[9]), int(v[10]), int(v[11]), int(v[12]), int(v[13]), int(v[14]), int(v[15]),
-                   int(v[16]), bytes(v[17]), Phase(int(v[18])))
+        return cls(Phase(int(v[0])), *(int(x) for x in v[1:8]), bytes(v[8]), str(v[9]), bytes(v[10]), bytes(v[11]),
+                   *(int(x) for x in v[12:18]), bytes(v[18]), Phase(int(v[19])))
 
     @property
     def aggregation_reached(self) -> bool:
@@ -105,13 +105,14 @@ class TrainerEntryView:
     update_digest: bytes
     num_samples: int
     cid: str
+    bond: int  # stake reserved for this commitment (0 once released or slashed)
 
-    NAMES = ("status", "commitment", "updateDigest", "numSamples", "cid")
+    NAMES = ("status", "commitment", "updateDigest", "numSamples", "cid", "bond")
 
     @classmethod
     def from_chain(cls, raw: Any) -> TrainerEntryView:
-        status, commitment, digest, samples, cid = _fields(raw, cls.NAMES)
-        return cls(TrainerStatus(int(status)), bytes(commitment), bytes(digest), int(samples), str(cid))
+        status, commitment, digest, samples, cid, bond = _fields(raw, cls.NAMES)
+        return cls(TrainerStatus(int(status)), bytes(commitment), bytes(digest), int(samples), str(cid), int(bond))
 
     @property
     def revealed(self) -> bool:
@@ -121,18 +122,57 @@ class TrainerEntryView:
 
 @dataclass(frozen=True)
 class AggregatorEntryView:
-    """``getAggregatorEntry(taskId, round, aggregator)``."""
+    """``AggregatorCommittee.getAggregatorEntry(taskId, round, aggregator)``."""
 
     status: AggregatorStatus
     commitment: bytes
     result_key: bytes
+    bond: int
 
-    NAMES = ("status", "commitment", "resultKey")
+    NAMES = ("status", "commitment", "resultKey", "bond")
 
     @classmethod
     def from_chain(cls, raw: Any) -> AggregatorEntryView:
-        status, commitment, key = _fields(raw, cls.NAMES)
-        return cls(AggregatorStatus(int(status)), bytes(commitment), bytes(key))
+        status, commitment, key, bond = _fields(raw, cls.NAMES)
+        return cls(AggregatorStatus(int(status)), bytes(commitment), bytes(key), int(bond))
+
+
+@dataclass(frozen=True)
+class CommitteeTally:
+    """``AggregatorCommittee.tally(taskId, round)``: the drawn committee's progress."""
+
+    drawn: bool
+    size: int
+    committed: int
+    revealed: int
+    accepted_key: bytes
+
+    @classmethod
+    def from_chain(cls, raw: Any) -> CommitteeTally:
+        drawn, size, committed, revealed, key = (raw[i] for i in range(5))
+        return cls(bool(drawn), int(size), int(committed), int(revealed), bytes(key))
+
+
+@dataclass(frozen=True)
+class PhaseView:
+    """``TaskManager.phaseView(taskId)``: the current round, its phase and its deadline extended by any pause."""
+
+    round: int
+    phase: Phase
+    deadline: int
+
+    @classmethod
+    def from_chain(cls, raw: Any) -> PhaseView:
+        return cls(int(raw[0]), Phase(int(raw[1])), int(raw[2]))
+
+
+@dataclass(frozen=True)
+class VaultTerms:
+    """A task's reward terms, fixed at its creation (``RewardVault.termsOf``)."""
+
+    aggregator_reward_bps: int
+    protocol_fee_bps: int
+    claim_window: int
 
 
 @dataclass(frozen=True)
@@ -190,14 +230,60 @@ class ChainReader(ABC):
         return RoundView.from_chain(self.call("tasks", "getRound", task_id, round_, block=block))
 
     def current_round(self, task_id: int) -> tuple[TaskView, RoundView]:
+        """The task and its current round, whose ``phase_deadline`` is the live one (extended by any pause)."""
         task = self.task(task_id)
-        return task, self.round(task_id, task.current_round)
+        rnd = self.round(task_id, task.current_round)
+        if rnd.phase.is_open:
+            rnd = replace(rnd, phase_deadline=self.phase_view(task_id).deadline)
+        return task, rnd
 
     def trainer_entry(self, task_id: int, round_: int, trainer: str) -> TrainerEntryView:
         return TrainerEntryView.from_chain(self.call("tasks", "getTrainerEntry", task_id, round_, trainer))
 
     def aggregator_entry(self, task_id: int, round_: int, aggregator: str) -> AggregatorEntryView:
-        return AggregatorEntryView.from_chain(self.call("tasks", "getAggregatorEntry", task_id, round_, aggregator))
+        return AggregatorEntryView.from_chain(
+            self.call("committee", "getAggregatorEntry", task_id, round_, aggregator))
+
+    def phase_view(self, task_id: int) -> PhaseView:
+        """The current round's phase with its live deadline (a guardian pause extends it)."""
+        return PhaseView.from_chain(self.call("tasks", "phaseView", task_id))
+
+    def tally(self, task_id: int, round_: int) -> CommitteeTally:
+        return CommitteeTally.from_chain(self.call("committee", "tally", task_id, round_))
+
+    def committee_members(self, task_id: int, round_: int) -> list[str]:
+        """The round's drawn committee (empty before the draw)."""
+        return [str(a) for a in self.call("committee", "membersOf", task_id, round_)]
+
+    def is_committee_member(self, task_id: int, round_: int, account: str) -> bool:
+        return bool(self.call("committee", "isMember", task_id, round_, account))
+
+    def is_approved_aggregator(self, account: str) -> bool:
+        role = self.call("committee", "AGGREGATOR_ROLE")
+        return bool(self.call("committee", "hasRole", role, account))
+
+    def trainer_bond(self, task_id: int) -> int:
+        """The stake a commitment reserves in the task now (the larger of its minimum and the policy floor)."""
+        return int(self.call("tasks", "trainerBond", task_id))
+
+    def aggregator_bond(self, task_id: int) -> int:
+        return int(self.call("tasks", "aggregatorBond", task_id))
+
+    def free_stake(self, account: str) -> int:
+        """Stake not reserved by a bond: what a new commitment can reserve, and what can be unstaked."""
+        return int(self.call("staking", "freeStakeOf", account))
+
+    def reserved_stake(self, account: str) -> int:
+        return int(self.call("staking", "reservedOf", account))
+
+    def vault_terms(self, task_id: int) -> VaultTerms:
+        raw = self.call("vault", "termsOf", task_id)
+        return VaultTerms(int(raw[0]), int(raw[1]), int(raw[2]))
+
+    def round_split(self, task_id: int, round_: int) -> tuple[int, int, int]:
+        """A finalized round's budget split: (trainers, aggregators, protocol fee)."""
+        raw = self.call("vault", "splitOf", task_id, round_)
+        return int(raw[0]), int(raw[1]), int(raw[2])
 
     def round_trainers(self, task_id: int, round_: int) -> list[str]:
         """Trainers that committed in the round, in commit order."""
@@ -214,7 +300,7 @@ class ChainReader(ABC):
     def round_aggregators(self, task_id: int, round_: int) -> list[str]:
         """Aggregators that committed in the round (``AggregateCommitted`` events), in commit order."""
         seen: list[str] = []
-        for event in self.events("tasks", "AggregateCommitted", self.deployment.block, None,
+        for event in self.events("committee", "AggregateCommitted", self.deployment.block, None,
                                  {"taskId": task_id, "round": round_}):
             if event.args["aggregator"] not in seen:
                 seen.append(event.args["aggregator"])

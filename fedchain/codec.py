@@ -226,4 +226,10 @@ def decode_dataset(blob: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[np.
         raise CodecError("bad_dtype", f"dataset dtypes x {x.dtype} y {y.dtype}, expected float32 and int64")
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
         raise CodecError("bad_shape", f"dataset shapes x{x.shape} y{y.shape} do not match")
+    if len(x) == 0 or x.shape[1] == 0:
+        raise CodecError("bad_shape", f"dataset x{x.shape} has no rows or no features")
+    if not np.isfinite(x).all():
+        raise CodecError("non_finite", "dataset features contain NaN or Inf")
+    if int(y.min()) < 0:
+        raise CodecError("bad_labels", f"dataset labels include {int(y.min())}; labels are class indices >= 0")
     return x, y

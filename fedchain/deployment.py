@@ -17,7 +17,8 @@ from fedchain.errors import NotDeployed
 # role in a record -> contract name in the build
 CONTRACT_NAMES = {"token": "FedToken", "staking": "Staking", "tasks": "TaskManager",
                   "rejection_slasher": "RejectionSlasher", "governor": "FedGovernor", "timelock": "FedTimelock",
-                  "policy": "ProtocolPolicy", "retention": "TaskRetention"}
+                  "policy": "ProtocolPolicy", "retention": "TaskRetention", "committee": "AggregatorCommittee",
+                  "vault": "RewardVault"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Deployment:
     timelock: str | None = None  # FedTimelock: every admin role, the minter role and the treasury
     policy: str | None = None  # ProtocolPolicy: stake floors, quorum bounds, strategy allowlist, guardian pause
     retention: str | None = None  # TaskRetention: each task's retention policy (what pinning nodes keep)
+    committee: str | None = None  # AggregatorCommittee: approved aggregators, each round's drawn committee
+    vault: str | None = None  # RewardVault: task budgets, reward claims, aggregator share, fee, claim window
 
     @property
     def governed(self) -> bool:

@@ -141,7 +141,8 @@ class ServerStateRef:
     sha256: bytes
 
 
-RESERVED_KEYS = ("strategy", "scores", "rejected", "contributions", "privacy", "server_state")
+RESERVED_KEYS = ("strategy", "scores", "weights", "rejected", "contributions", "privacy", "server_state")
+MAX_WEIGHT = 2**64 - 1  # a leaf's weight is a uint64
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class AggregateDetails:
 
     strategy: str = ""
     scores: dict[str, int] = field(default_factory=dict)  # lower-case trainer address -> score (0: rejected)
+    weights: dict[str, int] = field(default_factory=dict)  # the committee's attested weight (0: rejected)
     rejected: dict[str, Rejection] = field(default_factory=dict)
     contributions: dict[str, dict[str, int]] = field(default_factory=dict)
     privacy: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -165,6 +167,7 @@ class AggregateDetails:
             out["server_state"] = {"strategy": ref.strategy, "cid": ref.cid, "sha256": ref.sha256.hex()}
         out["privacy"] = {t: self.privacy[t] for t in sorted(self.privacy)}
         out["scores"] = dict(sorted(self.scores.items()))
+        out["weights"] = dict(sorted(self.weights.items()))
         out["rejected"] = {t: asdict(self.rejected[t]) for t in sorted(self.rejected)}
         out["contributions"] = {t: self.contributions[t] for t in sorted(self.contributions)}
         return out
@@ -179,6 +182,11 @@ class AggregateDetails:
                 isinstance(t, str) and isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SCORE
                 for t, s in scores.items()):
             raise _bad("details.scores must map addresses to integer scores in [0, 1000000]")
+        weights = details.get("weights", {})
+        if not isinstance(weights, Mapping) or not all(
+                isinstance(t, str) and isinstance(w, int) and not isinstance(w, bool) and 0 <= w <= MAX_WEIGHT
+                for t, w in weights.items()):
+            raise _bad("details.weights must map addresses to integer weights in [0, 2**64)")
         rejected: dict[str, Rejection] = {}
         raw_rejected = details.get("rejected", {})
         if not isinstance(raw_rejected, Mapping):
@@ -208,6 +216,7 @@ class AggregateDetails:
         return cls(
             strategy=strategy if isinstance(strategy, str) else "",
             scores={t.lower(): int(s) for t, s in scores.items()},
+            weights={t.lower(): int(w) for t, w in weights.items()},
             rejected=rejected,
             contributions={str(t).lower(): v for t, v in contributions.items() if isinstance(v, Mapping)},
             privacy={str(t).lower(): v for t, v in privacy.items() if isinstance(v, Mapping)},
@@ -222,9 +231,9 @@ class AggregateDetails:
         return report if isinstance(report, Mapping) else None
 
     def score_tree(self) -> ScoreTree:
-        """The Merkle tree of ``(trainer, score)`` leaves; ``CodecError`` if the scores cannot form one."""
+        """The Merkle tree of ``(trainer, score, weight)`` leaves; ``CodecError`` if they cannot form one."""
         try:
-            return ScoreTree(self.scores)
+            return ScoreTree(self.scores, self.weights)
         except ValueError as exc:
             raise _bad(f"details.scores cannot form a score tree: {exc}") from None
 

@@ -77,6 +77,7 @@ class AggregatorStatus(_ChainEnum):
     COMMITTED = 1
     REVEALED = 2
     SLASHED = 3
+    CLAIMED = 4  # paid its share (matched the accepted result) and its bond released
 
 
 class ProposalState(_ChainEnum):

@@ -29,7 +29,8 @@ HINTS: dict[str, dict[str, str]] = {
         "InsufficientStake": "not enough tokens staked; stake more with `fedchain client stake AMOUNT`",
         "NothingToWithdraw": "nothing is unbonding; request an unstake first",
         "StillUnbonding": "the unbonding delay has not passed yet; withdraw after the release time",
-        "StakeLocked": "the stake backs a recent round that may still slash it; withdraw after the lock expires",
+        "BondTooLarge": "the bond is larger than the stake reserved for it",
+        "InvalidUnbondingDelay": "the unbonding delay must lie within the protocol's bounds",
         "UnknownTask": "no such task",
         "TaskNotActive": "the task is completed",
         "TaskNotCompleted": "the task still has rounds to run",
@@ -68,6 +69,27 @@ HINTS: dict[str, dict[str, str]] = {
         "PauseCapExceeded": "the maximum pause duration may not exceed the protocol's cap",
         "PauseCooldown": "the guardian must wait for the cooldown after the last pause",
         "EmptyStrategy": "a strategy id must not be empty",
+        "AlreadyConnected": "the contracts are already connected (this is done once, at deployment)",
+        "InvalidSettlementWindow": "the settlement window must lie within its bounds (1 minute to 30 days)",
+        "NoBond": "no bond of this account is held for this round (already released, claimed or slashed, or it "
+                  "did not reveal)",
+        "NotSettled": "the round is not settled yet; the bond is released after its settlement time",
+        "NotVault": "only the RewardVault may do this",
+        "SettlementClosed": "the round is settled: it can no longer be slashed",
+        "TooManySamples": "the update reports more samples than the task allows per trainer",
+        "InvalidStakeFloors": "stake floors must be above zero",
+        "DrawTooEarly": "the committee is drawn from the hash of the block that opened the phase: wait one block",
+        "NotInCommittee": "this aggregator was not drawn for this round's committee",
+        "TooManyAggregators": "the committee already has the maximum number of approved aggregators",
+        "AlreadySwept": "the round's unclaimed rewards were already returned to the sponsor",
+        "ClaimWindowClosed": "the claim window of this round has closed; its unclaimed rewards go to the sponsor",
+        "ClaimWindowOpen": "the round's claim window is still open; sweep it after it closes",
+        "InvalidTerms": "the reward terms are out of bounds (aggregator share <= 20%, fee <= 10%, window 1 hour "
+                        "to 5 years)",
+        "LengthMismatch": "the rounds, scores, weights and proofs must have the same length",
+        "NotInAcceptedQuorum": "this aggregator's reveal did not match the accepted result",
+        "NotTaskManager": "only the TaskManager may do this",
+        "NothingToClaim": "nothing to claim: the update scored 0 (it was rejected)",
         # OpenZeppelin: access control, ERC20, permit and votes, utilities
         "AccessControlUnauthorizedAccount": "this account lacks the role this action needs",
         "AccessControlBadConfirmation": "renouncing a role must name the caller's own address",
@@ -130,8 +152,9 @@ HINTS: dict[str, dict[str, str]] = {
 }
 
 _ENUM_ARGS = {"expected": Phase, "actual": Phase, "phase": Phase}
-_STATUS_ARGS = {("RejectionSlasher", "status"): TrainerStatus}
-_AMOUNT_ARGS = {"available", "requested", "required", "reward", "balance", "needed", "allowance"}
+_STATUS_ARGS = {("RejectionSlasher", "status"): TrainerStatus, ("RewardVault", "status"): TrainerStatus}
+_AMOUNT_ARGS = {"available", "requested", "required", "reward", "balance", "needed", "allowance", "reserved",
+                "trainerFloor", "aggregatorFloor"}
 
 
 def hint(error: str, contract: str | None = None) -> str | None:

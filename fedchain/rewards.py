@@ -2,8 +2,9 @@
 
 One walk for the trainer client (over ape), the dashboard's wallet (over web3) and the backend's projections: a
 round pays a trainer when it is finalized with a positive total weight, the trainer revealed and has not claimed,
-and the accepted result's scores (fetched by CID, digest-checked, and rebuilding the on-chain score root) give it
-a positive score. The amount is ``claimReward``'s formula (``fedchain.commitments.reward_share``).
+the claim window is open, and the accepted result's leaves (fetched by CID, digest-checked, and rebuilding the
+on-chain score root) give it a positive score and weight. The amount is ``RewardVault.claimReward``'s formula
+(``fedchain.commitments.reward_share``) over the trainers' part of the round budget (``RewardVault.splitOf``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from fedchain.store import ContentStore
 
 @dataclass(frozen=True)
 class Claim:
-    """One claimable round: the score the accepted result gives the trainer, its reward and Merkle proof."""
+    """One claimable round: the score and attested weight the accepted result gives the trainer, its reward and
+    Merkle proof."""
 
     task_id: int
     round: int
     score: int
+    weight: int
     reward: int
     proof: list[bytes]
 
@@ -34,12 +37,12 @@ def pays(rnd: RoundView) -> bool:
     return rnd.phase == Phase.FINALIZED and rnd.total_weight > 0
 
 
-def payout(round_budget: int, total_weight: int, score: int | None, num_samples: int) -> int:
-    """What a trainer with ``score`` and ``num_samples`` in a finalized round is paid (0 when nothing: no score,
-    or a round whose total weight is 0)."""
-    if not score or total_weight <= 0:
+def payout(trainer_budget: int, total_weight: int, score: int | None, weight: int | None) -> int:
+    """What a trainer with leaf ``(score, weight)`` in a finalized round is paid out of the trainers' part of the
+    round budget (0 when nothing: no score or weight, or a round whose total weight is 0)."""
+    if not score or not weight or total_weight <= 0:
         return 0
-    return reward_share(round_budget, score, num_samples, total_weight)
+    return reward_share(trainer_budget, score, weight, total_weight)
 
 
 class ResultCache:
@@ -74,13 +77,24 @@ def claimable(reader: ChainReader, store: ContentStore, address: str, max_bytes:
             if entry.status != TrainerStatus.REVEALED:
                 continue
             rnd = reader.round(task_id, round_)
-            if not pays(rnd):
+            if not pays(rnd) or claim_window_closed(reader, task_id, rnd):
                 continue
             details = cache.details(store, rnd, max_bytes)
             score = details.scores.get(address.lower(), 0)
-            if score == 0:
+            weight = details.weights.get(address.lower(), 0)
+            if score == 0 or weight == 0:
                 continue
             proof = details.score_tree().proof(address)
-            reward = payout(rnd.round_budget, rnd.total_weight, score, entry.num_samples)
-            out.append(Claim(task_id, round_, score, reward, proof))
+            trainer_budget = reader.round_split(task_id, round_)[0]
+            reward = payout(trainer_budget, rnd.total_weight, score, weight)
+            out.append(Claim(task_id, round_, score, weight, reward, proof))
     return out
+
+
+def claim_window_closes(reader: ChainReader, task_id: int, rnd: RoundView) -> int:
+    """When a finalized round's unclaimed rewards go back to the sponsor (``finalizedAt + claimWindow``)."""
+    return rnd.finalized_at + reader.vault_terms(task_id).claim_window
+
+
+def claim_window_closed(reader: ChainReader, task_id: int, rnd: RoundView) -> bool:
+    return reader.pending_timestamp() > claim_window_closes(reader, task_id, rnd)

@@ -4,7 +4,8 @@
 reads it back from ``getTask(...).params`` (an ape struct, a web3 tuple or a dict keyed by the Solidity names).
 Change a field by name with ``dataclasses.replace(spec, max_trainers=5)``, never by position.
 
-Units: amounts in wei, durations in seconds, the DP bound as milli-epsilon and delta times 1e18 (``dp_epsilon`` and
+Units: amounts in wei (``min_trainer_stake`` is also the bond a commitment reserves, unless the policy floor is
+higher), durations in seconds, the DP bound as milli-epsilon and delta times 1e18 (``dp_epsilon`` and
 ``dp_delta`` give them as floats, None without a bound); the strategy parameters as canonical JSON bytes
 (``strategy_config`` parses them, bounded).
 """
@@ -26,7 +27,7 @@ SOLIDITY_NAMES = (
     "architecture", "initialModelCid", "initialModelDigest", "validationCid", "validationDigest", "rewardBudget",
     "numRounds", "minTrainers", "maxTrainers", "aggregatorQuorum", "maxAggregators", "commitDuration",
     "revealDuration", "aggregatorCommitDuration", "aggregatorRevealDuration", "minTrainerStake",
-    "minAggregatorStake", "strategy", "strategyParams", "dpEpsilonMilli", "dpDeltaE18",
+    "minAggregatorStake", "strategy", "strategyParams", "dpEpsilonMilli", "dpDeltaE18", "maxSamples",
 )
 
 
@@ -80,6 +81,7 @@ class TaskSpec:
     strategy_params: bytes = b""  # canonical JSON (see encode_strategy_params)
     dp_epsilon_milli: int = 0  # 0: no DP bound
     dp_delta_e18: int = 0
+    max_samples: int = 0  # per-trainer sample maximum revealUpdate enforces (0: none); the committee caps further
 
     def to_chain(self) -> tuple:
         """The ``TaskParams`` tuple in ABI order."""

@@ -185,7 +185,8 @@ async def account_panel(ctx: Any) -> None:
             with ui.grid(columns=2).classes("gap-x-6 gap-y-1"):
                 for name, value, mark in (
                         ("Balance", fmt_tokens(view.balance), "wallet-balance"),
-                        ("Staked", fmt_tokens(view.staked), "wallet-stake"),
+                        ("Staked", fmt_tokens(view.staked) + (f" ({fmt_tokens(view.reserved)} in bonds)"
+                                                              if view.reserved else ""), "wallet-stake"),
                         ("Unbonding", _unbonding(view), "wallet-unbonding"),
                         ("Claimable rewards", fmt_tokens(view.claimable), "wallet-claimable"),
                         ("Voting power", fmt_tokens(view.votes), "wallet-votes"),
@@ -229,7 +230,8 @@ async def account_panel(ctx: Any) -> None:
 
         async def claim(view: Any) -> str:
             for c in view.claims:
-                await session.send(txs.claim(session.address, c.task_id, c.round, c.score, c.proof), status.progress)
+                request = txs.claim(session.address, c.task_id, c.round, c.score, c.weight, c.proof)
+                await session.send(request, status.progress)
             return f"claimed {fmt_tokens(view.claimable)}"
 
         async def delegate(to: str) -> str:

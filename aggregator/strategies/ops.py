@@ -23,7 +23,8 @@ CHUNK_ELEMENTS = 1 << 21  # 2 Mi float64 values = 16 MiB per chunk buffer
 
 @dataclass(frozen=True)
 class ClientUpdate:
-    """One trainer's validated update and the sample count it revealed on chain."""
+    """One trainer's validated update and its weight: the committee's attested weight (``aggregator.weights``),
+    never more than the sample count the trainer revealed on chain."""
 
     trainer: str
     tensors: Tensors

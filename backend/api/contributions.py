@@ -28,7 +28,8 @@ Status = Literal["committed", "revealed", "claimed", "slashed"]
 def contribution_out(c: Contribution) -> ContributionOut:
     return ContributionOut(
         task_id=c.task_id, round=c.round, trainer=c.trainer, status=c.status, samples=c.samples, score=c.score,
-        accepted=c.accepted, reject_code=c.reject_code, reject_message=c.reject_message, reward_wei=c.reward_wei,
+        weight=c.weight, bond_wei=c.bond_wei or "0", accepted=c.accepted, reject_code=c.reject_code,
+        reject_message=c.reject_message, reward_wei=c.reward_wei,
         reward_tokens=c.reward_tokens, claimed=c.claimed, slashed_wei=c.slashed_wei, epsilon=c.epsilon,
         local_dp=c.local_dp, update_cid=c.update_cid,
     )

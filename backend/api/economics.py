@@ -68,9 +68,13 @@ class EconomicsController(Controller):
             query = query.where(Round.task_id == task_id)
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = db.scalars(query.order_by(Round.task_id, Round.round).limit(limit).offset(offset))
-        items = [RoundRewards(task_id=r.task_id, round=r.round, phase=r.phase, round_budget_wei=r.round_budget_wei,
-                              paid_wei=r.paid_wei, unclaimed_wei=str(int(r.round_budget_wei) - int(r.paid_wei)))
-                 for r in rows]
+        items = [RoundRewards(
+            task_id=r.task_id, round=r.round, phase=r.phase, round_budget_wei=r.round_budget_wei,
+            trainer_budget_wei=r.trainer_budget_wei, paid_wei=r.paid_wei, aggregator_paid_wei=r.aggregator_paid_wei,
+            fee_wei=r.fee_wei, swept_wei=r.swept_wei,
+            unclaimed_wei=str(int(r.round_budget_wei) - sum(int(v) for v in (
+                r.paid_wei, r.aggregator_paid_wei, r.fee_wei, r.swept_wei))))
+            for r in rows]
         return RoundRewardsPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -88,7 +92,7 @@ class AccountController(Controller):
         return AccountOut(
             address=address, balance_wei=row.balance_wei if row else "0",
             balance_tokens=tokens(row.balance_wei) if row else 0.0, staked_wei=row.staked_wei if row else "0",
-            unbonding_wei=row.unbonding_wei if row else "0", locked_until=row.locked_until if row else None,
+            unbonding_wei=row.unbonding_wei if row else "0", reserved_wei=row.reserved_wei if row else "0",
             slashed_wei=row.slashed_wei if row else "0",
             claimable_wei=str(total), claimable_tokens=tokens(total),
             claimable=[contribution_out(c) for c in claimable],

@@ -104,8 +104,10 @@ class ContributionOut(msgspec.Struct):
     round: int
     trainer: str
     status: str
-    samples: int | None
+    samples: int | None  # the sample count the trainer revealed (a claim)
     score: int | None
+    weight: int | None  # the committee's attested weight: what the reward is computed from
+    bond_wei: str  # stake still reserved for this commitment
     accepted: bool | None
     reject_code: str | None
     reject_message: str | None
@@ -134,8 +136,12 @@ class RoundRewards(msgspec.Struct):
     round: int
     phase: str
     round_budget_wei: str
-    paid_wei: str
-    unclaimed_wei: str
+    trainer_budget_wei: str  # the trainers' part (the rest: the committee's share and the protocol fee)
+    paid_wei: str  # claimed by trainers
+    aggregator_paid_wei: str  # claimed by committee members whose reveal matched
+    fee_wei: str  # paid to the treasury
+    swept_wei: str  # returned to the sponsor after the claim window
+    unclaimed_wei: str  # still in the vault
 
 
 class Economics(msgspec.Struct):
@@ -159,7 +165,7 @@ class AccountOut(msgspec.Struct):
     balance_tokens: float
     staked_wei: str
     unbonding_wei: str
-    locked_until: int | None  # unix time before which the stake cannot leave (Staking.lockedUntil); null: never locked
+    reserved_wei: str  # stake reserved as bonds of commitments and committee seats: not free to unstake
     slashed_wei: str
     claimable_wei: str
     claimable_tokens: float

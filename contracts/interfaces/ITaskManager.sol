@@ -171,7 +171,8 @@ interface ITaskManager {
         returns (uint256 amount);
 
     /// @notice Release a revealed trainer's bond for a round that can no longer slash it: a failed round, or a
-    ///         finalized round after `settledAt`. Anyone may call it.
+    ///         finalized round after `settledAt`; also a committed trainer's bond in a round that failed in its
+    ///         commit phase (it was never asked to reveal). Anyone may call it.
     function releaseBond(uint256 taskId, uint256 round, address trainer) external;
 
     /// @notice Record that the vault paid a trainer (status Claimed) and release its bond. Only the RewardVault.

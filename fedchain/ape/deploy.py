@@ -15,7 +15,7 @@ from fedchain.retention import RetentionPolicy
 
 DEFAULT_UNBONDING_DELAY = 7 * 24 * 3600
 LOCAL_UNBONDING_DELAY = 3600
-DEFAULT_REJECTION_SLASH_BPS = 500  # RejectionSlasher: 5% of stake per rejected update (the DAO may change it)
+DEFAULT_REJECTION_SLASH_BPS = 5_000  # RejectionSlasher: half the round's bond per rejected update (DAO may change)
 DEFAULT_RETENTION = RetentionPolicy()  # TaskRetention's default: keep everything but rejected updates (DAO may change)
 
 
@@ -28,7 +28,13 @@ def deploy_protocol(
     aggregators: Iterable[str] = (),
     save: bool = True,
 ) -> Fedchain:
-    """Deploy FedToken, Staking, TaskManager, RejectionSlasher and TaskRetention, wire their roles, record them."""
+    """Deploy and connect the fedchain contracts, wire their roles, record them.
+
+    FedToken, Staking, TaskManager (trainers and rounds), AggregatorCommittee (approved aggregators and each
+    round's drawn committee), RewardVault (budgets, claims, aggregator share, fee, claim window),
+    RejectionSlasher and TaskRetention. The TaskManager and the committee hold Staking's `SLASHER_ROLE` (they
+    reserve, release and slash bonds); the RejectionSlasher holds the TaskManager's `REJECTION_ROLE`.
+    """
     project = contracts_project()
     admin = admin or deployer.address
     treasury = treasury or admin
@@ -36,16 +42,25 @@ def deploy_protocol(
     token = project.FedToken.deploy(admin, admin, sender=deployer)
     staking = project.Staking.deploy(token.address, treasury, unbonding_delay, deployer.address, sender=deployer)
     tasks = project.TaskManager.deploy(token.address, staking.address, deployer.address, sender=deployer)
-    staking.grantRole(staking.SLASHER_ROLE(), tasks.address, sender=deployer)
-    rejection = project.RejectionSlasher.deploy(tasks.address, staking.address, deployer.address,
-                                                DEFAULT_REJECTION_SLASH_BPS, sender=deployer)
-    staking.grantRole(staking.SLASHER_ROLE(), rejection.address, sender=deployer)
+    committee = project.AggregatorCommittee.deploy(staking.address, deployer.address, sender=deployer)
+    vault = project.RewardVault.deploy(token.address, staking.address, deployer.address, sender=deployer)
+    tasks.connect(vault.address, committee.address, sender=deployer)
+    committee.connect(tasks.address, vault.address, sender=deployer)
+    vault.connect(tasks.address, sender=deployer)
+    for slasher in (tasks, committee):
+        staking.grantRole(staking.SLASHER_ROLE(), slasher.address, sender=deployer)
+    rejection = project.RejectionSlasher.deploy(tasks.address, deployer.address, DEFAULT_REJECTION_SLASH_BPS,
+                                                sender=deployer)
+    tasks.grantRole(tasks.REJECTION_ROLE(), rejection.address, sender=deployer)
     retention = project.TaskRetention.deploy(tasks.address, deployer.address, DEFAULT_RETENTION.to_chain(),
                                              sender=deployer)
     for aggregator in aggregators:
-        tasks.grantRole(tasks.AGGREGATOR_ROLE(), aggregator, sender=deployer)
+        committee.grantRole(committee.AGGREGATOR_ROLE(), aggregator, sender=deployer)
     if admin != deployer.address:
-        for contract in (staking, tasks, rejection, retention):
+        for contract in (committee,):
+            contract.grantRole(contract.DEFAULT_ADMIN_ROLE(), admin, sender=deployer)
+            contract.renounceRole(contract.DEFAULT_ADMIN_ROLE(), deployer.address, sender=deployer)
+        for contract in (staking, tasks, vault, rejection, retention):
             contract.grantRole(contract.DEFAULT_ADMIN_ROLE(), admin, sender=deployer)
             contract.grantRole(contract.PARAMETER_ROLE(), admin, sender=deployer)
             contract.renounceRole(contract.PARAMETER_ROLE(), deployer.address, sender=deployer)
@@ -60,6 +75,8 @@ def deploy_protocol(
         deployer=deployer.address,
         rejection_slasher=rejection.address,
         retention=retention.address,
+        committee=committee.address,
+        vault=vault.address,
     )
     if save:
         deployment.save()
@@ -76,13 +93,15 @@ class GovernanceConfig:
     quorum_percent: int = 4  # of the total supply at the snapshot (for + abstain)
     timelock_delay: int = 2 * 24 * 3600  # queue -> execute
     max_pause_duration: int = 7 * 24 * 3600  # the guardian's longest pause (cooldown as long)
+    trainer_stake_floor: int = 10 * ONE_TOKEN  # the least bond a trainer reserves per commitment, in any task
+    aggregator_stake_floor: int = 100 * ONE_TOKEN  # the least bond a drawn aggregator reserves per round
     strategies: tuple[str, ...] = ()  # initial strategy allowlist (the deploy script passes every registered one)
 
     @classmethod
     def local(cls) -> GovernanceConfig:
         """Short periods for local chains and demos."""
         return cls(voting_delay=1, voting_period=300, proposal_threshold=100 * ONE_TOKEN, timelock_delay=60,
-                   max_pause_duration=3600)
+                   max_pause_duration=3600, trainer_stake_floor=ONE_TOKEN, aggregator_stake_floor=ONE_TOKEN)
 
 
 def deploy_governance(
@@ -107,7 +126,8 @@ def deploy_governance(
     strategies = list(config.strategies)
     if not strategies:
         raise ValueError("the governance config names no strategy for the allowlist")
-    policy = project.ProtocolPolicy.deploy(me, strategies, config.max_pause_duration, sender=deployer)
+    policy = project.ProtocolPolicy.deploy(me, strategies, config.max_pause_duration, config.trainer_stake_floor,
+                                           config.aggregator_stake_floor, sender=deployer)
     timelock = project.FedTimelock.deploy(config.timelock_delay, [], [], me, sender=deployer)
     governor = project.FedGovernor.deploy(token.address, timelock.address, config.voting_delay, config.voting_period,
                                           config.proposal_threshold, config.quorum_percent, sender=deployer)
@@ -119,15 +139,19 @@ def deploy_governance(
         policy.grantRole(policy.GUARDIAN_ROLE(), guardian, sender=deployer)
     handover = [(token, token.MINTER_ROLE()), (staking, staking.PARAMETER_ROLE()), (tasks, tasks.PARAMETER_ROLE()),
                 (policy, policy.PARAMETER_ROLE())]
+    if fed.vault is not None:  # issue 15: the DAO sets the aggregators' share, the fee and the claim window
+        handover.append((fed.vault, fed.vault.PARAMETER_ROLE()))
+    if fed.committee is not None:  # the DAO approves and removes aggregators (the admin of AGGREGATOR_ROLE)
+        handover.append((fed.committee, None))
     if fed.rejection_slasher is not None:  # issue 4: the DAO sets the rejected-trainer slash fraction
         handover.append((fed.rejection_slasher, fed.rejection_slasher.PARAMETER_ROLE()))
     if fed.retention is not None:  # issue 6: the DAO sets the default retention policy
         handover.append((fed.retention, fed.retention.PARAMETER_ROLE()))
     for contract, role in handover:
-        admin_role = contract.DEFAULT_ADMIN_ROLE()
-        for r in (role, admin_role):
+        roles = [r for r in (role, contract.DEFAULT_ADMIN_ROLE()) if r is not None]
+        for r in roles:
             contract.grantRole(r, timelock.address, sender=deployer)
-        for r in (role, admin_role):  # the admin role last: renouncing it first would still work, but read clearly
+        for r in roles:  # the admin role last: renouncing it first would still work, but read clearly
             if contract.hasRole(r, me):
                 contract.renounceRole(r, me, sender=deployer)
     timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), me, sender=deployer)
@@ -143,7 +167,11 @@ def privileged_holders(fed: Fedchain, account: str) -> list[str]:
     held = []
     checks = [("FedToken", fed.token, ("DEFAULT_ADMIN_ROLE", "MINTER_ROLE")),
               ("Staking", fed.staking, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE", "SLASHER_ROLE")),
-              ("TaskManager", fed.tasks, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE"))]
+              ("TaskManager", fed.tasks, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE", "REJECTION_ROLE"))]
+    if fed.committee is not None:
+        checks.append(("AggregatorCommittee", fed.committee, ("DEFAULT_ADMIN_ROLE",)))
+    if fed.vault is not None:
+        checks.append(("RewardVault", fed.vault, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE")))
     if fed.rejection_slasher is not None:
         checks.append(("RejectionSlasher", fed.rejection_slasher, ("DEFAULT_ADMIN_ROLE", "PARAMETER_ROLE")))
     if fed.retention is not None:

@@ -12,7 +12,7 @@ from ape.exceptions import ContractLogicError
 from fedchain.ape.chain import Fedchain
 from fedchain.chainview import RoundView, TaskView
 from fedchain.protocol import TaskStatus
-from fedchain.rounds import RoundCondition, can_advance
+from fedchain.rounds import AGGREGATOR_PHASES, RoundCondition, can_advance
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,13 @@ def try_advance(fed: Fedchain, task_id: int, sender: Any) -> Any | None:
     """Advance the task's current round if it is due; the receipt, or None if not due or another participant won
     the race (a lost race is not an error: it is logged at debug level only)."""
     task, rnd = fed.current_round(task_id)
-    if not can_advance(task, rnd, fed.pending_timestamp()):
+    tally = fed.tally(task_id, task.current_round) if rnd.phase in AGGREGATOR_PHASES else None
+    if not can_advance(task, rnd, fed.pending_timestamp(), tally):
         return None
     try:
         return fed.tasks.advance(task_id, sender=sender)
     except ContractLogicError as exc:
-        log.debug("advance of task %s raced: %s", task_id, exc)
+        log.debug("advance of task %s raced: %s", task_id, fed.explain_revert(exc))
         return None
 
 

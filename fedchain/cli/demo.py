@@ -1,4 +1,6 @@
-"""`fedchain demo`: one machine, a local chain, 1 sponsor, N trainers with non-IID digits, 1 aggregator."""
+"""`fedchain demo`: one machine, a local chain, 1 sponsor, N trainers with non-IID digits, and an aggregator
+committee: 1 aggregator, or 3 drawn for a 2-of-3 committee when the DAO owns the protocol (``--governance``: its
+policy requires quorums of at least 2)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ ARCHITECTURE = "mlp:64-32-10"
 # With --dp the CLI demo trains this model with the trainer's DP defaults (client.trainer.DP_DEFAULTS): at epsilon 8
 # over 5 rounds it ends near 75% test accuracy where the mlp with the non-private settings ended near 70%.
 DP_ARCHITECTURE = "logreg:64-10"
+TRAINER_STAKE = 100  # FED each demo trainer stakes: five commitments' bonds
+TRAINER_BOND = 20 * ONE_TOKEN  # the demo task's minTrainerStake: the bond of one commitment
+AGGREGATOR_BOND = 100 * ONE_TOKEN  # the bond of one committee seat (aggregators stake 500 FED)
 
 
 @dataclass
@@ -49,6 +54,7 @@ class DemoConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     architecture: str = ARCHITECTURE
     governance: bool = False  # hand the protocol to a Governor + Timelock; change one parameter by proposal
+    aggregators: int = 1  # committee size (3 under governance: the DAO's policy requires a quorum of 2 or more)
     strategy: str = "fedavg"
     strategy_params: dict[str, Any] = field(default_factory=dict)  # e.g. dp-fedavg's noise_multiplier
 
@@ -58,28 +64,32 @@ class Participants:
     deployer: Any
     treasury: Any
     sponsor: Any
-    aggregator: Any
+    aggregators: list[Any]
     trainers: list[Any]
 
     @classmethod
-    def from_test_accounts(cls, n: int) -> Participants:
+    def from_test_accounts(cls, n: int, aggregators: int = 1) -> Participants:
         pool = accounts.test_accounts
-        if n < 1 or n + 4 > len(pool):
-            raise ValueError(f"--trainers must be between 1 and {len(pool) - 4}")
-        return cls(pool[0], pool[1], pool[2], pool[3], [pool[4 + i] for i in range(n)])
+        first = 3 + aggregators
+        if n < 1 or n + first > len(pool):
+            raise ValueError(f"--trainers must be between 1 and {len(pool) - first}")
+        return cls(pool[0], pool[1], pool[2], [pool[3 + i] for i in range(aggregators)],
+                   [pool[first + i] for i in range(n)])
 
 
 def task_spec(cfg: DemoConfig, model: Published, validation: Published) -> TaskSpec:
-    """The demo's task: half the trainers must take part, one aggregator, 100 FED stakes."""
-    stake = 100 * ONE_TOKEN
+    """The demo's task: half the trainers must take part, a committee of every aggregator with a majority
+    quorum, bonds of 20 FED per trainer commitment and 100 FED per committee seat."""
     seconds = cfg.phase_seconds
+    committee = cfg.aggregators
     return TaskSpec(
         architecture=cfg.architecture, initial_model_cid=model.cid, initial_model_digest=model.digest,
         validation_cid=validation.cid, validation_digest=validation.digest,
         reward_budget=cfg.budget_tokens * ONE_TOKEN, num_rounds=cfg.rounds,
-        min_trainers=max(1, (cfg.trainers + 1) // 2), max_trainers=cfg.trainers, aggregator_quorum=1,
-        max_aggregators=1, commit_duration=seconds, reveal_duration=seconds, aggregator_commit_duration=seconds,
-        aggregator_reveal_duration=seconds, min_trainer_stake=stake, min_aggregator_stake=stake,
+        min_trainers=max(1, (cfg.trainers + 1) // 2), max_trainers=cfg.trainers,
+        aggregator_quorum=committee // 2 + 1, max_aggregators=committee, commit_duration=seconds,
+        reveal_duration=seconds, aggregator_commit_duration=seconds, aggregator_reveal_duration=seconds,
+        min_trainer_stake=TRAINER_BOND, min_aggregator_stake=AGGREGATOR_BOND,
         strategy=cfg.strategy, strategy_params=encode_strategy_params(cfg.strategy_params),
         dp_epsilon_milli=int(cfg.epsilon * 1000) if cfg.dp else 0, dp_delta_e18=int(cfg.delta * 1e18) if cfg.dp else 0,
     )
@@ -87,14 +97,14 @@ def task_spec(cfg: DemoConfig, model: Published, validation: Published) -> TaskS
 
 def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[Fedchain, int, dict]:
     """Deploy, fund, stake, publish the initial model and validation set, create the task."""
-    fed = deploy_protocol(people.deployer, treasury=people.treasury.address,
-                          unbonding_delay=LOCAL_UNBONDING_DELAY, aggregators=[people.aggregator.address])
+    fed = deploy_protocol(people.deployer, treasury=people.treasury.address, unbonding_delay=LOCAL_UNBONDING_DELAY,
+                          aggregators=[a.address for a in people.aggregators])
     token, minter = fed.token, people.deployer
     token.mint(people.sponsor, 10 * cfg.budget_tokens * ONE_TOKEN, sender=minter)
-    for who in [people.aggregator, *people.trainers]:
+    for who in [*people.aggregators, *people.trainers]:
         token.mint(who, 1000 * ONE_TOKEN, sender=minter)
         token.approve(fed.staking.address, 500 * ONE_TOKEN, sender=who)
-        fed.staking.stake((500 if who is people.aggregator else 100) * ONE_TOKEN, sender=who)
+        fed.staking.stake((500 if who in people.aggregators else TRAINER_STAKE) * ONE_TOKEN, sender=who)
     if cfg.governance:  # before the task exists, so the hand-over does not eat into round 1's commit phase
         from fedchain.cli.demo_governance import hand_to_dao
 
@@ -110,15 +120,15 @@ def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[F
 
 
 def make_nodes(cfg: DemoConfig, people: Participants, fed: Fedchain, data: dict,
-               store: ContentStore) -> tuple[list[TrainerNode], AggregatorNode]:
-    """One TrainerNode per trainer account with its non-IID shard, and the aggregator."""
+               store: ContentStore) -> tuple[list[TrainerNode], list[AggregatorNode]]:
+    """One TrainerNode per trainer account with its non-IID shard, and one AggregatorNode per aggregator."""
     x, y = data["train"]
     target = cfg.epsilon if cfg.dp else None
     trainers = [
         TrainerNode(fed, acct, store, (x[idx], y[idx]), cfg.train, target_epsilon=target, delta=cfg.delta)
         for acct, idx in zip(people.trainers, data["parts"], strict=True)
     ]
-    return trainers, AggregatorNode(fed, people.aggregator, store)
+    return trainers, [AggregatorNode(fed, a, store) for a in people.aggregators]
 
 
 def round_gas(start_block: int, end_block: int) -> int:
@@ -128,7 +138,7 @@ def round_gas(start_block: int, end_block: int) -> int:
 def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = None) -> dict:
     """Run the whole demo on the connected local chain; returns the machine-readable summary."""
     store = store or open_store(None)
-    people = Participants.from_test_accounts(cfg.trainers)
+    people = Participants.from_test_accounts(cfg.trainers, cfg.aggregators)
     console.print(f"[bold]fedchain demo[/]: {cfg.trainers} trainers, {cfg.rounds} rounds, "
                   f"DP {'on (epsilon ' + str(cfg.epsilon) + ')' if cfg.dp else 'off'}, chain id {chain.chain_id}")
     fed, task_id, data = setup(cfg, people, store)
@@ -137,10 +147,10 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
         from fedchain.cli.demo_governance import describe_dao
 
         console.print(describe_dao(fed, people))
-    trainers, aggregator = make_nodes(cfg, people, fed, data, store)
+    trainers, aggregators = make_nodes(cfg, people, fed, data, store)
     rows: list[dict] = []
     for round_ in range(1, cfg.rounds + 1):
-        rows.append(run_round(fed, task_id, round_, trainers, aggregator, console, data["test"]))
+        rows.append(run_round(fed, task_id, round_, trainers, aggregators, console, data["test"]))
         print_round(console, rows[-1])
     summary = summarize(fed, people, task_id, rows)
     print_final(console, summary)
@@ -151,8 +161,8 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
     return summary
 
 
-def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNode], aggregator: AggregatorNode,
-              console: Console, test: tuple) -> dict:
+def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNode],
+              aggregators: list[AggregatorNode], console: Console, test: tuple) -> dict:
     start_block = chain.blocks.height + 1
     started = time.monotonic()
     epsilons = []
@@ -169,17 +179,20 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
         for trainer in trainers:
             trainer.reveal(task_id, round_)
             progress.advance(bar)
-        progress.update(bar, description="aggregating", completed=0, total=5)
+        progress.update(bar, description="aggregating", completed=0, total=2 * len(aggregators) + 2)
         while fed.task(task_id).current_round == round_ and fed.round(task_id, round_).phase < Phase.FINALIZED:
-            if aggregator.step(task_id):
-                progress.advance(bar)
+            acted = [a.step(task_id) for a in aggregators]
+            if any(acted):
+                progress.advance(bar, sum(map(bool, acted)))
             else:
                 time.sleep(0.2)
+    for node in aggregators:  # the members' share of the round, and their bonds back
+        node.keeper.settle_recent(task_id)
     rnd = fed.round(task_id, round_)
     rewards = {t.address: sum(c.reward for c in t.claimable(task_id)) for t in trainers}
     for trainer in trainers:
-        trainer.claim(task_id)
-    tensors, result_manifest = decode_model(store_get(aggregator, rnd), aggregator.max_bytes)
+        trainer.settle(task_id)
+    tensors, result_manifest = decode_model(store_get(aggregators[0], rnd), aggregators[0].max_bytes)
     central = aggregate_details(result_manifest).central_dp or {}
     quality = evaluate(fed.task(task_id).spec.architecture, tensors, *test)
     return {
@@ -224,8 +237,8 @@ def summarize(fed: Fedchain, people: Participants, task_id: int, rows: list[dict
         return {"name": name, "address": addr, "balance": to_tokens(fed.token.balanceOf(addr)),
                 "staked": to_tokens(fed.staking.stakeOf(addr))}
 
-    named = [("sponsor", people.sponsor.address), ("aggregator", people.aggregator.address),
-             ("treasury", people.treasury.address)]
+    named = [("sponsor", people.sponsor.address), ("treasury", people.treasury.address)]
+    named += [(f"aggregator {i + 1}", a.address) for i, a in enumerate(people.aggregators)]
     named += [(f"trainer {i + 1}", t.address) for i, t in enumerate(people.trainers)]
     named += [("TaskManager", fed.tasks.address), ("Staking", fed.staking.address)]
     return {

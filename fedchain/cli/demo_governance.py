@@ -23,7 +23,7 @@ from fedchain.reverts import RevertDecoder
 from fedchain.web3chain import load_abis
 from sponsor.tasks import create_task
 
-DEMO_FLOOR_TOKENS = 200  # the new minTrainerStake the demo proposal sets (trainers stake 100)
+DEMO_FLOOR_TOKENS = 200  # the new minTrainerStake floor the demo proposal sets (trainers stake 100)
 
 
 def hand_to_dao(fed: Fedchain, people: Any, strategies: tuple[str, ...]) -> Fedchain:
@@ -87,8 +87,8 @@ def change_by_proposal(fed: Fedchain, people: Any, task_id: int, console: Consol
 def _join_next_task(fed: Fedchain, people: Any, task_id: int) -> str:
     """A new task like the demo's; a trainer with 100 FED staked tries to commit and is refused."""
     spec = replace(fed.task(task_id).spec, reward_budget=10 * ONE_TOKEN, num_rounds=1, min_trainers=1,
-                   max_trainers=1, aggregator_quorum=1, max_aggregators=1, commit_duration=60, reveal_duration=60,
-                   aggregator_commit_duration=60, aggregator_reveal_duration=60)
+                   max_trainers=1, commit_duration=60, reveal_duration=60, aggregator_commit_duration=60,
+                   aggregator_reveal_duration=60)
     new_task = create_task(fed, people.sponsor, spec)
     trainer = people.trainers[0]
     staked = to_tokens(fed.staking.stakeOf(trainer.address))

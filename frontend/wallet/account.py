@@ -4,7 +4,6 @@ their Merkle proofs, proposal actions. Chain views through the dashboard's ``Web
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +23,9 @@ class AccountView:
     address: str
     balance: int
     staked: int
+    reserved: int  # stake reserved as bonds of rounds in progress: not free to unstake
     unbonding: int
-    unbonding_release: int  # when withdraw works: the unbonding release or the stake lock, whichever is later
+    unbonding_release: int  # when withdraw works
     votes: int
     delegate: str | None  # None: not delegated (no voting power)
     claims: list[Claim]
@@ -41,17 +41,14 @@ def read_account(chain: Any, address: str, store: Any | None) -> AccountView:
     """Everything the account panel shows for `address`, read from the chain now."""
     address = to_checksum_address(address)
     unbonding, release = chain.call("staking", "unbondingOf", address)
-    # a commit locks the stake until the round can no longer slash it (StakeLocked on withdraw); deployments from
-    # before stake locks have no such view
-    with contextlib.suppress(Exception):
-        release = max(int(release), int(chain.call("staking", "lockedUntil", address)))
     delegate = chain.call("token", "delegates", address)
     try:
         claims, error = claims_of(chain, address, store), None
     except Exception as exc:  # noqa: BLE001 - an unreachable content store must not hide the balances
         claims, error = [], f"claimable rewards unavailable: {exc}"
     return AccountView(address=address, balance=int(chain.call("token", "balanceOf", address)),
-                       staked=int(chain.call("staking", "stakeOf", address)), unbonding=int(unbonding),
+                       staked=int(chain.call("staking", "stakeOf", address)),
+                       reserved=int(chain.call("staking", "reservedOf", address)), unbonding=int(unbonding),
                        unbonding_release=int(release), votes=int(chain.call("token", "getVotes", address)),
                        delegate=None if int(delegate, 16) == 0 else to_checksum_address(delegate), claims=claims,
                        chain_time=chain.block_timestamp(), claims_error=error)

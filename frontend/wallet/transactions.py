@@ -107,9 +107,10 @@ class Transactions:
         who = "yourself" if delegatee == to_checksum_address(sender) else delegatee
         return self.build(f"delegate votes to {who}", "token", "delegate", [delegatee], sender)
 
-    def claim(self, sender: str, task_id: int, round_: int, score: int, proof: list[bytes]) -> TxRequest:
-        return self.build(f"claim task {task_id} round {round_}", "tasks", "claimReward",
-                          [task_id, round_, score, proof], sender)
+    def claim(self, sender: str, task_id: int, round_: int, score: int, weight: int, proof: list[bytes]
+              ) -> TxRequest:
+        return self.build(f"claim task {task_id} round {round_}", "vault", "claimReward",
+                          [task_id, round_, score, weight, proof], sender)
 
     def cast_vote(self, sender: str, proposal_id: int, support: str, reason: str = "") -> TxRequest:
         if support not in SUPPORT:
@@ -144,8 +145,11 @@ class Transactions:
 
     def precheck_unstake(self, sender: str, amount: int) -> TxRequest:
         staked = int(self.view("staking", "stakeOf", sender))
-        if amount > staked:
-            raise WalletError("insufficient", f"Insufficient stake: you have {fmt_tokens(staked)} staked, "
+        free = int(self.view("staking", "freeStakeOf", sender))
+        if amount > free:
+            reserved = staked - free
+            held = f" ({fmt_tokens(reserved)} of it reserved as bonds of rounds in progress)" if reserved else ""
+            raise WalletError("insufficient", f"Insufficient stake: you have {fmt_tokens(staked)} staked{held}, "
                                               f"cannot unstake {fmt_tokens(amount)}; nothing was sent.")
         return self.request_unstake(sender, amount)
 
