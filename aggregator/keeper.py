@@ -64,8 +64,13 @@ class Keeper:
         accepted result (which also releases its bond), its bond back when the round failed. True when nothing
         is left to collect."""
         entry = self.fed.aggregator_entry(task_id, round_, self.account.address)
-        if entry.status != AggregatorStatus.REVEALED or entry.bond == 0:
+        never_asked = entry.status == AggregatorStatus.COMMITTED and rnd.phase == Phase.FAILED \
+            and rnd.failed_phase == Phase.AGGREGATOR_COMMIT
+        if entry.bond == 0 or (entry.status != AggregatorStatus.REVEALED and not never_asked):
             return True
+        if never_asked:
+            return bool(self.attempt("releasing the aggregator bond", self.fed.committee.releaseBond,
+                                     task_id, round_, self.account.address))
         if rnd.phase == Phase.FINALIZED and entry.result_key == rnd.accepted_key:
             return bool(self.attempt("claiming the aggregator reward", self.fed.vault.claimAggregatorReward,
                                      task_id, round_))

@@ -195,12 +195,14 @@ contract AggregatorCommittee is IAggregatorCommittee, AccessControlEnumerable, R
 
     /// @inheritdoc IAggregatorCommittee
     function releaseBond(uint256 taskId, uint256 round, address aggregator) external nonReentrant {
-        (Phase phase,,, uint64 settledAt,,,) = tasks.committeeTerms(taskId, round);
+        (Phase phase, Phase failedPhase,, uint64 settledAt,,,) = tasks.committeeTerms(taskId, round);
         if (phase != Phase.Finalized && phase != Phase.Failed) revert NotSettled(0);
         if (phase == Phase.Finalized && block.timestamp <= settledAt) revert NotSettled(settledAt);
         AggregatorEntry storage e = _entries[taskId][round][aggregator];
         uint256 amount = e.bond;
-        if (e.status != AggregatorStatus.Revealed || amount == 0) revert NoBond();
+        // A commitment in a round that failed in its commit phase was never asked to reveal: released too.
+        bool neverAsked = e.status == AggregatorStatus.Committed && failedPhase == Phase.AggregatorCommit;
+        if ((e.status != AggregatorStatus.Revealed && !neverAsked) || amount == 0) revert NoBond();
         e.bond = 0;
         emit AggregatorBondReleased(taskId, round, aggregator, amount);
         staking.release(aggregator, amount);

@@ -93,7 +93,8 @@ interface IAggregatorCommittee {
     ///         result other than the accepted one: the TaskManager's `aggregatorSlashBps` of its bond.
     function slashAggregator(uint256 taskId, uint256 round, address aggregator) external;
 
-    /// @notice Release a member's bond once the round can no longer slash it (failed, or settled). Anyone.
+    /// @notice Release a member's bond once the round can no longer slash it (failed, or settled), and a committed
+    ///         member's bond in a round that failed in its commit phase (never asked to reveal). Anyone.
     function releaseBond(uint256 taskId, uint256 round, address aggregator) external;
 
     /// @notice Record that the vault paid a member its committee reward and release its bond. Only the vault.

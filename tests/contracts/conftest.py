@@ -1,4 +1,5 @@
-"""Shared fixtures for the contract tests: FedToken, Staking and TaskManager wired as after deployment.
+"""Shared fixtures for the contract tests: FedToken, Staking, TaskManager, AggregatorCommittee and RewardVault wired
+as after deployment.
 
 Contracts are deployed once per test module (ape reverts the chain between tests and modules), so a
 module never sees another module's tokens or tasks."""
@@ -62,12 +63,26 @@ def tm(project, admin, token, staking):
 
 
 @pytest.fixture(scope="module")
-def fed(chain, token, staking, tm, admin, treasury, sponsor, trainers, aggregators, outsider):
-    """Everything wired and funded: TaskManager is the slasher, aggregators hold AGGREGATOR_ROLE,
-    trainers and aggregators have staked."""
-    staking.grantRole(staking.SLASHER_ROLE(), tm, sender=admin)
+def committee(project, admin, staking):
+    return admin.deploy(project.AggregatorCommittee, staking, admin)
+
+
+@pytest.fixture(scope="module")
+def vault(project, admin, token, staking):
+    return admin.deploy(project.RewardVault, token, staking, admin)
+
+
+@pytest.fixture(scope="module")
+def fed(chain, token, staking, tm, committee, vault, admin, treasury, sponsor, trainers, aggregators, outsider):
+    """Everything wired and funded: the TaskManager, committee and vault connected, TaskManager and committee
+    hold Staking's SLASHER_ROLE, aggregators hold AGGREGATOR_ROLE, trainers and aggregators have staked."""
+    tm.connect(vault, committee, sender=admin)
+    committee.connect(tm, vault, sender=admin)
+    vault.connect(tm, sender=admin)
+    for slasher in (tm, committee):
+        staking.grantRole(staking.SLASHER_ROLE(), slasher, sender=admin)
     for agg in aggregators:
-        tm.grantRole(tm.AGGREGATOR_ROLE(), agg, sender=admin)
+        committee.grantRole(committee.AGGREGATOR_ROLE(), agg, sender=admin)
     token.mint(sponsor, SPONSOR_FUNDS, sender=admin)
     for trainer in trainers:
         token.mint(trainer, TRAINER_FUNDS, sender=admin)
@@ -77,4 +92,4 @@ def fed(chain, token, staking, tm, admin, treasury, sponsor, trainers, aggregato
         token.mint(agg, AGGREGATOR_FUNDS, sender=admin)
         token.approve(staking, AGGREGATOR_STAKE, sender=agg)
         staking.stake(AGGREGATOR_STAKE, sender=agg)
-    return Fed(chain, token, staking, tm, admin, treasury, sponsor, trainers, aggregators, outsider)
+    return Fed(chain, token, staking, tm, committee, vault, admin, treasury, sponsor, trainers, aggregators, outsider)

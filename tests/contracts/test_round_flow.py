@@ -27,9 +27,8 @@ def _ts(chain, receipt):
 
 
 def test_full_round_three_trainers_with_merkle_rewards(fed, chain):
-    tm, token = fed.tm, fed.token
+    tm, committee, vault, token = fed.tm, fed.committee, fed.vault, fed.token
     t0, t1, t2 = fed.trainers[:3]
-    agg = fed.aggregators[0]
     tid = fed.create_task()
     budget = tm.getTask(tid).remainingBudget
     samples = {t0: 100, t1: 250, t2: 37}
@@ -46,10 +45,12 @@ def test_full_round_three_trainers_with_merkle_rewards(fed, chain):
             round=1,
             trainer=trainer,
             commitment=trainer_commitment(trainer, tid, 1, u["digest"], n, u["salt"]),
+            bond=100 * 10**18,
         )
     assert list(tm.getRoundTrainers(tid, 1)) == [t.address for t in samples]
     e = tm.getTrainerEntry(tid, 1, t0)
-    assert e.status == TR_COMMITTED and e.numSamples == 0 and e.cid == ""
+    assert e.status == TR_COMMITTED and e.numSamples == 0 and e.cid == "" and e.bond == 100 * 10**18
+    assert fed.staking.reservedOf(t0) == 100 * 10**18
     assert fed.round_of(tid).phaseDeadline > chain.pending_timestamp + 60  # the deadline is far away
     rcpt = tm.advance(tid, sender=fed.outsider)
     assert_event(rcpt, tm.PhaseAdvanced, taskId=tid, round=1, phase=PH_TRAINER_REVEAL, deadline=_ts(chain, rcpt) + HOUR)
@@ -72,43 +73,38 @@ def test_full_round_three_trainers_with_merkle_rewards(fed, chain):
         assert (e.status, bytes(e.updateDigest), e.numSamples, e.cid) == (TR_REVEALED, u["digest"], n, u["cid"])
     rcpt = tm.advance(tid, sender=fed.outsider)
     assert_event(rcpt, tm.PhaseAdvanced, taskId=tid, round=1, phase=PH_AGG_COMMIT, deadline=_ts(chain, rcpt) + HOUR)
+    assert fed.round_of(tid, 1).drawBlock == rcpt.block_number
 
-    # --- AggregatorCommit: maxAggregators (1) commits close it early
+    # --- AggregatorCommit: the drawn committee (1 seat) commits, which closes the phase early
     result, tree = fed.make_result(tid, 1, scores, samples)
     assert result.totalWeight == 800_000 * 100 + 650_000 * 250
     key = result_key(result)
+    (agg,) = fed.draw(tid)
+    outsiders = [a for a in fed.aggregators if a != agg]
+    with reverts_with("NotInCommittee"):
+        fed.agg_commit(tid, outsiders[0], result)
     rcpt = fed.agg_commit(tid, agg, result)
-    commitment = bytes(tm.getAggregatorEntry(tid, 1, agg).commitment)
-    assert_event(rcpt, tm.AggregateCommitted, taskId=tid, round=1, aggregator=agg, commitment=commitment)
+    commitment = bytes(committee.getAggregatorEntry(tid, 1, agg).commitment)
+    assert_event(rcpt, committee.AggregateCommitted, taskId=tid, round=1, aggregator=agg, commitment=commitment,
+                 bond=1_000 * 10**18)
     rcpt = tm.advance(tid, sender=fed.outsider)
     assert_event(rcpt, tm.PhaseAdvanced, taskId=tid, round=1, phase=PH_AGG_REVEAL, deadline=_ts(chain, rcpt) + HOUR)
 
     # --- AggregatorReveal: the quorum-reaching reveal stores the result
     rcpt = fed.agg_reveal(tid, agg, result)
     assert_event(
-        rcpt, tm.AggregateRevealed, taskId=tid, round=1, aggregator=agg, resultKey=key, resultCid=result.resultCid
+        rcpt, committee.AggregateRevealed, taskId=tid, round=1, aggregator=agg, resultKey=key,
+        resultCid=result.resultCid
     )
-    assert_event(rcpt, tm.QuorumReached, taskId=tid, round=1, resultKey=key)
-    assert tm.resultVotes(tid, 1, key) == 1
-    a = tm.getAggregatorEntry(tid, 1, agg)
+    assert_event(rcpt, committee.QuorumReached, taskId=tid, round=1, resultKey=key)
+    assert committee.resultVotes(tid, 1, key) == 1
+    a = committee.getAggregatorEntry(tid, 1, agg)
     assert (a.status, bytes(a.resultKey)) == (AG_REVEALED, key)
+    assert tuple(committee.tally(tid, 1)) == (True, 1, 1, 1, key)
     r = fed.round_of(tid, 1)
     assert r.phase == PH_AGG_REVEAL
-    assert (r.committed, r.revealed, r.aggCommitted, r.aggRevealed) == (3, 3, 1, 1)
-    assert bytes(r.acceptedKey) == key
-    assert (r.resultCid, bytes(r.resultDigest), bytes(r.scoresRoot)) == (
-        result.resultCid,
-        result.resultDigest,
-        tree.root,
-    )
-    assert (r.totalWeight, r.accepted, r.rejected, r.accuracyPpm, r.lossMicro) == (
-        result.totalWeight,
-        2,
-        1,
-        result.accuracyPpm,
-        result.lossMicro,
-    )
-    assert r.roundBudget == 0  # allocated at finalization
+    assert (r.committed, r.revealed) == (3, 3)
+    assert r.roundBudget == 0  # allocated at finalization, when the accepted result is copied in
 
     # --- finalize: budget allocated, global model set, round 2 starts in the same tx
     rcpt = tm.advance(tid, sender=fed.outsider)
@@ -133,24 +129,30 @@ def test_full_round_three_trainers_with_merkle_rewards(fed, chain):
     assert (info.globalModelCid, bytes(info.globalModelDigest)) == (result.resultCid, result.resultDigest)
     assert info.remainingBudget == budget - round_budget
     r = fed.round_of(tid, 1)
-    assert (r.phase, r.phaseDeadline, r.roundBudget, r.paid) == (PH_FINALIZED, 0, round_budget, 0)
+    assert (r.phase, r.phaseDeadline, r.roundBudget) == (PH_FINALIZED, 0, round_budget)
+    assert bytes(r.acceptedKey) == key
+    assert (r.resultCid, bytes(r.resultDigest), bytes(r.scoresRoot)) == (result.resultCid, result.resultDigest,
+                                                                         tree.root)
+    assert (r.totalWeight, r.accepted, r.rejected, r.accuracyPpm, r.lossMicro) == (
+        result.totalWeight, 2, 1, result.accuracyPpm, result.lossMicro)
+    assert r.settledAt == r.finalizedAt + tm.settlementWindow()
     assert fed.round_of(tid, 2).phase == PH_TRAINER_COMMIT
 
-    # --- claims by Merkle proof, exactly the formula
+    # --- claims by Merkle proof, exactly the formula over the trainers' part
+    trainers_part = fed.trainer_share(tid, 1)
     paid = 0
-    for trainer in (t1, t2, t0):
-        expected = round_budget * scores[trainer] * samples[trainer] // result.totalWeight
+    for trainer in (t1, t0):
+        expected = trainers_part * scores[trainer] * samples[trainer] // result.totalWeight
         before = token.balanceOf(trainer)
-        rcpt = tm.claimReward(tid, 1, scores[trainer], tree.proof(trainer), sender=trainer)
+        rcpt = fed.claim(tid, 1, trainer, tree)
         assert_event(rcpt, tm.RewardClaimed, taskId=tid, round=1, trainer=trainer, amount=expected)
         assert token.balanceOf(trainer) == before + expected
         assert tm.getTrainerEntry(tid, 1, trainer).status == TR_CLAIMED
         paid += expected
     assert paid > 0
-    r = fed.round_of(tid, 1)
-    assert r.paid == paid
-    assert round_budget - paid < 3  # rounding dust only
-    assert token.balanceOf(tm) == budget - paid
+    assert vault.paidOf(tid, 1)[0] == paid
+    assert trainers_part - paid < 3  # rounding dust only
+    vault.claimAggregatorReward(tid, 1, sender=agg)
     fed.assert_conserved()
 
     # --- round 2 (last): takes everything left, completes the task
@@ -165,9 +167,10 @@ def test_full_round_three_trainers_with_merkle_rewards(fed, chain):
         tm.advance(tid, sender=fed.outsider)
     with reverts_with("WrongPhase", expected=PH_TRAINER_COMMIT, actual=PH_FINALIZED):
         fed.commit(tid, t2)
+    part2 = fed.trainer_share(tid, 2)
     for trainer, s, n in ((t0, 1_000_000, 10), (t1, 500_000, 20)):
-        rcpt = tm.claimReward(tid, 2, s, tree2.proof(trainer), sender=trainer)
-        assert one_event(rcpt, tm.RewardClaimed)["amount"] == (budget - round_budget) * s * n // 20_000_000
+        rcpt = fed.claim(tid, 2, trainer, tree2)
+        assert one_event(rcpt, tm.RewardClaimed)["amount"] == part2 * s * n // 20_000_000
     fed.assert_conserved()
 
 
@@ -207,7 +210,6 @@ def test_phases_wait_for_deadline_when_not_complete(fed, chain):
 def test_commits_and_reveals_after_deadline_revert_phase_closed(fed, chain):
     tm = fed.tm
     t0, t1, t2 = fed.trainers[:3]
-    agg = fed.aggregators[0]
     tid = fed.create_task()
     fed.commit(tid, t0)
     fed.commit(tid, t1)
@@ -229,6 +231,7 @@ def test_commits_and_reveals_after_deadline_revert_phase_closed(fed, chain):
     samples = {t0: 10, t1: 20}
     fed.trainer_phases(tid2, samples)
     result, _ = fed.make_result(tid2, 1, {t0: 1, t1: 1}, samples)
+    (agg,) = fed.draw(tid2)
     deadline = fed.round_of(tid2).phaseDeadline
     fed.past_deadline(tid2)
     with reverts_with("PhaseClosed", deadline=deadline):
@@ -237,11 +240,11 @@ def test_commits_and_reveals_after_deadline_revert_phase_closed(fed, chain):
 
 def test_aggregator_reveal_after_deadline_reverts(fed):
     t0, t1 = fed.trainers[:2]
-    agg = fed.aggregators[0]
     tid = fed.create_task()
     samples = {t0: 10, t1: 20}
     fed.trainer_phases(tid, samples)
     result, _ = fed.make_result(tid, 1, {t0: 1, t1: 1}, samples)
+    (agg,) = fed.draw(tid)
     fed.aggregator_phases(tid, {agg: result}, reveal_only=[])
     assert fed.round_of(tid).phase == PH_AGG_REVEAL
     deadline = fed.round_of(tid).phaseDeadline
@@ -252,21 +255,21 @@ def test_aggregator_reveal_after_deadline_reverts(fed):
 
 def test_early_close_of_aggregator_reveal_needs_all_reveals(fed, chain):
     """Quorum 2 of 3: quorum alone does not close the reveal phase early, all reveals do."""
-    tm = fed.tm
+    tm, committee = fed.tm, fed.committee
     t0, t1 = fed.trainers[:2]
-    a0, a1, a2 = fed.aggregators
     tid = fed.create_task(aggregatorQuorum=2, maxAggregators=3)
     samples = {t0: 10, t1: 20}
     fed.trainer_phases(tid, samples)
+    a0, a1, a2 = fed.draw(tid)
     result, _ = fed.make_result(tid, 1, {t0: 5, t1: 7}, samples)
     fed.aggregator_phases(tid, {a0: result, a1: result, a2: result}, reveal_only=[a0, a1])
-    assert bytes(fed.round_of(tid).acceptedKey) == result_key(result)
+    assert bytes(committee.tally(tid, 1)[4]) == result_key(result)
     deadline = fed.round_of(tid).phaseDeadline
     with reverts_with("PhaseNotOver", deadline=deadline):
         tm.advance(tid, sender=fed.outsider)
     rcpt = fed.agg_reveal(tid, a2, result)
-    assert events(rcpt, tm.QuorumReached) == []  # only the reveal that reaches the quorum emits it
-    assert tm.resultVotes(tid, 1, result_key(result)) == 3
+    assert events(rcpt, committee.QuorumReached) == []  # only the reveal that reaches the quorum emits it
+    assert committee.resultVotes(tid, 1, result_key(result)) == 3
     rcpt = tm.advance(tid, sender=fed.outsider)
     assert bytes(one_event(rcpt, tm.RoundFinalized)["scoresRoot"]) == result.scoresRoot
     assert fed.round_of(tid, 1).phase == PH_FINALIZED

@@ -37,6 +37,13 @@ def test_commit_update_reverts(fed, accounts):
     with reverts_with("TrainerLimitReached"):
         fed.commit(tid, fed.trainers[4])
     assert fed.round_of(tid).committed == 3
+    # the stake backing a commitment is reserved: the same stake cannot back seats in other tasks too
+    fed.staking.requestUnstake(850 * FED, sender=t1)  # 150 left, 100 of it reserved
+    other = fed.create_task()
+    with reverts_with("InsufficientStake", available=50 * FED, required=100 * FED):
+        fed.commit(other, t1)
+    with reverts_with("InsufficientStake"):  # nor can it be unstaked
+        fed.staking.requestUnstake(51 * FED, sender=t1)
     tm.advance(tid, sender=fed.outsider)
     with reverts_with("WrongPhase", expected=PH_TRAINER_COMMIT, actual=PH_TRAINER_REVEAL):
         fed.commit(tid, fed.trainers[4])
@@ -73,6 +80,7 @@ def test_reveal_update_reverts(fed):
         tm.revealUpdate(tid, "b" * 129, u["digest"], 10, u["salt"], sender=t0)
     with reverts_with("ZeroSamples"):
         tm.revealUpdate(tid, u2["cid"], u2["digest"], 0, u2["salt"], sender=t2)
+    assert fed.round_of(tid).revealed == 0
     tm.revealUpdate(tid, "b" * 128, u["digest"], 10, u["salt"], sender=t0)  # the cid is not committed to
     assert tm.getTrainerEntry(tid, 1, t0).cid == "b" * 128
     with reverts_with("AlreadyRevealed"):
@@ -91,42 +99,42 @@ def _to_aggregator_commit(fed, **overrides):
 
 
 def test_commit_aggregate_reverts(fed):
-    tm = fed.tm
+    committee = fed.committee
     a0, a1, a2 = fed.aggregators
     tid = fed.create_task()
     result, _ = fed.make_result(tid, 1, {fed.trainers[0]: 1}, {fed.trainers[0]: 1})
     with reverts_with("WrongPhase", expected=PH_AGG_COMMIT, actual=PH_TRAINER_COMMIT):
         fed.agg_commit(tid, a0, result)
+    with reverts_with("WrongPhase", expected=PH_AGG_COMMIT, actual=PH_TRAINER_COMMIT):
+        committee.draw(tid, 1, sender=fed.outsider)
 
     tid, result = _to_aggregator_commit(fed, aggregatorQuorum=2, maxAggregators=3, minAggregatorStake=5_000 * FED)
-    with reverts_with(
-        "AccessControlUnauthorizedAccount", account=fed.trainers[0].address, neededRole=tm.AGGREGATOR_ROLE()
-    ):
-        tm.commitAggregate(tid, keccak(text="c"), sender=fed.trainers[0])
     with reverts_with("ZeroCommitment"):
-        tm.commitAggregate(tid, ZERO32, sender=a0)
+        committee.commitAggregate(tid, ZERO32, sender=a0)
+    with reverts_with("NotInCommittee"):  # not an approved aggregator: never drawn
+        committee.commitAggregate(tid, keccak(text="c"), sender=fed.trainers[0])
+    # an approved aggregator whose free stake does not cover the bond is not eligible for the draw
     fed.staking.requestUnstake(1, sender=a2)
-    with reverts_with("InsufficientStake", available=5_000 * FED - 1, required=5_000 * FED):
+    members = fed.draw(tid)
+    assert sorted(m.address for m in members) == sorted([a0.address, a1.address])
+    with reverts_with("NotInCommittee"):
         fed.agg_commit(tid, a2, result)
     fed.agg_commit(tid, a0, result)
     with reverts_with("AlreadyCommitted"):
         fed.agg_commit(tid, a0, result)
-    # the committee is full
-    fed.tm.grantRole(tm.AGGREGATOR_ROLE(), fed.outsider, sender=fed.admin)
-    fed.token.mint(fed.outsider, 5_000 * FED, sender=fed.admin)
-    fed.token.approve(fed.staking, 5_000 * FED, sender=fed.outsider)
-    fed.staking.stake(5_000 * FED, sender=fed.outsider)
-    fed.agg_commit(tid, a1, result)
-    fed.agg_commit(tid, fed.outsider, result)
-    with reverts_with("AggregatorLimitReached"):
-        tm.commitAggregate(tid, keccak(text="c"), sender=a2)
-    assert fed.round_of(tid).aggCommitted == 3
+    # a drawn member whose stake moved after the draw cannot reserve its bond
+    fed.staking.requestUnstake(1, sender=a1)
+    with reverts_with("InsufficientStake", available=5_000 * FED - 1, required=5_000 * FED):
+        fed.agg_commit(tid, a1, result)
+    assert committee.tally(tid, 1)[:4] == (True, 2, 1, 0)
+    assert committee.getAggregatorEntry(tid, 1, a0).bond == 5_000 * FED
+    assert fed.staking.reservedOf(a0) == 5_000 * FED
 
 
 def test_reveal_aggregate_reverts(fed):
-    tm = fed.tm
-    a0, a1, a2 = fed.aggregators
+    committee = fed.committee
     tid, result = _to_aggregator_commit(fed, aggregatorQuorum=2, maxAggregators=3)
+    a0, a1, a2 = fed.draw(tid)
     with reverts_with("WrongPhase", expected=PH_AGG_REVEAL, actual=PH_AGG_COMMIT):
         fed.agg_reveal(tid, a0, result)
     fed.agg_commit(tid, a0, result)
@@ -134,13 +142,13 @@ def test_reveal_aggregate_reverts(fed):
     fed.advance_after_deadline(tid)
     assert fed.round_of(tid).phase == PH_AGG_REVEAL
 
-    with reverts_with("AccessControlUnauthorizedAccount", account=fed.outsider.address):
-        tm.revealAggregate(tid, result.as_tuple(), ZERO32, sender=fed.outsider)
+    with reverts_with("NotCommitted"):
+        committee.revealAggregate(tid, result.as_tuple(), ZERO32, sender=fed.outsider)
     with reverts_with("NotCommitted"):
         fed.agg_reveal(tid, a2, result)
     salt = salt_for("aggregator", a0.address, tid, 1)
     with reverts_with("CommitmentMismatch"):
-        tm.revealAggregate(tid, result.as_tuple(), keccak(salt), sender=a0)
+        committee.revealAggregate(tid, result.as_tuple(), keccak(salt), sender=a0)
     for field, value in [
         ("totalWeight", result.totalWeight + 1),
         ("resultCid", result.resultCid + "x"),
@@ -151,34 +159,63 @@ def test_reveal_aggregate_reverts(fed):
         tampered = type(result)(*result.as_tuple())
         setattr(tampered, field, value)
         with reverts_with("CommitmentMismatch"):
-            tm.revealAggregate(tid, tampered.as_tuple(), salt, sender=a0)
+            committee.revealAggregate(tid, tampered.as_tuple(), salt, sender=a0)
     # an empty / oversized cid is refused before the commitment check
     for cid in ("", "b" * 129):
         bad = type(result)(*result.as_tuple())
         bad.resultCid = cid
         with reverts_with("InvalidCid"):
-            tm.revealAggregate(tid, bad.as_tuple(), salt, sender=a0)
+            committee.revealAggregate(tid, bad.as_tuple(), salt, sender=a0)
     fed.agg_reveal(tid, a0, result)
     with reverts_with("AlreadyRevealed"):
         fed.agg_reveal(tid, a0, result)
-    assert tm.resultVotes(tid, 1, result_key(result)) == 1
-    assert fed.round_of(tid).acceptedKey == ZERO32  # 1 of 2 needed
-    # a revoked aggregator can no longer reveal
-    tm.revokeRole(tm.AGGREGATOR_ROLE(), a1, sender=fed.admin)
-    with reverts_with("AccessControlUnauthorizedAccount", account=a1.address):
-        fed.agg_reveal(tid, a1, result)
+    assert committee.resultVotes(tid, 1, result_key(result)) == 1
+    assert committee.tally(tid, 1)[4] == ZERO32  # 1 of 2 needed
+
+
+def test_revoking_an_aggregator_between_commit_and_reveal_does_not_get_it_slashed(fed):
+    """Issue 15: the approval gates the draw only; a drawn member keeps its seat (and its duty to reveal)."""
+    committee = fed.committee
+    tid, result = _to_aggregator_commit(fed, aggregatorQuorum=2, maxAggregators=3)
+    a0, a1, a2 = fed.draw(tid)
+    for member in (a0, a1, a2):
+        fed.agg_commit(tid, member, result)
+    fed.tm.advance(tid, sender=fed.outsider)  # every seat committed: the phase closes early
+    committee.revokeRole(committee.AGGREGATOR_ROLE(), a1, sender=fed.admin)
+    for member in (a0, a1, a2):
+        fed.agg_reveal(tid, member, result)
+    fed.finish_round(tid)
+    with reverts_with("NotSlashable"):
+        committee.slashAggregator(tid, 1, a1, sender=fed.outsider)
+    fed.vault.claimAggregatorReward(tid, 1, sender=a1)
+    assert fed.staking.reservedOf(a1) == 0
+    # and it is no longer drawn afterwards
+    tid2, _ = _to_aggregator_commit(fed, aggregatorQuorum=1, maxAggregators=1)
+    assert a1 not in fed.draw(tid2) and committee.approvedCount() == 2
+    committee.grantRole(committee.AGGREGATOR_ROLE(), a1, sender=fed.admin)
 
 
 def test_aggregator_commitment_binds_address_and_round(fed):
-    tm = fed.tm
-    a0, a1, _ = fed.aggregators
+    committee = fed.committee
     tid, result = _to_aggregator_commit(fed, aggregatorQuorum=2, maxAggregators=3)
+    a0, a1, _ = fed.draw(tid)
     salt = salt_for("aggregator", a0.address, tid, 1)
     key = result_key(result)
     # a1 copies a0's commitment: it cannot reveal it as its own
-    tm.commitAggregate(tid, aggregator_commitment(a0, tid, 1, key, salt), sender=a1)
+    committee.commitAggregate(tid, aggregator_commitment(a0, tid, 1, key, salt), sender=a1)
     fed.agg_commit(tid, a0, result)
     fed.advance_after_deadline(tid)
     with reverts_with("CommitmentMismatch"):
-        tm.revealAggregate(tid, result.as_tuple(), salt, sender=a1)
+        committee.revealAggregate(tid, result.as_tuple(), salt, sender=a1)
     fed.agg_reveal(tid, a0, result)
+
+
+def test_reveal_refuses_more_samples_than_the_task_allows(fed):
+    t0, t1 = fed.trainers[:2]
+    tid = fed.create_task(maxSamples=500)
+    fed.commit(tid, t0, 500)
+    fed.commit(tid, t1, 501)
+    fed.advance_after_deadline(tid)
+    fed.reveal(tid, t0, 500)
+    with reverts_with("TooManySamples", maxSamples=500, numSamples=501):
+        fed.reveal(tid, t1, 501)

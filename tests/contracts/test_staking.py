@@ -1,6 +1,8 @@
 """Staking: stake, unbonding bucket, withdraw, slashing to the treasury, parameters."""
 
+import ape
 import pytest
+from eth_utils import keccak
 
 from tests.support.contracts import (
     FED,
@@ -54,7 +56,7 @@ def test_constructor_rejects_zero_addresses(project, accounts, token, which):
     args = {"token": token.address, "treasury": accounts[1].address, "admin": accounts[0].address}
     args[which] = ZERO_ADDRESS
     with deploy_reverts_with("ZeroAddress()"):
-        accounts[0].deploy(project.Staking, args["token"], args["treasury"], 5, args["admin"])
+        accounts[0].deploy(project.Staking, args["token"], args["treasury"], 3600, args["admin"])
 
 
 def test_stake(staking, token, staker):
@@ -132,64 +134,60 @@ def test_withdraw_after_release(staking, token, staker, chain):
     _check_books(token, staking)
 
 
-def test_slash_takes_active_then_unbonding_to_treasury(staking, token, staker, slasher, treasury):
+def test_bonds_reserve_release_and_slash_only_what_was_reserved(staking, token, staker, slasher, treasury):
     staking.stake(500 * FED, sender=staker)
-    staking.requestUnstake(200 * FED, sender=staker)  # active 300, unbonding 200
+    receipt = staking.reserve(staker, 300 * FED, sender=slasher)
+    assert_event(receipt, staking.BondReserved, account=staker.address, amount=300 * FED, reserved=300 * FED,
+                 slasher=slasher.address)
+    assert (staking.reservedOf(staker), staking.freeStakeOf(staker)) == (300 * FED, 200 * FED)
+    with reverts_with("InsufficientStake", available=200 * FED, requested=201 * FED):
+        staking.reserve(staker, 201 * FED, sender=slasher)  # one stake backs one bond only
+    with reverts_with("InsufficientStake", available=200 * FED, requested=201 * FED):
+        staking.requestUnstake(201 * FED, sender=staker)  # reserved stake cannot leave
+    staking.requestUnstake(200 * FED, sender=staker)
     before = token.balanceOf(treasury)
-    assert staking.slash.call(staker, 350 * FED, REASON, sender=slasher) == 350 * FED
-    receipt = staking.slash(staker, 350 * FED, REASON, sender=slasher)
-    assert_event(
-        receipt, staking.Slashed, account=staker.address, amount=350 * FED, reason=REASON, slasher=slasher.address
-    )
-    assert staking.stakeOf(staker) == 0
-    amount, release = staking.unbondingOf(staker)
-    assert amount == 150 * FED and release > 0
-    assert token.balanceOf(treasury) == before + 350 * FED
-    assert staking.totalStaked() == 0
-    assert staking.totalUnbonding() == 150 * FED
+    receipt = staking.slashReserved(staker, 100 * FED, REASON, sender=slasher)
+    assert_event(receipt, staking.Slashed, account=staker.address, amount=100 * FED, reason=REASON,
+                 slasher=slasher.address)
+    assert (staking.stakeOf(staker), staking.reservedOf(staker)) == (200 * FED, 200 * FED)
+    assert staking.unbondingOf(staker)[0] == 200 * FED  # the unbonding bucket is never slashed
+    with reverts_with("BondTooLarge", reserved=200 * FED, amount=201 * FED):
+        staking.slashReserved(staker, 201 * FED, REASON, sender=slasher)
+    receipt = staking.release(staker, 200 * FED, sender=slasher)
+    assert_event(receipt, staking.BondReleased, account=staker.address, amount=200 * FED, reserved=0,
+                 slasher=slasher.address)
+    with reverts_with("BondTooLarge", reserved=0, amount=1):
+        staking.release(staker, 1, sender=slasher)
+    assert token.balanceOf(treasury) == before + 100 * FED
+    assert events(staking.slashReserved(staker, 0, REASON, sender=slasher), staking.Slashed) == []
     _check_books(token, staking)
 
 
-def test_slash_is_capped_at_available_stake(staking, token, staker, slasher, treasury):
-    staking.stake(100 * FED, sender=staker)
-    staking.requestUnstake(40 * FED, sender=staker)
-    assert staking.slash.call(staker, 1_000 * FED, REASON, sender=slasher) == 100 * FED
-    receipt = staking.slash(staker, 1_000 * FED, REASON, sender=slasher)
-    assert_event(
-        receipt, staking.Slashed, account=staker.address, amount=100 * FED, reason=REASON, slasher=slasher.address
-    )
-    assert staking.stakeOf(staker) == 0
-    assert staking.unbondingOf(staker) == (0, 0)
-    assert token.balanceOf(treasury) == 100 * FED
-    _check_books(token, staking)
-
-
-def test_slash_of_nothing_is_a_noop(staking, token, staker, slasher, treasury):
-    assert staking.slash.call(staker, 5 * FED, REASON, sender=slasher) == 0
-    receipt = staking.slash(staker, 5 * FED, REASON, sender=slasher)
-    assert events(receipt, staking.Slashed) == []
+def test_bonds_require_the_slasher_role(staking, staker, admin):
     staking.stake(5 * FED, sender=staker)
-    receipt = staking.slash(staker, 0, REASON, sender=slasher)
-    assert events(receipt, staking.Slashed) == []
-    assert staking.stakeOf(staker) == 5 * FED
-    assert token.balanceOf(treasury) == 0
+    for call in (lambda: staking.reserve(staker, 1, sender=admin), lambda: staking.release(staker, 1, sender=admin),
+                 lambda: staking.slashReserved(staker, 1, REASON, sender=admin)):
+        with reverts_with("AccessControlUnauthorizedAccount", account=admin.address,
+                          neededRole=staking.SLASHER_ROLE()):
+            call()
 
 
-def test_slash_requires_slasher_role(staking, staker, admin):
-    staking.stake(5 * FED, sender=staker)
-    with reverts_with("AccessControlUnauthorizedAccount", account=admin.address, neededRole=staking.SLASHER_ROLE()):
-        staking.slash(staker, 1, REASON, sender=admin)
-
-
-def test_set_unbonding_delay(staking, staker, admin, chain):
-    receipt = staking.setUnbondingDelay(60, sender=admin)
-    assert_event(receipt, staking.UnbondingDelayChanged, oldDelay=UNBONDING_DELAY, newDelay=60)
-    assert staking.unbondingDelay() == 60
+def test_set_unbonding_delay_is_bounded(staking, staker, admin, chain, project, token, accounts):
+    """Issue 15: a zero delay lets a trainer about to be rejected withdraw first; a huge one overflowed."""
+    receipt = staking.setUnbondingDelay(3600, sender=admin)
+    assert_event(receipt, staking.UnbondingDelayChanged, oldDelay=UNBONDING_DELAY, newDelay=3600)
+    assert staking.unbondingDelay() == 3600
     staking.stake(5 * FED, sender=staker)
     receipt = staking.requestUnstake(5 * FED, sender=staker)
-    assert staking.unbondingOf(staker)[1] == chain.blocks[receipt.block_number].timestamp + 60
+    assert staking.unbondingOf(staker)[1] == chain.blocks[receipt.block_number].timestamp + 3600
+    for bad in (0, 3599, 365 * 24 * 3600 + 1, 2**64 - 1):
+        with reverts_with("InvalidUnbondingDelay", delay=bad, min=3600, max=365 * 24 * 3600):
+            staking.setUnbondingDelay(bad, sender=admin)
     with reverts_with("AccessControlUnauthorizedAccount", account=staker.address):
-        staking.setUnbondingDelay(1, sender=staker)
+        staking.setUnbondingDelay(7200, sender=staker)
+    with ape.reverts() as info:
+        accounts[0].deploy(project.Staking, token, accounts[1], 0, accounts[0])
+    assert info.value.revert_message.startswith("0x" + keccak(text="InvalidUnbondingDelay(uint64,uint64,uint64)")[:4].hex())
 
 
 def test_set_treasury(staking, token, staker, slasher, admin, accounts, treasury):
@@ -198,7 +196,8 @@ def test_set_treasury(staking, token, staker, slasher, admin, accounts, treasury
     assert_event(receipt, staking.TreasuryChanged, oldTreasury=treasury.address, newTreasury=new_treasury.address)
     assert staking.treasury() == new_treasury.address
     staking.stake(5 * FED, sender=staker)
-    staking.slash(staker, 2 * FED, REASON, sender=slasher)
+    staking.reserve(staker, 2 * FED, sender=slasher)
+    staking.slashReserved(staker, 2 * FED, REASON, sender=slasher)
     assert token.balanceOf(new_treasury) == 2 * FED
     with reverts_with("ZeroAddress"):
         staking.setTreasury(ZERO_ADDRESS, sender=admin)

@@ -28,18 +28,21 @@ from tests.support.contracts import (
 
 def test_constructor_state(tm, token, staking, admin, chain):
     receipt = chain.get_receipt(tm.txn_hash)
-    assert_event(receipt, tm.SlashFractionsChanged, trainerBps=500, aggregatorBps=2000)
+    assert_event(receipt, tm.SlashFractionsChanged, trainerBps=10_000, aggregatorBps=5_000)
     assert_event(receipt, tm.PhaseDurationBoundsChanged, min=1, max=30 * 24 * HOUR)
+    assert_event(receipt, tm.SettlementWindowChanged, oldWindow=0, newWindow=24 * HOUR)
     assert tm.token() == token.address
     assert tm.staking() == staking.address
-    assert tm.trainerSlashBps() == 500
-    assert tm.aggregatorSlashBps() == 2000
+    assert tm.trainerSlashBps() == 10_000
+    assert tm.aggregatorSlashBps() == 5_000
     assert tm.minPhaseDuration() == 1
     assert tm.maxPhaseDuration() == 30 * 24 * HOUR
+    assert tm.settlementWindow() == 24 * HOUR
     assert tm.taskCount() == 0
     assert tm.hasRole(tm.DEFAULT_ADMIN_ROLE(), admin)
     assert tm.hasRole(tm.PARAMETER_ROLE(), admin)
-    assert bytes(tm.AGGREGATOR_ROLE()) == keccak(text="AGGREGATOR_ROLE")
+    assert bytes(tm.REJECTION_ROLE()) == keccak(text="REJECTION_ROLE")
+    assert tm.vault() == tm.committee() == ZERO_ADDRESS  # connected once, by the deployment
 
 
 @pytest.mark.parametrize("which", [0, 1, 2])
@@ -70,7 +73,8 @@ def test_create_task(fed, chain):
     )
     assert_event(receipt, tm.RoundStarted, taskId=1, round=1, commitDeadline=ts + HOUR)
     assert token.balanceOf(sponsor) == before - params["rewardBudget"]
-    assert token.balanceOf(tm) == params["rewardBudget"]
+    assert token.balanceOf(fed.vault) == params["rewardBudget"] and token.balanceOf(tm) == 0
+    assert fed.vault.termsOf(1)[:3] == (300, 0, 180 * 24 * HOUR)
 
     info = tm.getTask(1)
     assert info.sponsor == sponsor.address
@@ -86,7 +90,7 @@ def test_create_task(fed, chain):
     r = tm.getRound(1, 1)
     assert r.phase == PH_TRAINER_COMMIT
     assert r.phaseDeadline == ts + HOUR
-    assert (r.committed, r.revealed, r.aggCommitted, r.aggRevealed) == (0, 0, 0, 0)
+    assert (r.committed, r.revealed, r.drawBlock, r.finalizedAt, r.settledAt) == (0, 0, 0, 0, 0)
     assert tm.getRound(1, 2).phase == PH_NONE
     assert list(tm.getRoundTrainers(1, 1)) == []
 
@@ -130,6 +134,11 @@ BAD_PARAMS = [
     ("revealDuration", {"revealDuration": 30 * 24 * HOUR + 1}),
     ("aggregatorCommitDuration", {"aggregatorCommitDuration": 0}),
     ("aggregatorRevealDuration", {"aggregatorRevealDuration": 30 * 24 * HOUR + 1}),
+    ("maxAggregators", {"aggregatorQuorum": 2, "maxAggregators": 2}),  # q-of-q: a free veto for any member
+    ("maxAggregators", {"aggregatorQuorum": 3, "maxAggregators": 3}),
+    ("maxTrainers", {"minTrainers": 1, "maxTrainers": 1025}),
+    ("minTrainerStake", {"minTrainerStake": 0}),  # slot squatting must cost a bond
+    ("minAggregatorStake", {"minAggregatorStake": 0}),
     ("strategy", {"strategy": ""}),
     ("dpDeltaE18", {"dpDeltaE18": 10**18}),
 ]
@@ -225,11 +234,12 @@ def test_pure_helpers_match_python(tm, accounts):
     assert bytes(tm.computeAggregatorCommitment(aggregator, 5, 2, key, salt)) == aggregator_commitment(
         aggregator, 5, 2, key, salt
     )
-    for score in (0, 1, 1_000_000, 2**32 - 1):
-        assert bytes(tm.computeScoreLeaf(trainer, score)) == score_leaf(trainer, score)
+    for score, weight in ((0, 0), (1, 1), (1_000_000, 2**64 - 1), (2**32 - 1, 7)):
+        assert bytes(tm.computeScoreLeaf(trainer, score, weight)) == score_leaf(trainer, score, weight)
     # known-answer check of the leaf encoding (independent of the helpers above)
-    manual = keccak(keccak(bytes(12) + bytes.fromhex(trainer[2:]) + (42).to_bytes(32, "big")))
-    assert bytes(tm.computeScoreLeaf(trainer, 42)) == manual
+    manual = keccak(keccak(bytes(12) + bytes.fromhex(trainer[2:]) + (42).to_bytes(32, "big")
+                           + (9).to_bytes(32, "big")))
+    assert bytes(tm.computeScoreLeaf(trainer, 42, 9)) == manual
 
 
 def test_views_reject_unknown_tasks(fed):
@@ -239,30 +249,64 @@ def test_views_reject_unknown_tasks(fed):
         view_reverts_with(tm, "getRound", task_id, 1, name="UnknownTask", taskId=task_id)
         view_reverts_with(tm, "getTrainerEntry", task_id, 1, t, name="UnknownTask", taskId=task_id)
         view_reverts_with(tm, "getRoundTrainers", task_id, 1, name="UnknownTask", taskId=task_id)
-        view_reverts_with(tm, "getAggregatorEntry", task_id, 1, t, name="UnknownTask", taskId=task_id)
-        view_reverts_with(tm, "resultVotes", task_id, 1, ZERO32, name="UnknownTask", taskId=task_id)
+        view_reverts_with(tm, "phaseView", task_id, name="UnknownTask", taskId=task_id)
+        view_reverts_with(tm, "committeeTerms", task_id, 1, name="UnknownTask", taskId=task_id)
+        view_reverts_with(tm, "trainerBond", task_id, name="UnknownTask", taskId=task_id)
     fed.create_task()
     assert fed.tm.getTask(1).currentRound == 1
     view_reverts_with(tm, "getTask", 2, name="UnknownTask", taskId=2)
 
 
 def test_mutators_reject_unknown_tasks(fed):
-    tm, t, agg = fed.tm, fed.trainers[0], fed.aggregators[0]
+    tm, committee, vault, t, agg = fed.tm, fed.committee, fed.vault, fed.trainers[0], fed.aggregators[0]
     with reverts_with("UnknownTask", taskId=3):
         tm.commitUpdate(3, keccak(text="c"), sender=t)
     with reverts_with("UnknownTask", taskId=3):
         tm.revealUpdate(3, "cid", ZERO32, 1, ZERO32, sender=t)
     with reverts_with("UnknownTask", taskId=3):
-        tm.commitAggregate(3, keccak(text="c"), sender=agg)
+        committee.commitAggregate(3, keccak(text="c"), sender=agg)
     with reverts_with("UnknownTask", taskId=3):
-        tm.revealAggregate(3, Result("c", ZERO32, ZERO32, 0, 0, 0).as_tuple(), ZERO32, sender=agg)
+        committee.revealAggregate(3, Result("c", ZERO32, ZERO32, 0, 0, 0).as_tuple(), ZERO32, sender=agg)
+    with reverts_with("UnknownTask", taskId=3):
+        committee.draw(3, 1, sender=agg)
     with reverts_with("UnknownTask", taskId=3):
         tm.advance(3, sender=t)
-    with reverts_with("UnknownTask", taskId=3):
-        tm.claimReward(3, 1, 0, [], sender=t)
+    with reverts_with("RoundNotFinalized"):  # the vault reads the round through TaskManager.claimView
+        vault.claimReward(3, 1, 1, 1, [], sender=t)
     with reverts_with("UnknownTask", taskId=3):
         tm.slashNonRevealingTrainer(3, 1, t, sender=t)
     with reverts_with("UnknownTask", taskId=3):
-        tm.slashAggregator(3, 1, agg, sender=t)
+        committee.slashAggregator(3, 1, agg, sender=t)
     with reverts_with("UnknownTask", taskId=3):
-        tm.reclaimUnallocated(3, sender=t)
+        tm.releaseBond(3, 1, t, sender=t)
+    with reverts_with("UnknownTask", taskId=3):
+        vault.reclaimUnallocated(3, sender=t)
+
+
+def test_every_protocol_parameter_is_bounded_in_the_contract(fed):
+    """Issue 15: parameters that could break the protocol are refused by the contract itself."""
+    tm, admin = fed.tm, fed.admin
+    for bad in (0, 59, 30 * 24 * HOUR + 1, 2**64 - 1):
+        with reverts_with("InvalidSettlementWindow", window=bad):
+            tm.setSettlementWindow(bad, sender=admin)
+    receipt = tm.setSettlementWindow(HOUR, sender=admin)
+    assert_event(receipt, tm.SettlementWindowChanged, oldWindow=24 * HOUR, newWindow=HOUR)
+    with reverts_with("InvalidDurationBounds", min=1, max=365 * 24 * HOUR + 1):
+        tm.setPhaseDurationBounds(1, 365 * 24 * HOUR + 1, sender=admin)
+    with reverts_with("AccessControlUnauthorizedAccount"):
+        tm.setSettlementWindow(HOUR, sender=fed.outsider)
+
+
+def test_the_contracts_are_connected_once(fed):
+    with reverts_with("AlreadyConnected"):
+        fed.tm.connect(fed.vault, fed.committee, sender=fed.admin)
+    with reverts_with("AlreadyConnected"):
+        fed.committee.connect(fed.tm, fed.vault, sender=fed.admin)
+    with reverts_with("AlreadyConnected"):
+        fed.vault.connect(fed.tm, sender=fed.admin)
+    with reverts_with("NotTaskManager"):
+        fed.vault.openTask(1, sender=fed.outsider)
+    with reverts_with("NotVault"):
+        fed.tm.markClaimed(1, 1, fed.outsider, 0, sender=fed.outsider)
+    with reverts_with("NotVault"):
+        fed.committee.markClaimed(1, 1, fed.outsider, sender=fed.outsider)

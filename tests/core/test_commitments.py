@@ -152,9 +152,17 @@ def test_aggregator_commitment_structure() -> None:
 
 
 def test_score_leaf_structure() -> None:
-    assert score_leaf(ADDRS[0], 750_000) == keccak(H(word(ADDRS[0]), word(750_000)))
+    assert score_leaf(ADDRS[0], 750_000, 42) == keccak(H(word(ADDRS[0]), word(750_000), word(42)))
+    assert score_leaf(ADDRS[0], 750_000, 42) != score_leaf(ADDRS[0], 750_000, 43)  # the weight is attested
     with pytest.raises(ValueError):
-        score_leaf(ADDRS[0], 2**32)
+        score_leaf(ADDRS[0], 2**32, 1)
+    with pytest.raises(ValueError):
+        score_leaf(ADDRS[0], 1, 2**64)
+
+
+def weights_of(scores: dict) -> dict:
+    """A weight per trainer, different for each, 0 for a rejected (score 0) trainer."""
+    return {t: (0 if s == 0 else 10 + i) for i, (t, s) in enumerate(scores.items())}
 
 
 # --- score tree --------------------------------------------------------------------------------
@@ -163,46 +171,50 @@ def test_score_leaf_structure() -> None:
 @pytest.mark.parametrize("n", range(1, 10))
 def test_every_proof_verifies(n: int) -> None:
     scores = {a: (i * 137_911) % 1_000_001 for i, a in enumerate(ADDRS[:n])}
-    tree = ScoreTree(scores)
+    weights = weights_of(scores)
+    tree = ScoreTree(scores, weights)
     assert len(tree) == n
     for trainer, score in scores.items():
-        leaf = score_leaf(trainer, score)
+        leaf = score_leaf(trainer, score, weights[trainer])
         assert tree.leaf(trainer) == leaf
         proof = tree.proof(trainer)
         assert len(proof) <= max(1, (n - 1).bit_length())
         assert verify(tree.root, leaf, proof)
-        assert not verify(tree.root, score_leaf(trainer, score + 1), proof)
+        assert not verify(tree.root, score_leaf(trainer, score + 1, weights[trainer]), proof)
+        assert not verify(tree.root, score_leaf(trainer, score, weights[trainer] + 1), proof)  # inflated weight
         others = [t for t in scores if t != trainer]
         for other in others:
-            assert not verify(tree.root, score_leaf(other, score), proof)
+            assert not verify(tree.root, score_leaf(other, score, weights[trainer]), proof)
             assert not verify(tree.root, tree.leaf(other), proof)
 
 
 def test_tree_shape_and_ordering() -> None:
     a, b, c = sorted(ADDRS[:3], key=lambda x: int(x, 16))
-    leaves = [score_leaf(a, 1), score_leaf(b, 2), score_leaf(c, 3)]
+    leaves = [score_leaf(a, 1, 5), score_leaf(b, 2, 5), score_leaf(c, 3, 5)]
 
     def pair(x: bytes, y: bytes) -> bytes:
         return keccak(min(x, y) + max(x, y))
 
-    tree = ScoreTree({c: 3, a: 1, b: 2})
+    tree = ScoreTree({c: 3, a: 1, b: 2}, {a: 5, b: 5, c: 5})
     assert tree.trainers == (a, b, c)
     assert tree.root == pair(pair(leaves[0], leaves[1]), leaves[2])  # odd node promoted unchanged
     assert tree.proof(c) == [pair(leaves[0], leaves[1])]
     assert tree.proof(a) == [leaves[1], leaves[2]]
-    assert ScoreTree({a: 1}).root == leaves[0]
-    assert ScoreTree({a: 1}).proof(a) == []
+    assert ScoreTree({a: 1}, {a: 5}).root == leaves[0]
+    assert ScoreTree({a: 1}, {a: 5}).proof(a) == []
 
 
 def test_root_ignores_insertion_order_and_address_case() -> None:
     scores = {a: i * 1000 for i, a in enumerate(ADDRS[:7])}
-    roots = {ScoreTree(dict(p)).root for p in itertools.islice(itertools.permutations(scores.items()), 20)}
-    roots.add(ScoreTree({a.lower(): s for a, s in scores.items()}).root)
+    weights = {a: 3 for a in scores}
+    roots = {ScoreTree(dict(p), weights).root for p in itertools.islice(itertools.permutations(scores.items()), 20)}
+    roots.add(ScoreTree({a.lower(): s for a, s in scores.items()}, {a.upper().replace("0X", "0x"): 3
+                                                                     for a in scores}).root)
     assert len(roots) == 1
 
 
 def test_empty_tree() -> None:
-    tree = ScoreTree({})
+    tree = ScoreTree({}, {})
     assert tree.root == EMPTY_ROOT == b"\0" * 32
     with pytest.raises(KeyError):
         tree.proof(ADDRS[0])
@@ -210,13 +222,17 @@ def test_empty_tree() -> None:
 
 def test_tree_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
-        ScoreTree({ADDRS[0]: 1, ADDRS[0].lower(): 2})
+        ScoreTree({ADDRS[0]: 1, ADDRS[0].lower(): 2}, {ADDRS[0]: 1})
     with pytest.raises(ValueError):
-        ScoreTree({ADDRS[0]: 1_000_001})
+        ScoreTree({ADDRS[0]: 1_000_001}, {ADDRS[0]: 1})
     with pytest.raises(ValueError):
-        ScoreTree({"nobody": 1})
+        ScoreTree({"nobody": 1}, {"nobody": 1})
+    with pytest.raises(ValueError):  # a weight for every score, and no other
+        ScoreTree({ADDRS[0]: 1}, {ADDRS[1]: 1})
+    with pytest.raises(ValueError):
+        ScoreTree({ADDRS[0]: 1}, {ADDRS[0]: 2**64})
     with pytest.raises(KeyError):
-        ScoreTree({ADDRS[0]: 1}).proof(ADDRS[1])
+        ScoreTree({ADDRS[0]: 1}, {ADDRS[0]: 1}).proof(ADDRS[1])
 
 
 def test_total_weight() -> None:

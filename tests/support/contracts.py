@@ -42,7 +42,7 @@ TASK_NONE, TASK_ACTIVE, TASK_COMPLETED = range(3)
     PH_FAILED,
 ) = range(7)
 TR_NONE, TR_COMMITTED, TR_REVEALED, TR_CLAIMED, TR_SLASHED = range(5)
-AG_NONE, AG_COMMITTED, AG_REVEALED, AG_SLASHED = range(4)
+AG_NONE, AG_COMMITTED, AG_REVEALED, AG_SLASHED, AG_CLAIMED = range(5)
 
 PARAM_FIELDS = SOLIDITY_NAMES  # TaskParams in ABI order (fedchain.taskspec)
 
@@ -85,6 +85,7 @@ def default_params(**overrides) -> dict:
         "strategyParams": b"",
         "dpEpsilonMilli": 8_000,
         "dpDeltaE18": 10**13,
+        "maxSamples": 0,
     }
     unknown = set(overrides) - set(params)
     assert not unknown, unknown
@@ -157,8 +158,8 @@ def aggregator_commitment(aggregator, task_id, rnd, key, salt) -> bytes:
     )
 
 
-def score_leaf(trainer, score: int) -> bytes:
-    return keccak(keccak(encode(["address", "uint32"], [str(trainer), score])))
+def score_leaf(trainer, score: int, weight: int) -> bytes:
+    return keccak(keccak(encode(["address", "uint32", "uint64"], [str(trainer), score, weight])))
 
 
 # ---------------------------------------------------------------- Merkle tree
@@ -170,16 +171,19 @@ def _pair(a: bytes, b: bytes) -> bytes:
 
 @dataclass
 class ScoreTree:
-    """Leaves ordered by address ascending, sorted-pair hashing, odd node promoted unchanged."""
+    """Leaves (trainer, score, weight) ordered by address ascending, sorted-pair hashing, odd node promoted
+    unchanged."""
 
     scores: dict  # address -> score
+    weights: dict  # address -> attested weight
     levels: list = field(init=False)
     order: list = field(init=False)
 
     def __post_init__(self):
         self.scores = {to_checksum_address(str(a)): s for a, s in self.scores.items()}
+        self.weights = {to_checksum_address(str(a)): w for a, w in self.weights.items()}
         self.order = sorted(self.scores, key=lambda a: int(a, 16))
-        self.levels = [[score_leaf(a, self.scores[a]) for a in self.order]]
+        self.levels = [[score_leaf(a, self.scores[a], self.weights[a]) for a in self.order]]
         while len(self.levels[-1]) > 1:
             below = self.levels[-1]
             above = [_pair(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
@@ -281,9 +285,11 @@ def assert_event(receipt, event_abi, **expected):
 class Fed:
     """Deployed contracts and the accounts around them, with helpers that drive rounds."""
 
-    def __init__(self, chain, token, staking, tm, admin, treasury, sponsor, trainers, aggregators, outsider):
+    def __init__(self, chain, token, staking, tm, committee, vault, admin, treasury, sponsor, trainers, aggregators,
+                 outsider):
         self.chain = chain
         self.token, self.staking, self.tm = token, staking, tm
+        self.committee, self.vault = committee, vault
         self.admin, self.treasury, self.sponsor, self.outsider = admin, treasury, sponsor, outsider
         self.trainers, self.aggregators = trainers, aggregators
 
@@ -349,13 +355,15 @@ class Fed:
 
     @staticmethod
     def make_result(task_id, rnd, scores: dict, samples: dict, tag="honest", **overrides) -> tuple[Result, ScoreTree]:
-        tree = ScoreTree({t.address: s for t, s in scores.items()})
+        """A result whose leaves attest each trainer's weight as its sample count (0 for a rejected trainer)."""
+        weights = {t.address: (samples[t] if s > 0 else 0) for t, s in scores.items()}
+        tree = ScoreTree({t.address: s for t, s in scores.items()}, weights)
         accepted = sum(1 for s in scores.values() if s > 0)
         r = Result(
             resultCid=f"bafkreiaggregate{tag}t{task_id}r{rnd}",
             resultDigest=sha(f"aggregate:{tag}:{task_id}:{rnd}"),
             scoresRoot=tree.root,
-            totalWeight=sum(s * samples[t] for t, s in scores.items()),
+            totalWeight=sum(s * weights[t.address] for t, s in scores.items()),
             accepted=accepted,
             rejected=len(scores) - accepted,
         )
@@ -363,16 +371,24 @@ class Fed:
             setattr(r, key, value)
         return r, tree
 
+    def draw(self, task_id) -> list:
+        """Draw the current round's committee (AggregatorCommit phase) and return its members as accounts."""
+        rnd = self.tm.getTask(task_id).currentRound
+        if not self.committee.drawn(task_id, rnd):
+            self.committee.draw(task_id, rnd, sender=self.outsider)
+        by_address = {a.address: a for a in self.aggregators}
+        return [by_address[str(m)] for m in self.committee.membersOf(task_id, rnd)]
+
     def agg_commit(self, task_id, aggregator, result: Result):
         rnd = self.tm.getTask(task_id).currentRound
         salt = salt_for("aggregator", aggregator.address, task_id, rnd)
         c = aggregator_commitment(aggregator, task_id, rnd, result_key(result), salt)
-        return self.tm.commitAggregate(task_id, c, sender=aggregator)
+        return self.committee.commitAggregate(task_id, c, sender=aggregator)
 
     def agg_reveal(self, task_id, aggregator, result: Result):
         rnd = self.tm.getTask(task_id).currentRound
         salt = salt_for("aggregator", aggregator.address, task_id, rnd)
-        return self.tm.revealAggregate(task_id, result.as_tuple(), salt, sender=aggregator)
+        return self.committee.revealAggregate(task_id, result.as_tuple(), salt, sender=aggregator)
 
     def aggregator_phases(self, task_id, results: dict, reveal_only=None):
         """Commit ``results`` ({aggregator: Result}), close the phase, reveal (``reveal_only`` or all).
@@ -387,21 +403,31 @@ class Fed:
 
     def finish_round(self, task_id):
         """Leave AggregatorReveal (early when everyone revealed, else after the deadline)."""
-        r = self.round_of(task_id)
-        if r.aggRevealed == r.aggCommitted:
+        rnd = self.tm.getTask(task_id).currentRound
+        _, _, committed, revealed, _ = self.committee.tally(task_id, rnd)
+        if revealed == committed:
             return self.tm.advance(task_id, sender=self.outsider)
         return self.advance_after_deadline(task_id)
 
     def full_round(self, task_id, samples: dict, scores: dict, aggregator=None):
-        """One honest round with one aggregator; returns (receipt of the finalizing advance, result, tree)."""
-        aggregator = aggregator or self.aggregators[0]
+        """One honest round with one drawn aggregator; returns (receipt of the finalizing advance, result, tree)."""
         rnd = self.tm.getTask(task_id).currentRound
         self.trainer_phases(task_id, samples)
+        aggregator = aggregator or self.draw(task_id)[0]
         result, tree = self.make_result(task_id, rnd, scores, samples)
         self.aggregator_phases(task_id, {aggregator: result})
         return self.finish_round(task_id), result, tree
 
     # ---- accounting
+
+    def claim(self, task_id, rnd, trainer, tree: ScoreTree):
+        address = to_checksum_address(trainer.address)
+        return self.vault.claimReward(task_id, rnd, tree.scores[address], tree.weights[address], tree.proof(trainer),
+                                      sender=trainer)
+
+    def trainer_share(self, task_id, rnd) -> int:
+        """The trainers' part of a finalized round's budget (RewardVault.splitOf)."""
+        return self.vault.splitOf(task_id, rnd)[0]
 
     def holders(self):
         return [
@@ -413,6 +439,8 @@ class Fed:
             *self.aggregators,
             self.staking,
             self.tm,
+            self.committee,
+            self.vault,
         ]
 
     def assert_conserved(self):
@@ -420,3 +448,4 @@ class Fed:
         assert total == self.token.totalSupply()
         # the contracts hold exactly what their books say
         assert self.token.balanceOf(self.staking) == self.staking.totalStaked() + self.staking.totalUnbonding()
+        assert self.token.balanceOf(self.tm) == 0 and self.token.balanceOf(self.committee) == 0

@@ -21,11 +21,14 @@ FED = 10**18
 NONE, TC, TR, AC, AR, FIN, FAIL = range(7)  # enum Phase
 ACTIVE, COMPLETED = 1, 2  # enum TaskStatus
 T_COMMITTED, T_REVEALED, T_CLAIMED, T_SLASHED = 1, 2, 3, 4  # enum TrainerStatus
-A_COMMITTED, A_REVEALED, A_SLASHED = 1, 2, 3  # enum AggregatorStatus
-TRAINER_STAKE, AGG_STAKE, MIN_T_STAKE, MIN_A_STAKE = 1_000 * FED, 5_000 * FED, 100 * FED, 1_000 * FED
-UNBONDING, TRAINER_BPS, AGG_BPS, TASK = 2 * 3600, 500, 2000, 1
-ROUND_FIELDS = ("phase", "phaseDeadline", "committed", "revealed", "aggCommitted", "aggRevealed", "roundBudget", "paid",
-                "failedPhase", "failureReason", "acceptedKey")
+A_COMMITTED, A_REVEALED, A_SLASHED, A_CLAIMED = 1, 2, 3, 4  # enum AggregatorStatus
+# stakes cover two bonds each (trainers) or two committee seats (aggregators): bonds of unsettled rounds bind
+TRAINER_STAKE, AGG_STAKE, MIN_T_STAKE, MIN_A_STAKE = 250 * FED, 2_500 * FED, 100 * FED, 1_000 * FED
+UNBONDING, TRAINER_BPS, AGG_BPS, TASK = 3600, 10_000, 5_000, 1  # the contracts' defaults for the slashes
+SETTLE = 24 * 3600  # TaskManager.settlementWindow default
+AGG_SHARE_BPS, FEE_BPS, CLAIM_WINDOW = 300, 100, 2 * 24 * 3600  # RewardVault terms set before the task
+ROUND_FIELDS = ("phase", "phaseDeadline", "committed", "revealed", "roundBudget", "failedPhase", "failureReason",
+                "acceptedKey", "finalizedAt", "settledAt")
 REACHED: Counter = Counter()  # outcomes seen in the whole run, so the invariants were not checked vacuously
 Err = tuple[Any, ...] | None  # ("ErrorName", *args), or None for success
 
@@ -64,7 +67,7 @@ class Env:
 
     def __init__(self, chain: Any, contracts: list[Any], accounts: Any) -> None:
         self.chain, self.url, self.http = chain, chain.provider.web3.provider.endpoint_uri, requests.Session()
-        self.token, self.staking, self.tm = (Iface(c) for c in contracts)
+        self.token, self.staking, self.tm, self.committee, self.vault = (Iface(c) for c in contracts)
         self.everyone = [a.address for a in accounts[:11]]
         self.admin, self.treasury, self.sponsor, self.outsider = (self.everyone[i] for i in (0, 1, 2, 10))
         self.trainers, self.aggregators = self.everyone[3:7], self.everyone[7:10]
@@ -94,7 +97,8 @@ class Env:
         if int(receipt["status"], 16) == 1:
             return ts, None
         data = bytes.fromhex(self.rpc("debug_traceTransaction", txh, {"tracer": "callTracer"})["output"][2:])
-        abi = next(i.errors[data[:4]] for i in (self.tm, self.staking, self.token) if data[:4] in i.errors)
+        ifaces = (self.tm, self.committee, self.vault, self.staking, self.token)
+        abi = next(i.errors[data[:4]] for i in ifaces if data[:4] in i.errors)
         values = decode(types(abi["inputs"]), data[4:])
         return ts, (abi["name"], *(v.lower() if isinstance(v, str) else v for v in values))
 
@@ -109,6 +113,7 @@ class Entry:
     result: AggregateResult | None = None  # aggregator: what it committed to, its score tree and result key
     tree: ScoreTree | None = None
     key: bytes = b""
+    bond: int = 0  # stake reserved for this commitment, until released, claimed or slashed
 
 
 @dataclass
@@ -118,13 +123,31 @@ class RoundModel:
     failed_phase: int = NONE
     reason: bytes = bytes(32)
     trainers: dict[str, Entry] = field(default_factory=dict)
+    drawn: bool = False
+    members: list[str] = field(default_factory=list)  # the drawn committee (read from the chain at the draw)
     aggs: dict[str, Entry] = field(default_factory=dict)
     revealed: int = 0
     agg_revealed: int = 0
     votes: Counter = field(default_factory=Counter)
     accepted: Entry | None = None
     budget: int = 0
-    paid: int = 0
+    finalized_at: int = 0
+    settled_at: int = 0
+    paid: int = 0  # to trainers
+    agg_paid: int = 0  # to committee members
+    fee_collected: bool = False
+    swept: bool = False
+
+    def split(self) -> tuple[int, int, int]:
+        """RewardVault.splitOf: (trainers, aggregators, fee) of the round budget."""
+        share, fee = self.budget * AGG_SHARE_BPS // 10_000, self.budget * FEE_BPS // 10_000
+        return self.budget - share - fee, share, fee
+
+    def owed(self) -> int:
+        """What the vault still holds for this round."""
+        if self.phase != FIN or self.swept:
+            return 0
+        return self.budget - self.paid - self.agg_paid - (self.split()[2] if self.fee_collected else 0)
 
 
 def first(*checks: tuple[Any, Err]) -> Err:
