@@ -147,8 +147,9 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     // ------------------------------------------------------------------ guardian
 
     /// @notice Pause new tasks and trainer commits for `duration` seconds; the deadlines of running phases move
-    ///         by the time paused (reveals, claims, slashing and withdrawals continue). Only `GUARDIAN_ROLE`; not while paused; at most
-    ///         `maxPauseDuration`, and again only `maxPauseDuration` after the previous pause ended.
+    ///         by the time paused, so a pause never fails a round (reveals, claims, slashing and withdrawals
+    ///         continue). Only `GUARDIAN_ROLE`; not while paused; at most `maxPauseDuration`, and again only
+    ///         `maxPauseDuration` after the previous pause ended.
     /// @dev Emits {Paused}. Reverts with `InvalidPauseDuration` or `PauseCooldown`.
     function pause(uint64 duration) external onlyRole(GUARDIAN_ROLE) {
         uint64 maxDuration = maxPauseDuration;

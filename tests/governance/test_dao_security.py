@@ -7,7 +7,7 @@ import ape
 import pytest
 
 from fedchain.ape import governance as gov
-from fedchain.protocol import ONE_TOKEN
+from fedchain.protocol import ONE_TOKEN, Phase
 from tests.support.governance import CONFIG, create_task, now, pass_proposal, travel, travel_to
 
 ZERO32 = b"\x00" * 32
@@ -52,7 +52,7 @@ def test_defeated_proposal_cannot_be_queued_or_executed(dao):
         fed.governor.queue(*args, sender=dao.alice)
     with ape.reverts():
         fed.governor.execute(*args, sender=dao.alice)
-    assert fed.tasks.aggregatorSlashBps() == 2000
+    assert fed.tasks.aggregatorSlashBps() == 5000
 
 
 def test_below_quorum_is_defeated(dao):
@@ -68,7 +68,7 @@ def test_below_quorum_is_defeated(dao):
 
 def test_the_timelock_delay_is_enforced(dao):
     fed = dao.fed
-    pid = gov.propose(fed, dao.alice, gov.parameter_actions(fed, {"unbondingDelay": "1"}), "fast exit")
+    pid = gov.propose(fed, dao.alice, gov.parameter_actions(fed, {"unbondingDelay": "3601"}), "fast exit")
     travel(CONFIG.voting_delay + 1)
     gov.vote(fed, dao.alice, pid, "for")
     travel(CONFIG.voting_period + 1)
@@ -84,7 +84,7 @@ def test_the_timelock_delay_is_enforced(dao):
         fed.timelock.executeBatch(p["targets"], p["values"], p["calldatas"], ZERO32, ZERO32, sender=dao.bob)
     travel_to(eta)
     fed.governor.execute(*args, sender=dao.bob)
-    assert fed.staking.unbondingDelay() == 1
+    assert fed.staking.unbondingDelay() == 3601
 
 
 def privileged_calls(dao) -> list[tuple[str, object, tuple]]:
@@ -94,14 +94,21 @@ def privileged_calls(dao) -> list[tuple[str, object, tuple]]:
     calls = [
         ("FedToken.mint", fed.token.mint, (anyone, 1)),
         ("FedToken.grantRole", fed.token.grantRole, (fed.token.MINTER_ROLE(), anyone)),
-        ("Staking.setUnbondingDelay", fed.staking.setUnbondingDelay, (1,)),
+        ("Staking.setUnbondingDelay", fed.staking.setUnbondingDelay, (3600,)),
         ("Staking.setTreasury", fed.staking.setTreasury, (anyone,)),
-        ("Staking.slash", fed.staking.slash, (dao.trainer.address, 1, role)),
+        ("Staking.slashReserved", fed.staking.slashReserved, (dao.trainer.address, 1, role)),
+        ("Staking.reserve", fed.staking.reserve, (dao.trainer.address, 1)),
+        ("Staking.release", fed.staking.release, (dao.trainer.address, 1)),
         ("Staking.grantRole", fed.staking.grantRole, (fed.staking.SLASHER_ROLE(), anyone)),
         ("TaskManager.setSlashFractions", fed.tasks.setSlashFractions, (1, 1)),
         ("TaskManager.setPhaseDurationBounds", fed.tasks.setPhaseDurationBounds, (1, 2)),
+        ("TaskManager.setSettlementWindow", fed.tasks.setSettlementWindow, (3600,)),
         ("TaskManager.setPolicy", fed.tasks.setPolicy, (anyone,)),
-        ("TaskManager.grantRole", fed.tasks.grantRole, (fed.tasks.AGGREGATOR_ROLE(), anyone)),
+        ("TaskManager.forfeitBond", fed.tasks.forfeitBond, (1, 1, anyone, 1, role)),
+        ("TaskManager.grantRole", fed.tasks.grantRole, (fed.tasks.REJECTION_ROLE(), anyone)),
+        ("AggregatorCommittee.grantRole", fed.committee.grantRole, (fed.committee.AGGREGATOR_ROLE(), anyone)),
+        ("RewardVault.setTerms", fed.vault.setTerms, (0, 0, 3600)),
+        ("RewardVault.grantRole", fed.vault.grantRole, (fed.vault.PARAMETER_ROLE(), anyone)),
         ("ProtocolPolicy.setStakeFloors", fed.policy.setStakeFloors, (1, 1)),
         ("ProtocolPolicy.setAggregatorQuorumBounds", fed.policy.setAggregatorQuorumBounds, (1, 2)),
         ("ProtocolPolicy.setStrategyAllowed", fed.policy.setStrategyAllowed, ("x", True)),
@@ -191,20 +198,43 @@ def test_guardian_can_only_pause_for_a_bounded_time(dao):
     policy.pause(60, sender=dao.guardian)
 
 
-def test_a_pause_blocks_trainer_commits_but_not_running_phases(dao):
+def test_a_pause_freezes_running_rounds_and_never_fails_them(dao):
+    """Issue 15: a one-hour pause used to fail every round of a task within minutes (deadlines ran on while
+    commits were refused). Deadlines now stand still while paused and resume with the time they had left."""
     fed, policy = dao.fed, dao.fed.policy
-    task_id = create_task(dao, rounds=2, phase=60)
-    fed.tasks.commitUpdate(task_id, b"\x01" * 32, sender=dao.trainer)
+    task_id = create_task(dao, rounds=5, phase=60)
+    start = fed.phase_view(task_id)
+    travel(20)  # 40 s of the commit phase left
     policy.pause(3600, sender=dao.guardian)
-    travel(61)
-    fed.tasks.advance(task_id, sender=dao.outsider)  # phases keep moving while paused
-    travel(61)
-    fed.tasks.advance(task_id, sender=dao.outsider)
-    assert fed.task(task_id).current_round == 2
+    paused_at = now()
     with ape.reverts(fed.tasks.NewRoundsPaused):
         fed.tasks.commitUpdate(task_id, b"\x02" * 32, sender=dao.trainer)
-    fed.tasks.slashNonRevealingTrainer(task_id, 1, dao.trainer, sender=dao.outsider)  # slashing continues
-    fed.staking.requestUnstake(10 * ONE_TOKEN, sender=dao.trainer)  # so does unstaking
+    for _ in range(3):  # far past the original deadline, while paused: the round does not move
+        travel(1000)
+        with ape.reverts(fed.tasks.PhaseNotOver):
+            fed.tasks.advance(task_id, sender=dao.outsider)
+        assert fed.current_round(task_id)[1].phase == Phase.TRAINER_COMMIT
+    travel_to(int(policy.pausedUntil()))
+    live = fed.phase_view(task_id)
+    assert live.deadline == start.deadline + int(policy.pausedUntil()) - paused_at  # extended by the pause
+    assert (live.round, live.phase) == (1, Phase.TRAINER_COMMIT)
+    fed.tasks.commitUpdate(task_id, b"\x01" * 32, sender=dao.trainer)  # the remaining 40 s are still there
+    fed.tasks.advance(task_id, sender=dao.outsider)  # maxTrainers (1) committed
+    assert fed.current_round(task_id)[1].phase == Phase.TRAINER_REVEAL
+    assert all(fed.round(task_id, r).phase != Phase.FAILED for r in range(1, 6))
+    fed.staking.requestUnstake(10 * ONE_TOKEN, sender=dao.trainer)  # free stake can leave at any time
+
+
+def test_an_early_unpause_gives_back_only_the_time_paused(dao):
+    fed, policy = dao.fed, dao.fed.policy
+    pass_proposal(dao, gov.parameter_actions(fed, {"maxPauseDuration": str(30 * 24 * 3600)}))
+    task_id = create_task(dao, rounds=1, phase=600)
+    deadline = fed.phase_view(task_id).deadline
+    policy.pause(2 * 24 * 3600, sender=dao.guardian)
+    paused_at = now()
+    pass_proposal(dao, [gov.call_action(fed, "policy", "unpause()", [])])  # the DAO lifts it early
+    unpaused_at = int(policy.pausedUntil())
+    assert fed.phase_view(task_id).deadline == deadline + unpaused_at - paused_at
 
 
 def test_the_dao_unpauses_and_revokes_the_guardian(dao):

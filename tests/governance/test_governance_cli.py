@@ -51,7 +51,7 @@ def test_governance_through_the_ape_scripts(fedchain_home):
     assert "not enough votes to propose" in out
     out = run(["governance", "propose", *NETWORK, "--account", "TEST::1", "-d", "Raise the trainer stake floor",
                "--set", "minTrainerStake=200", "--set", "trainerSlashBps=600"], fedchain_home)
-    assert "proposal 1 created" in out and "minTrainerStake 0 FED -> 200 FED" in out
+    assert "proposal 1 created" in out and "minTrainerStake 1 FED -> 200 FED" in out  # the local floor: 1 FED
     travel(2)
     out = run(["governance", "execute", "1", *NETWORK, "--account", "TEST::1"], fedchain_home, ok=False)
     assert "it is Active, execute needs Queued" in out

@@ -38,7 +38,7 @@ def test_lifecycle_changes_min_trainer_stake_for_the_next_round(dao):
     fed.tasks.commitUpdate(task_id, b"\x01" * 32, sender=dao.trainer)
 
     actions = gov.parameter_actions(fed, {"minTrainerStake": "200"})
-    assert len(actions) == 1 and "minTrainerStake 0 FED -> 200 FED" in actions[0].summary
+    assert len(actions) == 1 and "minTrainerStake 10 FED -> 200 FED" in actions[0].summary
     pid = gov.propose(fed, dao.alice, actions, "Raise the trainer stake floor")
     status = gov.proposal_status(fed, pid)
     assert status["state"] == gov.ProposalState.PENDING
@@ -82,11 +82,15 @@ def test_lifecycle_changes_min_trainer_stake_for_the_next_round(dao):
         travel(61)
         fed.tasks.advance(task_id, sender=dao.outsider)
     assert fed.round(task_id, 2).phase == Phase.TRAINER_COMMIT
-    with ape.reverts(fed.tasks.InsufficientStake, available=TRAINER_STAKE, required=200 * ONE_TOKEN):
+    # round 1's bond (100 FED) stays reserved until that round settles: 50 FED of the 150 are free
+    free = fed.free_stake(dao.trainer.address)
+    assert free == TRAINER_STAKE - 100 * ONE_TOKEN and fed.trainer_bond(task_id) == 200 * ONE_TOKEN
+    with ape.reverts(fed.tasks.InsufficientStake, available=free, required=200 * ONE_TOKEN):
         fed.tasks.commitUpdate(task_id, b"\x02" * 32, sender=dao.trainer)
-    fed.token.approve(fed.staking.address, 50 * ONE_TOKEN, sender=dao.trainer)
-    fed.staking.stake(50 * ONE_TOKEN, sender=dao.trainer)
+    fed.token.approve(fed.staking.address, 150 * ONE_TOKEN, sender=dao.trainer)
+    fed.staking.stake(150 * ONE_TOKEN, sender=dao.trainer)
     fed.tasks.commitUpdate(task_id, b"\x02" * 32, sender=dao.trainer)
+    assert fed.trainer_entry(task_id, 2, dao.trainer.address).bond == 200 * ONE_TOKEN
 
 
 def test_paired_parameters_keep_the_other_value(dao):
@@ -95,8 +99,21 @@ def test_paired_parameters_keep_the_other_value(dao):
                                                    "rejectionSlashBps": "900"}))
     assert fed.rejection_slasher.slashBps() == 900
     assert fed.tasks.trainerSlashBps() == 750
-    assert fed.tasks.aggregatorSlashBps() == 2000
+    assert fed.tasks.aggregatorSlashBps() == 5000
     assert fed.staking.unbondingDelay() == 7200
+
+
+def test_the_dao_sets_the_reward_terms_and_the_settlement_window(dao):
+    fed = dao.fed
+    pass_proposal(dao, gov.parameter_actions(fed, {"aggregatorRewardBps": "500", "protocolFeeBps": "50",
+                                                   "settlementWindow": "3600"}))
+    assert (fed.vault.aggregatorRewardBps(), fed.vault.protocolFeeBps()) == (500, 50)
+    assert fed.vault.claimWindow() == 180 * 24 * 3600  # the third of the group keeps its value
+    assert fed.tasks.settlementWindow() == 3600
+    task_id = create_task(dao)
+    assert fed.vault_terms(task_id).protocol_fee_bps == 50
+    with pytest.raises(gov.GovernanceError):
+        gov.parameter_actions(fed, {"claimWindow": "-5"})
 
 
 def test_strategy_allowlist_and_quorum_bounds_apply_to_new_tasks(dao):
@@ -122,7 +139,7 @@ def test_treasury_receives_slashes_and_only_a_proposal_spends_it(dao):
     travel(61)
     fed.tasks.advance(task_id, sender=dao.outsider)  # -> failed (too few trainers)
     fed.tasks.slashNonRevealingTrainer(task_id, 1, dao.trainer, sender=dao.outsider)
-    slashed = TRAINER_STAKE * 500 // 10_000
+    slashed = 100 * ONE_TOKEN  # the whole bond of the commitment
     assert fed.token.balanceOf(fed.timelock.address) == slashed
     with ape.reverts():
         fed.timelock.execute(fed.token.address, 0, b"", b"\x00" * 32, b"\x00" * 32, sender=dao.alice)
@@ -136,11 +153,14 @@ def test_treasury_receives_slashes_and_only_a_proposal_spends_it(dao):
 
 def test_aggregator_allowlist_is_governed(dao):
     fed = dao.fed
-    role = fed.tasks.AGGREGATOR_ROLE()
-    pass_proposal(dao, [gov.role_action(fed, "tasks", "AGGREGATOR_ROLE", dao.carol.address, True),
-                        gov.role_action(fed, "tasks", "AGGREGATOR_ROLE", dao.aggregator.address, False)])
-    assert fed.tasks.hasRole(role, dao.carol.address)
-    assert not fed.tasks.hasRole(role, dao.aggregator.address)
+    role = fed.committee.AGGREGATOR_ROLE()
+    assert fed.committee.hasRole(fed.committee.DEFAULT_ADMIN_ROLE(), fed.timelock.address)
+    with ape.reverts():
+        fed.committee.grantRole(role, dao.carol.address, sender=dao.deployer)
+    pass_proposal(dao, [gov.role_action(fed, "committee", "AGGREGATOR_ROLE", dao.carol.address, True),
+                        gov.role_action(fed, "committee", "AGGREGATOR_ROLE", dao.aggregator.address, False)])
+    assert fed.committee.hasRole(role, dao.carol.address)
+    assert not fed.committee.hasRole(role, dao.aggregator.address)
 
 
 def test_governor_settings_change_only_by_proposal(dao):

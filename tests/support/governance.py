@@ -32,22 +32,27 @@ class Dao:
     trainer: Any  # 150 FED staked
     aggregator: Any
     outsider: Any
+    aggregators: tuple[Any, ...] = ()  # the three approved aggregators (the policy's quorum is at least 2)
 
 
 def build_dao(accounts: Any, *, save: bool) -> Dao:
     deployer, alice, bob, carol, guardian, sponsor, trainer, aggregator, outsider = (accounts[i] for i in range(9))
-    fed = deploy_protocol(deployer, unbonding_delay=3600, aggregators=[aggregator.address], save=save)
-    for who, amount in ((alice, 1000), (bob, 600), (carol, 10), (sponsor, 2000), (trainer, 500), (aggregator, 500)):
+    aggregators = (aggregator, accounts[9], accounts[10])
+    fed = deploy_protocol(deployer, unbonding_delay=3600, aggregators=[a.address for a in aggregators], save=save)
+    for who, amount in ((alice, 1000), (bob, 600), (carol, 10), (sponsor, 2000), (trainer, 500)):
         fed.token.mint(who, amount * ONE_TOKEN, sender=deployer)
+    for who in aggregators:
+        fed.token.mint(who, 500 * ONE_TOKEN, sender=deployer)
     fed = deploy_governance(fed, deployer, CONFIG, guardian=guardian.address, save=save)
     for who in (alice, bob):
         gov.delegate(fed, who)
     fed.token.approve(fed.staking.address, TRAINER_STAKE, sender=trainer)
     fed.staking.stake(TRAINER_STAKE, sender=trainer)
-    fed.token.approve(fed.staking.address, 500 * ONE_TOKEN, sender=aggregator)
-    fed.staking.stake(500 * ONE_TOKEN, sender=aggregator)
+    for who in aggregators:
+        fed.token.approve(fed.staking.address, 500 * ONE_TOKEN, sender=who)
+        fed.staking.stake(500 * ONE_TOKEN, sender=who)
     chain.mine(timestamp=now() + 1)
-    return Dao(fed, deployer, alice, bob, carol, guardian, sponsor, trainer, aggregator, outsider)
+    return Dao(fed, deployer, alice, bob, carol, guardian, sponsor, trainer, aggregator, outsider, aggregators)
 
 
 def now() -> int:
@@ -63,12 +68,13 @@ def travel_to(timestamp: int) -> None:
 
 
 def task_spec(rounds: int = 3, phase: int = 60, stake: int = 100 * ONE_TOKEN, strategy: str = "fedavg",
-              quorum: int = 1) -> TaskSpec:
-    """A valid task (one trainer per round, ``quorum`` aggregators) whose files need not exist."""
+              quorum: int = 2) -> TaskSpec:
+    """A valid task (one trainer per round, a committee of ``2 * quorum - 1`` with a majority ``quorum``) whose
+    files need not exist."""
     digest = b"\x11" * 32
     return spec(initial_model_cid="bafkreimodel", initial_model_digest=digest, validation_cid="bafkreivalidation",
                 validation_digest=digest, reward_budget=300 * ONE_TOKEN, num_rounds=rounds, min_trainers=1,
-                max_trainers=1, aggregator_quorum=quorum, max_aggregators=quorum, commit_duration=phase,
+                max_trainers=1, aggregator_quorum=quorum, max_aggregators=2 * quorum - 1, commit_duration=phase,
                 reveal_duration=phase, aggregator_commit_duration=phase, aggregator_reveal_duration=phase,
                 min_trainer_stake=stake, min_aggregator_stake=stake, strategy=strategy)
 
