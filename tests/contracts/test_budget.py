@@ -195,7 +195,7 @@ def test_round_overpaid_when_attested_weight_is_too_small(fed):
 def test_matching_committee_members_share_the_aggregator_reward(fed):
     """Issue 15: the members whose reveal matched the accepted result split aggregatorRewardBps of the round
     budget; a dissenter gets nothing and is slashed; the dust and the unclaimed part are swept to the sponsor."""
-    tm, committee, vault, token = fed.tm, fed.committee, fed.vault, fed.token
+    committee, vault, token = fed.committee, fed.vault, fed.token
     t0, t1 = fed.trainers[:2]
     tid = fed.create_task(numRounds=1, aggregatorQuorum=2, maxAggregators=3)
     samples, scores = {t0: 4, t1: 6}, {t0: 700_000, t1: 300_000}

@@ -5,11 +5,12 @@ A Python model of the protocol predicts the outcome of every transaction the rul
 custom error and its arguments); after every step the chain must equal the model, tokens are conserved, (round,
 phase) moves at most one legal step, and budgets, bonds and stakes add up: the vault holds exactly what it still
 owes, every account's reserved stake is exactly the bonds of its open commitments, no claim or slash happens
-twice, and at the end (every round settled and swept) nothing is left in the vault and no stake stays reserved. Contracts are deployed once with ape;
-each example runs between ``chain.snapshot()`` and ``chain.restore()``. Transactions go to ape's anvil as raw
-JSON-RPC (ape's own path costs ~0.3 s a call, this ~10 ms) and every block is mined exactly one second after the
-previous one, so the model knows each transaction's ``block.timestamp``.
-The JSON-RPC harness, enum values and model records live in ``round_machine_lib.py``.
+twice, and at the end (every round settled and swept) nothing is left in the vault and no stake stays reserved.
+
+Contracts are deployed once with ape; each example runs between ``chain.snapshot()`` and ``chain.restore()``.
+Transactions go to ape's anvil as raw JSON-RPC (ape's own path costs ~0.3 s a call, this ~10 ms) and every block is
+mined exactly one second after the previous one, so the model knows each transaction's ``block.timestamp``. The
+JSON-RPC harness, enum values and model records live in ``tests/support/round_machine.py``.
 """
 
 from __future__ import annotations

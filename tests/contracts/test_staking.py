@@ -187,7 +187,8 @@ def test_set_unbonding_delay_is_bounded(staking, staker, admin, chain, project, 
         staking.setUnbondingDelay(7200, sender=staker)
     with ape.reverts() as info:
         accounts[0].deploy(project.Staking, token, accounts[1], 0, accounts[0])
-    assert info.value.revert_message.startswith("0x" + keccak(text="InvalidUnbondingDelay(uint64,uint64,uint64)")[:4].hex())
+    selector = keccak(text="InvalidUnbondingDelay(uint64,uint64,uint64)")[:4].hex()
+    assert info.value.revert_message.startswith("0x" + selector)
 
 
 def test_set_treasury(staking, token, staker, slasher, admin, accounts, treasury):

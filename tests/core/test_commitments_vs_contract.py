@@ -11,6 +11,7 @@ import random
 import ape
 import pytest
 
+from fedchain.ape.deploy import deploy_protocol
 from fedchain.cid import cid_for_bytes
 from fedchain.commitments import (
     AggregateResult,
@@ -46,9 +47,8 @@ def staking(project, admin, token, accounts):
 
 @pytest.fixture(scope="module")
 def tm(project, admin, token, staking):
-    tm = project.TaskManager.deploy(token, staking, admin, sender=admin)
-    staking.grantRole(staking.SLASHER_ROLE(), tm, sender=admin)
-    return tm
+    """A bare TaskManager: its pure helpers need no connected committee or vault."""
+    return project.TaskManager.deploy(token, staking, admin, sender=admin)
 
 
 def _b32(rng: random.Random) -> bytes:
@@ -112,7 +112,8 @@ def test_result_key_and_aggregator_commitment_match_contract(tm, rng: random.Ran
 def test_score_leaf_matches_contract(tm, rng: random.Random) -> None:
     trainer = _address(rng)
     for score in (0, 1, rng.randrange(1_000_001), 1_000_000, UINT32):
-        assert bytes(tm.computeScoreLeaf(trainer, score)) == score_leaf(trainer, score)
+        weight = rng.choice([0, 1, rng.randrange(UINT64), UINT64])
+        assert bytes(tm.computeScoreLeaf(trainer, score, weight)) == score_leaf(trainer, score, weight)
 
 
 def test_ape_signer_salt_is_deterministic(accounts, tm) -> None:
@@ -129,15 +130,22 @@ def _task_params(budget: int, n_trainers: int) -> tuple:
                 initial_model_digest=hashlib.sha256(b"initial").digest(), validation_cid=cid_for_bytes(b"validation"),
                 validation_digest=hashlib.sha256(b"validation").digest(), reward_budget=budget, num_rounds=1,
                 min_trainers=n_trainers, max_trainers=n_trainers, commit_duration=3600, reveal_duration=3600,
-                aggregator_commit_duration=3600, aggregator_reveal_duration=3600, min_trainer_stake=0,
-                min_aggregator_stake=0, dp_epsilon_milli=0, dp_delta_e18=0).to_chain()
+                aggregator_commit_duration=3600, aggregator_reveal_duration=3600, min_trainer_stake=FED,
+                min_aggregator_stake=FED, dp_epsilon_milli=0, dp_delta_e18=0).to_chain()
 
 
 @pytest.mark.parametrize("n_trainers", [1, 2, 3, 5, 7])
-def test_python_merkle_proofs_are_accepted_by_claim_reward(accounts, chain, admin, token, tm, n_trainers):
-    """A full round whose scoresRoot is a Python ScoreTree; every trainer claims with a Python proof."""
-    sponsor, aggregator = accounts[2], accounts[3]
+def test_python_merkle_proofs_are_accepted_by_claim_reward(accounts, chain, n_trainers):
+    """A full round whose scoresRoot is a Python ScoreTree of (trainer, score, weight) leaves; every trainer
+    claims from the RewardVault with a Python proof, and only its own attested weight is accepted."""
+    admin, sponsor, aggregator = accounts[0], accounts[2], accounts[3]
+    fed = deploy_protocol(admin, aggregators=[aggregator.address], save=False)
+    tm, token = fed.tasks, fed.token
     trainers = list(accounts[4 : 4 + n_trainers])
+    for who in (*trainers, aggregator):
+        token.mint(who, 10 * FED, sender=admin)
+        token.approve(fed.staking, 10 * FED, sender=who)
+        fed.staking.stake(10 * FED, sender=who)
     rng = random.Random(n_trainers)
     budget = 1_000_000 * FED + 7
     token.mint(sponsor, budget, sender=admin)
@@ -161,8 +169,9 @@ def test_python_merkle_proofs_are_accepted_by_claim_reward(accounts, chain, admi
 
     scores = {t.address: rng.choice([0, 1, rng.randrange(1_000_001), 1_000_000]) for t in trainers}
     scores[trainers[-1].address] = 1_000_000  # at least one positive weight, so the round has a budget
-    tree = ScoreTree(scores)
-    weight = total_weight(scores, samples)
+    weights = {t: (samples[t] if s else 0) for t, s in scores.items()}
+    tree = ScoreTree(scores, weights)
+    weight = total_weight(scores, weights)
     result = AggregateResult(
         result_cid=cid_for_bytes(b"aggregate"),
         result_digest=hashlib.sha256(b"aggregate").digest(),
@@ -174,30 +183,36 @@ def test_python_merkle_proofs_are_accepted_by_claim_reward(accounts, chain, admi
         loss_micro=250_000,
     )
     agg_salt = derive_salt(ape_signer(aggregator), "aggregator", chain_id, tm.address, task_id, 1)
-    tm.grantRole(tm.AGGREGATOR_ROLE(), aggregator, sender=admin)
     commitment = aggregator_commitment(aggregator, task_id, 1, result_key(result), agg_salt)
-    tm.commitAggregate(task_id, commitment, sender=aggregator)
+    fed.committee.commitAggregate(task_id, commitment, sender=aggregator)  # the only approved one: drawn
     tm.advance(task_id, sender=sponsor)
-    tm.revealAggregate(task_id, result.as_tuple(), agg_salt, sender=aggregator)
+    fed.committee.revealAggregate(task_id, result.as_tuple(), agg_salt, sender=aggregator)
     tm.advance(task_id, sender=sponsor)
 
     rnd = tm.getRound(task_id, 1)
     assert bytes(rnd.scoresRoot) == tree.root
-    round_budget = rnd.roundBudget
-    assert round_budget == budget  # a single round gets the whole budget
+    assert rnd.roundBudget == budget  # a single round gets the whole budget
+    trainers_part = fed.vault.splitOf(task_id, 1)[0]
 
     paid = 0
     for t in trainers:
-        score, proof = scores[t.address], tree.proof(t)
-        with ape.reverts(tm.InvalidProof):
-            tm.claimReward(task_id, 1, (score + 1) % 1_000_001, proof, sender=t)
-        if n_trainers > 1:
-            other = next(o for o in trainers if o != t)
-            with ape.reverts(tm.InvalidProof):
-                tm.claimReward(task_id, 1, scores[other.address], tree.proof(other), sender=t)
+        score, w, proof = scores[t.address], weights[t.address], tree.proof(t)
+        with ape.reverts(fed.vault.InvalidProof):
+            fed.vault.claimReward(task_id, 1, (score + 1) % 1_000_001 or 2, w, proof, sender=t)
+        with ape.reverts(fed.vault.InvalidProof):  # an inflated weight is not the attested one
+            fed.vault.claimReward(task_id, 1, score or 1, w + 1, proof, sender=t)
+        other = next((o for o in trainers if o != t and scores[o.address]), None)
+        if other is not None:  # someone else's leaf
+            with ape.reverts(fed.vault.InvalidProof):
+                fed.vault.claimReward(task_id, 1, scores[other.address], weights[other.address], tree.proof(other),
+                                      sender=t)
+        if score == 0:
+            with ape.reverts(fed.vault.NothingToClaim):
+                fed.vault.claimReward(task_id, 1, score, w, proof, sender=t)
+            continue
         before = token.balanceOf(t)
-        tm.claimReward(task_id, 1, score, proof, sender=t)
-        expected = round_budget * score * samples[t.address] // weight
+        fed.vault.claimReward(task_id, 1, score, w, proof, sender=t)
+        expected = trainers_part * score * w // weight
         assert token.balanceOf(t) - before == expected
         paid += expected
-    assert paid <= round_budget
+    assert paid <= trainers_part

@@ -30,14 +30,15 @@ def _aggregate(details: AggregateDetails) -> ModelManifest:
 
 
 def test_aggregate_details_round_trip_in_the_protocol_layout() -> None:
-    details = AggregateDetails(strategy="fedavgm", scores={A: 700_000, B: 0},
+    details = AggregateDetails(strategy="fedavgm", scores={A: 700_000, B: 0}, weights={A: 40, B: 0},
                                rejected={B: Rejection.bounded("wrong_keys", "x")},
                                contributions={A: {"accuracy": 1, "loss": 2, "alignment": 3, "norm": 4, "score": 5}},
                                privacy={A: {"epsilon_total": None}},
                                server_state=ServerStateRef("fedavgm", "bafkqaaa", b"\x05" * 32),
                                report={"robust": {"excluded": []}})
     raw = details.to_json()
-    assert set(raw) == {"strategy", "scores", "rejected", "contributions", "privacy", "server_state", "robust"}
+    assert set(raw) == {"strategy", "scores", "weights", "rejected", "contributions", "privacy", "server_state",
+                        "robust"}
     assert raw["rejected"] == {B: {"code": "wrong_keys", "message": "x"}}
     assert raw["server_state"] == {"strategy": "fedavgm", "cid": "bafkqaaa", "sha256": "05" * 32}
     assert AggregateDetails.from_json(raw) == details
@@ -46,6 +47,7 @@ def test_aggregate_details_round_trip_in_the_protocol_layout() -> None:
 
 def test_hostile_details_are_refused_and_rejections_bounded() -> None:
     for bad in ({"scores": {A: -1}}, {"scores": {A: 2_000_000}}, {"scores": {A: True}}, {"scores": []},
+                {"weights": {A: -1}}, {"weights": {A: 2**64}}, {"weights": {A: 1.5}},
                 {"rejected": {A: "text"}}, {"server_state": {"cid": 1}}, {"server_state": {"strategy": "x", "cid": "y",
                                                                                        "sha256": "zz"}}):
         with pytest.raises(CodecError):
@@ -55,8 +57,11 @@ def test_hostile_details_are_refused_and_rejections_bounded() -> None:
 
 
 def test_scores_are_used_only_when_they_rebuild_the_chain_root() -> None:
-    details = AggregateDetails(strategy="fedavg", scores={A: 10, B: 20})
-    root = ScoreTree(details.scores).root
+    details = AggregateDetails(strategy="fedavg", scores={A: 10, B: 20}, weights={A: 3, B: 4})
+    root = ScoreTree(details.scores, details.weights).root
+    inflated = AggregateDetails(strategy="fedavg", scores={A: 10, B: 20}, weights={A: 3, B: 40})
+    with pytest.raises(ScoresMismatch):  # a file whose weights differ from the attested ones is refused
+        verified_scores(_aggregate(inflated), root)
     verified, tree = verified_scores(_aggregate(details), root)
     assert verified.scores == details.scores and tree.root == root
     with pytest.raises(ScoresMismatch):
@@ -66,7 +71,7 @@ def test_scores_are_used_only_when_they_rebuild_the_chain_root() -> None:
 
 
 def test_read_manifest_needs_only_the_header() -> None:
-    manifest = _aggregate(AggregateDetails(strategy="fedavg", scores={A: 1}))
+    manifest = _aggregate(AggregateDetails(strategy="fedavg", scores={A: 1}, weights={A: 1}))
     blob = encode_model({"w": np.zeros(4, np.float32)}, manifest)
     header_only = blob[: 8 + int.from_bytes(blob[:8], "little")]  # no tensor bytes at all
     assert read_manifest(header_only, 1 << 20) == manifest

@@ -6,6 +6,7 @@ from dataclasses import fields, replace
 
 import pytest
 
+from fedchain.ape.deploy import deploy_protocol
 from fedchain.taskspec import SOLIDITY_NAMES, TaskSpec, decode_strategy_params, encode_strategy_params
 from tests.support.specs import BASE, spec
 
@@ -24,10 +25,9 @@ def test_round_trip_through_tuple_and_dict() -> None:
 def test_round_trip_through_the_contract(project, accounts) -> None:
     """What createTask stores is what getTask returns, field by field (an ape struct)."""
     admin, sponsor = accounts[0], accounts[1]
-    token = admin.deploy(project.FedToken, admin, admin)
-    staking = admin.deploy(project.Staking, token, admin, 3600, admin)
-    tasks = admin.deploy(project.TaskManager, token, staking, admin)
-    task = spec(strategy="median", strategy_params={"central_dp": {"noise_multiplier": 1.0}})
+    fed = deploy_protocol(admin, save=False)
+    token, tasks = fed.token, fed.tasks
+    task = spec(strategy="median", strategy_params={"central_dp": {"noise_multiplier": 1.0}}, max_samples=12345)
     token.mint(sponsor, task.reward_budget, sender=admin)
     token.approve(tasks, task.reward_budget, sender=sponsor)
     tasks.createTask(task.to_chain(), sender=sponsor)
