@@ -67,6 +67,11 @@ class Participants:
     aggregators: list[Any]
     trainers: list[Any]
 
+    @property
+    def aggregator(self) -> Any:
+        """The first aggregator (the only one without --governance)."""
+        return self.aggregators[0]
+
     @classmethod
     def from_test_accounts(cls, n: int, aggregators: int = 1) -> Participants:
         pool = accounts.test_accounts

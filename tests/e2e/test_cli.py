@@ -45,7 +45,7 @@ def create_task(fed: Fedchain, sponsor, trainers: int, rounds: int) -> int:
     budget = 100 * ONE_TOKEN
     fed.token.approve(fed.tasks.address, budget, sender=sponsor)
     params = (arch, store.put(model), sha256(model), store.put(val), sha256(val), budget, rounds, trainers, trainers,
-              1, 1, 120, 120, 120, 120, 10 * ONE_TOKEN, 10 * ONE_TOKEN, "fedavg", b"", 0, 0)
+              1, 1, 120, 120, 120, 120, 10 * ONE_TOKEN, 10 * ONE_TOKEN, "fedavg", b"", 0, 0, 0)
     receipt = fed.tasks.createTask(params, sender=sponsor)
     return int(next(iter(receipt.events.filter(fed.tasks.TaskCreated))).taskId)
 
@@ -89,8 +89,8 @@ def test_deploy_stake_train_aggregate_claim_through_the_cli(fedchain_home):
     status = run([fedchain, "client", "status", "--task", str(task_id), "--account", "TEST::4",
                   "--network", NETWORK], env)
     assert "round 1: claimed" in status and "round 2: claimed" in status
-    # unstaking names the time the stake can really leave: the unbonding release or the last round's lock
-    out = run([fedchain, "client", "unstake", "10", "--account", "TEST::4", "--network", NETWORK], env)
+    # every round was claimed, so no bond is left reserved: the whole stake is free to leave
+    assert fed.reserved_stake(t1.address) == 0
+    out = run([fedchain, "client", "unstake", "50", "--account", "TEST::4", "--network", NETWORK], env)
     _, release = fed.staking.unbondingOf(t1.address)
-    withdrawable = max(int(release), int(fed.staking.lockedUntil(t1.address)))
-    assert f"unbonding 10 FED, withdrawable after {time.ctime(withdrawable)}" in out
+    assert f"unbonding 50 FED, withdrawable after {time.ctime(int(release))}" in out

@@ -58,9 +58,16 @@ def test_three_aggregator_processes_agree_and_finalize(fedchain_home):
     assert TaskStatus(f.fed.task(task_id).status) == TaskStatus.COMPLETED
     rnd = f.fed.round(task_id, 1)
     assert Phase(rnd.phase) == Phase.FINALIZED
-    keys = {bytes(f.fed.tasks.getAggregatorEntry(task_id, 1, m.address).resultKey) for m in members}
+    assert sorted(f.fed.committee_members(task_id, 1)) == sorted(m.address for m in members)  # all three drawn
+    keys = {f.fed.aggregator_entry(task_id, 1, m.address).result_key for m in members}
     assert keys == {bytes(rnd.accepted_key)}  # all three revealed the identical result
-    assert f.fed.tasks.resultVotes(task_id, 1, bytes(rnd.accepted_key)) == 3
+    assert f.fed.committee.resultVotes(task_id, 1, bytes(rnd.accepted_key)) == 3
+    # each collected its share of the round (a third of the committee's part) and got its bond back
+    share = f.fed.round_split(task_id, 1)[1]
+    for m in members:
+        assert f.fed.aggregator_entry(task_id, 1, m.address).status == AggregatorStatus.CLAIMED
+        assert f.fed.reserved_stake(m.address) == 0
+    assert f.fed.call("vault", "paidOf", task_id, 1)[1] == 3 * (share // 3)
     assert bytes(rnd.accepted_key) == expected  # and equal to an in-process computation before the run
 
 
@@ -76,18 +83,22 @@ def test_dishonest_aggregator_is_outvoted_and_slashed(fedchain_home):
     honest = [AggregatorNode(f.fed, m, f.store) for m in members[:2]]
     liar = DishonestAggregator(f.fed, members[2], f.store)
     stakes = {m.address: f.fed.staking.stakeOf(m.address) for m in members}
+    balances = {m.address: f.fed.token.balanceOf(m.address) for m in members}
     expected = result_key(honest[0].compute(task_id, 1).result)
     run_committee(f, task_id, [*honest, liar])
     rnd = f.fed.round(task_id, 1)
     assert Phase(rnd.phase) == Phase.FINALIZED
     assert bytes(rnd.accepted_key) == expected
-    assert AggregatorStatus(f.fed.tasks.getAggregatorEntry(task_id, 1, liar.address).status) == AggregatorStatus.SLASHED
-    cut = stakes[liar.address] * f.fed.tasks.aggregatorSlashBps() // 10_000
+    assert f.fed.aggregator_entry(task_id, 1, liar.address).status == AggregatorStatus.SLASHED
+    cut = f.fed.aggregator_bond(task_id) * f.fed.tasks.aggregatorSlashBps() // 10_000
     assert cut > 0 and f.fed.staking.stakeOf(liar.address) == stakes[liar.address] - cut
-    for node in honest:
-        assert AggregatorStatus(f.fed.tasks.getAggregatorEntry(task_id, 1, node.address).status) == \
-            AggregatorStatus.REVEALED
+    assert f.fed.token.balanceOf(liar.address) == balances[liar.address]  # and no share of the round
+    share = f.fed.round_split(task_id, 1)[1]
+    for node in honest:  # the two matching members split the committee's share
+        assert f.fed.aggregator_entry(task_id, 1, node.address).status == AggregatorStatus.CLAIMED
         assert f.fed.staking.stakeOf(node.address) == stakes[node.address]
+        assert f.fed.token.balanceOf(node.address) == balances[node.address] + share // 2
+    assert all(f.fed.reserved_stake(m.address) == 0 for m in members)
 
 
 def test_no_quorum_fails_the_round_and_rolls_the_budget_over(fedchain_home):
@@ -103,3 +114,4 @@ def test_no_quorum_fails_the_round_and_rolls_the_budget_over(fedchain_home):
     task = f.fed.task(task_id)
     assert task.current_round == 2 and task.remaining_budget == budget  # nothing allocated: it rolls over
     assert all(f.fed.staking.stakeOf(m.address) == stakes[m.address] for m in members)  # all revealed: no slash
+    assert all(f.fed.reserved_stake(m.address) == 0 for m in members)  # a failed round frees the bonds at once

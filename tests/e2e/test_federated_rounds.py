@@ -14,9 +14,11 @@ from tests.support.chain import warp
 from tests.support.federation import advance_to
 
 
-def scores_of(fed, store, rnd) -> dict[str, int]:
+def leaves_of(store, rnd) -> tuple[dict[str, int], dict[str, int]]:
+    """The accepted result's (scores, attested weights)."""
     blob = store.get(rnd.result_cid, sha256=bytes(rnd.result_digest), max_bytes=1 << 26)
-    return decode_model(blob)[1].details["scores"]
+    details = decode_model(blob)[1].details
+    return details["scores"], details["weights"]
 
 
 def test_three_trainers_two_rounds_rewards_follow_formula(federation):
@@ -28,7 +30,7 @@ def test_three_trainers_two_rounds_rewards_follow_formula(federation):
     test = f.data["test"]
     for round_ in (1, 2):
         before = {t.address: token.balanceOf(t.address) for t in f.trainers}
-        row = run_round(f.fed, f.task_id, round_, f.trainers, f.aggregator, Console(quiet=True), test)
+        row = run_round(f.fed, f.task_id, round_, f.trainers, f.aggregators, Console(quiet=True), test)
         rnd = f.fed.round(f.task_id, round_)
         assert Phase(rnd.phase) == Phase.FINALIZED
         assert row["accepted"] == 3 and row["rejected"] == 0
@@ -36,16 +38,24 @@ def test_three_trainers_two_rounds_rewards_follow_formula(federation):
         expected_budget = remaining // (f.cfg.rounds - round_ + 1)
         assert rnd.round_budget == expected_budget
         remaining -= expected_budget
-        scores = scores_of(f.fed, f.store, rnd)
+        scores, weights = leaves_of(f.store, rnd)
         samples = {t.address.lower(): tasks.getTrainerEntry(f.task_id, round_, t.address).numSamples
                    for t in f.trainers}
-        assert rnd.total_weight == sum(scores[a] * samples[a] for a in samples)
+        # attested weights: the revealed counts capped at their median (aggregator.weights)
+        cap = sorted(samples.values())[(len(samples) - 1) // 2]
+        assert weights == {a: min(n, cap) for a, n in samples.items()}
+        assert rnd.total_weight == sum(scores[a] * weights[a] for a in samples)
+        trainers_part = f.fed.round_split(f.task_id, round_)[0]
         for t in f.trainers:
             a = t.address.lower()
-            expected = rnd.round_budget * scores[a] * samples[a] // rnd.total_weight
+            expected = trainers_part * scores[a] * weights[a] // rnd.total_weight
             assert expected > 0
             assert token.balanceOf(t.address) - before[t.address] == expected
-        assert rnd.paid == sum(token.balanceOf(t.address) - before[t.address] for t in f.trainers)
+        paid = f.fed.call("vault", "paidOf", f.task_id, round_)[0]
+        assert paid == sum(token.balanceOf(t.address) - before[t.address] for t in f.trainers)
+        # the committee member whose reveal matched was paid its share; every bond is back
+        assert f.fed.call("vault", "paidOf", f.task_id, round_)[1] == f.fed.round_split(f.task_id, round_)[1]
+        assert all(f.fed.reserved_stake(a) == 0 for a in [*samples, f.people.aggregator.address])
         # the task's global model is the round's result
         task = f.fed.task(f.task_id)
         assert task.global_model_cid == rnd.result_cid

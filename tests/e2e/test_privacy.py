@@ -59,7 +59,7 @@ def test_task_bound_lower_than_trainer_target_wins_and_epsilon_is_reported(fedch
     f = build_federation(fedchain_home, trainers=2, rounds=2, dp=True, epsilon=2.0, train=FAST)
     for t in f.trainers:
         t.target_epsilon = 8.0  # the trainers would accept more; the task's on-chain bound (2.0) must win
-    rows = [run_round(f.fed, f.task_id, r, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+    rows = [run_round(f.fed, f.task_id, r, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])
             for r in (1, 2)]
     assert all(row["status"] == "finalized" and row["accepted"] == 2 for row in rows)
     for t in f.trainers:
@@ -96,7 +96,7 @@ def test_client_stops_at_its_budget(fedchain_home):
     f = build_federation(fedchain_home, trainers=2, rounds=3, train=FAST)  # the task requires no DP
     dp_trainer = f.trainers[0]
     dp_trainer.target_epsilon = 6.0
-    run_round(f.fed, f.task_id, 1, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+    run_round(f.fed, f.task_id, 1, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])
     entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, dp_trainer.address)
     spent = PrivacyRecord.of_update(_manifest(f.store, entry.cid)).epsilon_total
     assert 0 < spent < 6.0
@@ -120,7 +120,7 @@ def test_client_stops_at_its_budget(fedchain_home):
     assert TrainerStatus(f.fed.tasks.getTrainerEntry(f.task_id, 2, dp_trainer.address).status) == TrainerStatus.NONE
     # with the budget it planned for, the next rounds still fit: total stays inside 6.0 after round 3
     for r in (2, 3):
-        run_round(f.fed, f.task_id, r, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+        run_round(f.fed, f.task_id, r, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])
     entry = f.fed.tasks.getTrainerEntry(f.task_id, 3, dp_trainer.address)
     assert 6.0 - 0.05 < _manifest(f.store, entry.cid).epsilon_spent <= 6.0
     other = f.fed.tasks.getTrainerEntry(f.task_id, 3, f.trainers[1].address)  # no DP asked: none spent
@@ -169,7 +169,7 @@ def test_central_dp_noise_is_seeded_by_the_round_and_identical_across_aggregator
     while f.fed.task(f.task_id).current_round == 1:
         f.aggregator.step(f.task_id)
     assert Phase(f.fed.round(f.task_id, 1).phase) == Phase.FINALIZED
-    row = run_round(f.fed, f.task_id, 2, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+    row = run_round(f.fed, f.task_id, 2, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])
     assert row["status"] == "finalized"
     assert f.aggregator.computer.round_seed(f.task_id, 2) != seed
     report2 = _manifest(f.store, f.fed.round(f.task_id, 2).result_cid).details["central_dp"]
@@ -180,9 +180,9 @@ def test_central_dp_noise_is_seeded_by_the_round_and_identical_across_aggregator
 def test_round_trained_without_dp_makes_the_total_infinite(fedchain_home):
     f = build_federation(fedchain_home, trainers=2, rounds=3, train=FAST)  # the task requires no DP
     trainer = f.trainers[0]
-    run_round(f.fed, f.task_id, 1, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])  # no DP
+    run_round(f.fed, f.task_id, 1, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])  # no DP
     trainer.config = replace(trainer.config, dp=True)  # DP from round 2 on, with no epsilon limit
-    run_round(f.fed, f.task_id, 2, f.trainers, f.aggregator, Console(quiet=True), f.data["test"])
+    run_round(f.fed, f.task_id, 2, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])
     manifest = _manifest(f.store, f.fed.tasks.getTrainerEntry(f.task_id, 2, trainer.address).cid)
     record = PrivacyRecord.of_update(manifest)
     assert record.noise_multiplier > 0 and math.isfinite(record.epsilon_round)

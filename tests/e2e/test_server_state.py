@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from aggregator.strategies import ClientUpdate, FedAvgM, RoundContext
+from aggregator.weights import attested_weights
 from fedchain.codec import decode_model
 from fedchain.protocol import Phase
 from tests.support.byzantine import commit_tensors, create_task, federation, global_model, reveal_all, train_shard
 
 
 def play_round(f, task_id: int, round_: int) -> list[ClientUpdate]:
-    updates, reveals = [], {}
+    """Every trainer's update, weighted as the committee attests it (the revealed counts capped at their median)."""
+    trained, reveals = {}, {}
     for i, account in enumerate(f.people.trainers):
         tensors, n = train_shard(f, task_id, i)
         reveals[account] = commit_tensors(f, task_id, account, tensors, n)
-        updates.append(ClientUpdate(account.address.lower(), tensors, n))
+        trained[account.address.lower()] = (tensors, n)
+    weights = attested_weights({t: n for t, (_, n) in trained.items()})
+    updates = [ClientUpdate(t, tensors, weights[t]) for t, (tensors, _) in trained.items()]
     reveal_all(f, task_id, round_, reveals)
     while f.fed.task(task_id).current_round == round_ and f.fed.task(task_id).status == 1:
         assert f.aggregator.step(task_id) is not None

@@ -37,7 +37,7 @@ def create_task(f: Federation, *, strategy: str, params: dict | None = None, rou
 def add_aggregators(f: Federation, accounts: list[Any]) -> None:
     """Approve, fund and stake extra aggregator accounts."""
     for acct in accounts:
-        f.fed.tasks.grantRole(f.fed.tasks.AGGREGATOR_ROLE(), acct.address, sender=f.people.deployer)
+        f.fed.committee.grantRole(f.fed.committee.AGGREGATOR_ROLE(), acct.address, sender=f.people.deployer)
         f.fed.token.mint(acct, 1000 * ONE_TOKEN, sender=f.people.deployer)
         f.fed.token.approve(f.fed.staking.address, 500 * ONE_TOKEN, sender=acct)
         f.fed.staking.stake(500 * ONE_TOKEN, sender=acct)

@@ -23,14 +23,19 @@ class Federation:
     task_id: int
     store: LocalContentStore
     trainers: list[TrainerNode]
-    aggregator: AggregatorNode
+    aggregators: list[AggregatorNode]
     data: dict[str, Any]
+
+    @property
+    def aggregator(self) -> AggregatorNode:
+        """The first aggregator node (the committee of one, unless built with ``aggregators=``)."""
+        return self.aggregators[0]
 
 
 def build_federation(home, trainers: int, rounds: int, **overrides: Any) -> Federation:
     cfg = DemoConfig(rounds=rounds, trainers=trainers, phase_seconds=900, **overrides)
     store = LocalContentStore(home / "store")
-    people = Participants.from_test_accounts(trainers)
+    people = Participants.from_test_accounts(trainers, cfg.aggregators)
     fed, task_id, data = setup(cfg, people, store)
     nodes, aggregator = make_nodes(cfg, people, fed, data, store)
     return Federation(cfg, people, fed, task_id, store, nodes, aggregator, data)
