@@ -116,8 +116,10 @@ class TrainerEntryView:
 
     @property
     def revealed(self) -> bool:
-        """The trainer revealed an update in the round (claimed counts: it revealed first)."""
-        return self.status in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED)
+        """The trainer revealed an update in the round, whatever happened since (claimed, or slashed for a
+        rejected update: the round's inputs never change after the reveal phase)."""
+        return self.status in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED) or (
+            self.status == TrainerStatus.SLASHED and bool(self.cid))
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,13 @@ HINTS: dict[str, dict[str, str]] = {
     "RejectionSlasher": {
         "NotRevealed": "the trainer has no revealed update in this round",
     },
+    "RewardVault": {
+        "RoundNotFinalized": "the round is not finalized: nothing of it can be claimed, swept or collected yet",
+        "NotRevealed": "this account has no revealed update (or committee reveal) in this round to be paid for",
+    },
+    "AggregatorCommittee": {
+        "NotCommitted": "this aggregator did not commit in this round",
+    },
     "FedGovernor": {
         "AccessControlUnauthorizedAccount": "only the DAO (the timelock) may do this",
     },

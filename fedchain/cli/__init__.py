@@ -66,8 +66,7 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
 
     # with --dp the trainers use the DP defaults (client.trainer.DP_DEFAULTS), as `fedchain client run` does
     cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed, strategy=strategy,
-                     strategy_params=params, governance=governance, aggregators=3 if governance else 1,
-                     train=default_train_config(dp),
+                     strategy_params=params, governance=governance, train=default_train_config(dp),
                      architecture=DP_ARCHITECTURE if dp else ARCHITECTURE)
     if dashboard_port is not None and backend_port is None:
         backend_port = 8000

@@ -54,7 +54,11 @@ class DemoConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     architecture: str = ARCHITECTURE
     governance: bool = False  # hand the protocol to a Governor + Timelock; change one parameter by proposal
-    aggregators: int = 1  # committee size (3 under governance: the DAO's policy requires a quorum of 2 or more)
+    aggregators: int = 1  # committee size (at least 3 under governance: the DAO's policy requires quorums of 2+)
+
+    def __post_init__(self) -> None:
+        if self.governance:
+            self.aggregators = max(self.aggregators, 3)
     strategy: str = "fedavg"
     strategy_params: dict[str, Any] = field(default_factory=dict)  # e.g. dp-fedavg's noise_multiplier
 

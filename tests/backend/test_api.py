@@ -92,14 +92,21 @@ def test_economics_and_claimable_match_the_chain(world, client):
     node_claimable = {t.address.lower(): sum(c.reward for c in t.claimable(f.task_id)) for t in f.trainers}
     assert int(eco["rewards_claimable_wei"]) == sum(node_claimable.values()) > 0
     per_round = client.get("/economics/rounds").json()["items"]
-    assert [int(r["paid_wei"]) for r in per_round] == [f.fed.round(f.task_id, r).paid for r in (1, 2)]
+    books = [f.fed.call("vault", "paidOf", f.task_id, r) for r in (1, 2)]
+    assert [int(r["paid_wei"]) for r in per_round] == [int(b[0]) for b in books]
+    assert [int(r["aggregator_paid_wei"]) for r in per_round] == [int(b[1]) for b in books]
+    assert [int(r["trainer_budget_wei"]) for r in per_round] == [f.fed.round_split(f.task_id, r)[0] for r in (1, 2)]
+    for r in per_round:
+        assert int(r["unclaimed_wei"]) == int(r["round_budget_wei"]) - sum(
+            int(r[k]) for k in ("paid_wei", "aggregator_paid_wei", "fee_wei", "swept_wei"))
     for address, expected in node_claimable.items():
         account = client.get(f"/accounts/{address}").json()
         assert int(account["claimable_wei"]) == expected
         assert int(account["balance_wei"]) == f.fed.token.balanceOf(address)
-        # every trainer committed, and each commit extended its stake lock (LockExtended)
-        assert account["locked_until"] == f.fed.staking.lockedUntil(address) > 0
-    assert client.get(f"/accounts/{f.people.sponsor.address}").json()["locked_until"] is None  # never committed
+        # the indexed bonds (BondReserved / BondReleased / Slashed) are the chain's reserved stake
+        assert int(account["reserved_wei"]) == f.fed.reserved_stake(address)
+    assert any(int(client.get(f"/accounts/{a}").json()["reserved_wei"]) > 0 for a in node_claimable)  # unclaimed
+    assert client.get(f"/accounts/{f.people.sponsor.address}").json()["reserved_wei"] == "0"  # never committed
     claims = client.get("/events", params={"name": "RewardClaimed", "contract": "tasks"}).json()
     assert claims["total"] == 3  # two in round 1, one in round 2
 

@@ -129,7 +129,8 @@ def test_migration_0002_upgrades_a_0001_database(tmp_path):
     assert tuple(row) == (0.5, None)
 
 
-def test_migrations_0003_and_0004_add_local_dp_and_locked_until_to_a_0002_database(tmp_path):
+def test_migrations_0003_to_0005_upgrade_a_0002_database_and_go_back(tmp_path):
+    """0003 adds local_dp, 0004 locked_until, 0005 swaps it for bonds, attested weights and the vault's books."""
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     _alembic(engine, command.upgrade, "0002")
 
@@ -137,8 +138,14 @@ def test_migrations_0003_and_0004_add_local_dp_and_locked_until_to_a_0002_databa
         return {c["name"] for c in inspect(engine).get_columns(table)}
 
     assert "local_dp" not in columns("contributions") and "locked_until" not in columns("accounts")
-    migrate(engine)
+    _alembic(engine, command.upgrade, "0004")
     assert "local_dp" in columns("contributions") and "locked_until" in columns("accounts")
+    migrate(engine)
+    assert "locked_until" not in columns("accounts") and "reserved_wei" in columns("accounts")
+    assert {"weight", "bond_wei"} <= columns("contributions")
+    assert {"trainer_budget_wei", "aggregator_paid_wei", "swept_wei", "fee_wei"} <= columns("rounds")
+    _alembic(engine, command.downgrade, "0004")
+    assert "locked_until" in columns("accounts") and "weight" not in columns("contributions")
     _alembic(engine, command.downgrade, "0002")
     assert "local_dp" not in columns("contributions") and "locked_until" not in columns("accounts")
 

@@ -39,7 +39,11 @@ def test_indexed_read_model_equals_the_chain(world):
             assert rnd.phase == chain_round.phase.key == "finalized"
             assert (rnd.result_cid, rnd.accepted, rnd.rejected) == (chain_round.result_cid, chain_round.accepted,
                                                                     chain_round.rejected)
-            assert (int(rnd.round_budget_wei), int(rnd.paid_wei)) == (chain_round.round_budget, chain_round.paid)
+            paid = fed.call("vault", "paidOf", f.task_id, round_)
+            assert (int(rnd.round_budget_wei), int(rnd.paid_wei), int(rnd.aggregator_paid_wei)) == (
+                chain_round.round_budget, paid[0], paid[1])
+            trainers_part = fed.round_split(f.task_id, round_)[0]
+            assert int(rnd.trainer_budget_wei) == trainers_part
             assert rnd.accuracy == chain_round.accuracy_ppm / 1e6 and rnd.details_status == "ok"
             assert (rnd.committed, rnd.revealed) == (chain_round.committed, chain_round.revealed) == (3, 3)
             blob = f.store.get(chain_round.result_cid, sha256=bytes(chain_round.result_digest), max_bytes=1 << 26)
@@ -53,7 +57,9 @@ def test_indexed_read_model_equals_the_chain(world):
                 rejection = details["rejected"].get(trainer.lower())
                 assert c.accepted is (rejection is None)
                 assert c.reject_code == (rejection["code"] if rejection else None)
-                expected = chain_round.round_budget * c.score * entry.numSamples // chain_round.total_weight
+                assert c.weight == details["weights"][trainer.lower()]
+                assert int(c.bond_wei) == entry.bond
+                expected = trainers_part * c.score * c.weight // chain_round.total_weight
                 assert int(c.reward_wei) == expected
                 if c.status == "revealed":
                     unclaimed_total += expected

@@ -240,7 +240,7 @@ async def test_economics_totals_equal_the_chain(user: User, dashboard_world):
     await see(user, "rewards-per-trainer")
     fed = w.f.fed
     supply = int(fed.token.totalSupply())
-    staked = sum(int(fed.staking.stakeOf(a.address)) for a in [w.f.people.aggregator, *w.f.people.trainers])
+    staked = sum(int(fed.staking.stakeOf(a.address)) for a in [*w.f.people.aggregators, *w.f.people.trainers])
     assert texts(user, "stat-supply") == [fed_text(supply)]
     assert texts(user, "stat-staked") == [fed_text(staked)]
     (per_round,) = user.find(marker="rewards-per-round").elements

@@ -35,8 +35,8 @@ def test_calldata_equals_ape_encoding(dao, txs):
         (txs.stake(me, amount), fed.staking, data_of(fed.staking.stake, amount)),
         (txs.request_unstake(me, amount), fed.staking, data_of(fed.staking.requestUnstake, amount)),
         (txs.withdraw(me), fed.staking, data_of(fed.staking.withdraw)),
-        (txs.claim(me, 3, 2, 777, [b"\x01" * 32, b"\x02" * 32]), fed.tasks,
-         data_of(fed.tasks.claimReward, 3, 2, 777, [b"\x01" * 32, b"\x02" * 32])),
+        (txs.claim(me, 3, 2, 777, 41, [b"\x01" * 32, b"\x02" * 32]), fed.vault,
+         data_of(fed.vault.claimReward, 3, 2, 777, 41, [b"\x01" * 32, b"\x02" * 32])),
         (txs.cast_vote(me, 2**200 + 7, "against"), fed.governor, data_of(fed.governor.castVote, 2**200 + 7, 0)),
         (txs.cast_vote(me, 42, "abstain", "no view"), fed.governor,
          data_of(fed.governor.castVoteWithReason, 42, 2, "no view")),
@@ -103,9 +103,9 @@ def test_simulation_decodes_custom_errors(dao, txs):
     cases = [
         (txs.stake(me, 0), "the amount must be positive (ZeroAmount)"),
         (txs.request_unstake(me, 101 * ONE_TOKEN), "not enough tokens staked"),
+        (txs.claim(me, 9, 1, 1, 1, []), "the round is not finalized"),
         (txs.withdraw(me), "nothing is unbonding; request an unstake first (NothingToWithdraw)"),
         (txs.cast_vote(me, 12345, "for"), "no such proposal (GovernorNonexistentProposal: proposalId=12345)"),
-        (txs.claim(me, 9, 1, 1, []), "no such task (UnknownTask: taskId=9)"),
         (txs.stake(dao.other.address, 10 * ONE_TOKEN), "approve first"),
     ]
     for tx, expected in cases:

@@ -98,6 +98,6 @@ def test_round_finalizes_through_node_outages_and_rejects_mismatched_bytes(flaky
     rnd = f.fed.round(task_id, 1)
     assert Phase(rnd.phase) == Phase.FINALIZED
     assert rnd.accepted == 3 and rnd.rejected == 1
-    comp = aggregator.compute(task_id, 1)
+    comp = f.aggregator.compute(task_id, 1)  # the liar was slashed meanwhile: its reveal is still an input
     assert comp.rejected[liar.address.lower()].code == "DigestMismatch"
     assert store.get(rnd.result_cid, sha256=bytes(rnd.result_digest), max_bytes=1 << 26)
