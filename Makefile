@@ -59,7 +59,7 @@ lint:
 	$(BIN)/lint-imports
 
 gas: setup
-	$(BIN)/python bench/gas_report.py
+	$(BIN)/python bench/gas_report.py --markdown bench/results/gas.md
 
 bench-ipfs: setup ## KuboStore vs raw HTTP throughput (10 MB, 200 MB) against a local js-ipfs node
 	$(BIN)/python bench/ipfs_throughput.py

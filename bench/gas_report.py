@@ -2,8 +2,11 @@
 
 Run: `make gas` (or `.venv/bin/python bench/gas_report.py [--trainers 5] [--rounds 2] [--json]`).
 Every transaction of the scenario is decoded by selector against the fedchain ABIs, so the table covers
-whatever the scenario exercised: deployment, staking, task creation, commits, reveals, advances, claims,
-slashing, unstaking and reclaiming, and the task's retention policy (set, cleared, default changed).
+whatever the scenario exercised: deployment, staking, task creation, commits (each reserving a bond), reveals,
+advances, the committee draw, aggregate commits and reveals, claims from the RewardVault (which release bonds),
+the committee's share, the protocol fee, non-reveal and rejection slashes, bond releases after settlement,
+sweeping after the claim window, reclaiming, unstaking, and the task's retention policy. ``--markdown`` writes the
+table that bench/results/gas.md holds.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def selectors(project) -> dict[tuple[str, bytes], str]:
     from eth_utils import keccak
 
     table = {}
-    for name in ("FedToken", "Staking", "TaskManager", "TaskRetention", *GOVERNANCE_CONTRACTS):
+    for name in (*PROTOCOL_CONTRACTS, *GOVERNANCE_CONTRACTS):
         for abi in project.get_contract(name).contract_type.mutable_methods:
             table[(name, keccak(text=abi.selector)[:4])] = abi.name
     return table
@@ -61,49 +64,72 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
 
     from fedchain.ape.rounds import try_advance
     from fedchain.cli.demo import DemoConfig, Participants, make_nodes, run_round, setup
+    from fedchain.codec import sha256
+    from fedchain.commitments import trainer_commitment
+    from sponsor.tasks import create_task
     from fedchain.protocol import ONE_TOKEN
     from fedchain.retention import RetentionPolicy, clear_task_retention, set_default_retention, set_task_retention
     from fedchain.store import open_store
 
     store = open_store(None)
-    cfg = DemoConfig(rounds=rounds + 1, trainers=trainers, phase_seconds=60)  # the extra round fails
-    people = Participants.from_test_accounts(trainers)
+    # a 2-of-3 committee; the extra round fails
+    cfg = DemoConfig(rounds=rounds + 1, trainers=trainers, phase_seconds=60, aggregators=3)
+    people = Participants.from_test_accounts(trainers, cfg.aggregators)
     start = chain.blocks.height + 1
     fed, task_id, data = setup(cfg, people, store)
+    fed.vault.setTerms(300, 100, 3600, sender=people.deployer)  # measure the fee and a short claim window
+    # the demo's task was created before the terms changed: a second, identical one carries them
+    task_id = create_task(fed, people.sponsor, fed.task(task_id).spec)
     set_task_retention(fed, task_id, RetentionPolicy(model_rounds=2, update_rounds=1), people.sponsor)
-    nodes, agg = make_nodes(cfg, people, fed, data, store)
+    nodes, aggs = make_nodes(cfg, people, fed, data, store)
     test = data["test"]
     console = Console(quiet=True)
     for r in range(1, rounds):
-        run_round(fed, task_id, r, nodes, agg, console, test)
-    # last round: one trainer commits and never reveals, then gets slashed
-    for node in nodes:
-        node.train_and_commit(task_id)
-    try_advance(fed, task_id, people.deployer)
+        run_round(fed, task_id, r, nodes, aggs, console, test)
+    # last round: one trainer commits and never reveals (slashed), one reveals garbage (rejected, slashed)
     for node in nodes[:-1]:
+        node.train_and_commit(task_id)
+    junk = b"not a model" * 10
+    cid, salt = store.put(junk), b"\x07" * 32
+    liar = nodes[-1]
+    fed.tasks.commitUpdate(task_id, trainer_commitment(liar.address, task_id, rounds, sha256(junk), 5, salt),
+                           sender=liar.account)
+    try_advance(fed, task_id, people.deployer)
+    for node in nodes[:-2]:
         node.reveal(task_id, rounds)
+    fed.tasks.revealUpdate(task_id, cid, sha256(junk), 5, salt, sender=liar.account)
     chain.mine(timestamp=int(chain.blocks.head.timestamp) + cfg.phase_seconds + 1)
     while fed.task(task_id).current_round == rounds:
-        if not agg.step(task_id):
+        if not any([a.step(task_id) for a in aggs]):
             chain.mine(timestamp=int(chain.blocks.head.timestamp) + cfg.phase_seconds + 1)
     for node in nodes:
-        node.claim(task_id)
+        node.settle(task_id)
+    for agg in aggs:
+        agg.keeper.settle_recent(task_id)
     # a final round nobody joins fails, so the sponsor has budget to reclaim
     chain.mine(timestamp=int(chain.blocks.head.timestamp) + cfg.phase_seconds + 1)
     try_advance(fed, task_id, people.deployer)
-    fed.tasks.reclaimUnallocated(task_id, sender=people.sponsor)
+    fed.vault.reclaimUnallocated(task_id, sender=people.sponsor)
+    # after the settlement window the rejected trainer's (unslashed half) bond is long released; after the claim
+    # window the round's dust and unclaimed rewards go back to the sponsor
+    chain.mine(timestamp=int(chain.blocks.head.timestamp) + 2 * 24 * 3600)
+    for node in nodes:
+        node.settle(task_id)
+    for r in range(1, rounds + 1):
+        fed.vault.sweep(task_id, r, sender=people.sponsor)
     nodes[0].request_unstake(10 * ONE_TOKEN)
-    # withdrawable once the bucket is released and the lock of the last round it committed to has expired
-    ready = max(fed.staking.unbondingOf(nodes[0].account)[1], fed.staking.lockedUntil(nodes[0].account))
-    chain.mine(timestamp=max(int(chain.blocks.head.timestamp), ready) + 1)
+    chain.mine(timestamp=max(int(chain.blocks.head.timestamp), fed.staking.unbondingOf(nodes[0].account)[1]) + 1)
     nodes[0].withdraw()
     clear_task_retention(fed, task_id, people.sponsor)
     set_default_retention(fed, RetentionPolicy(model_rounds=3), people.deployer)
     addresses = {"FedToken": fed.token.address, "Staking": fed.staking.address, "TaskManager": fed.tasks.address,
-                 "TaskRetention": fed.retention.address}
+                 "AggregatorCommittee": fed.committee.address, "RewardVault": fed.vault.address,
+                 "RejectionSlasher": fed.rejection_slasher.address, "TaskRetention": fed.retention.address}
     return start, addresses
 
 
+PROTOCOL_CONTRACTS = ("FedToken", "Staking", "TaskManager", "AggregatorCommittee", "RewardVault", "RejectionSlasher",
+                      "TaskRetention")
 GOVERNANCE_CONTRACTS = ("FedGovernor", "FedTimelock", "ProtocolPolicy")
 
 
@@ -150,7 +176,8 @@ def governance_scenario() -> tuple[int, dict[str, str]]:
 @click.option("--governance/--no-governance", default=True, show_default=True,
               help="Also measure the DAO: propose, castVote, queue, execute, delegate, pause.")
 @click.option("--json", "as_json", is_flag=True)
-def main(trainers: int, rounds: int, governance: bool, as_json: bool) -> None:
+@click.option("--markdown", "markdown", type=click.Path(dir_okay=False), help="Also write the table as Markdown.")
+def main(trainers: int, rounds: int, governance: bool, as_json: bool, markdown: str | None) -> None:
     """Print min/mean/max gas per contract function over a full local run."""
     from fedchain.config import ensure_tool_paths
 
@@ -174,6 +201,8 @@ def main(trainers: int, rounds: int, governance: bool, as_json: bool) -> None:
     missing = sorted({f"{c}.{n}" for (c, _), n in selectors(contracts_project()).items()} - exercised)
     rows = {k: {"calls": len(v), "min": min(v), "mean": int(statistics.mean(v)), "max": max(v)}
             for k, v in sorted(gas.items())}
+    if markdown:
+        Path(markdown).write_text(markdown_table(rows, missing, trainers, rounds))
     if as_json:
         click.echo(json.dumps({"functions": rows, "not_exercised": missing}, indent=2))
         return
@@ -182,6 +211,16 @@ def main(trainers: int, rounds: int, governance: bool, as_json: bool) -> None:
     for name, row in rows.items():
         click.echo(f"{name:<44}{row['calls']:>6}{row['min']:>10}{row['mean']:>10}{row['max']:>10}")
     click.echo("not exercised by this scenario (admin paths, covered by tests/contracts): " + ", ".join(missing))
+
+
+def markdown_table(rows: dict, missing: list[str], trainers: int, rounds: int) -> str:
+    lines = [f"# Gas per function\n\n`make gas` on a local anvil: {trainers} trainers, {rounds} rounds, a 2-of-3 drawn "
+             "committee, one non-revealing and one rejected trainer, claims, the committee's share, a 1% fee, "
+             "settlement, sweeping and reclaiming (bench/gas_report.py). Absolute gas: no baseline to divide by.\n",
+             "| function | calls | min | mean | max |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| `{name}` | {r['calls']} | {r['min']:,} | {r['mean']:,} | {r['max']:,} |" for name, r in rows.items()]
+    lines.append(f"\nNot exercised by the scenario (admin paths, covered by tests/contracts): {', '.join(missing)}\n")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
