@@ -21,9 +21,9 @@ from aggregator.scoring import evaluate, quantize_micro, quantize_ppm
 from aggregator.strategies import Aggregation, ClientUpdate, RoundContext, Strategy, ValidationSet, get_strategy
 from aggregator.strategies.central_dp import round_seed
 from aggregator.strategies.ops import flatten
-from aggregator.validation import RejectedUpdate, validate_update
+from aggregator.validation import RejectedUpdate, check_change, validate_update
 from aggregator.weights import attested_weights
-from fedchain.architectures import check_dataset, expected_shapes
+from fedchain.architectures import check_dataset, expected_shapes, model_problem
 from fedchain.chainview import ChainReader, TaskView
 from fedchain.codec import CodecError, ModelManifest, decode_dataset, decode_model, encode_model, sha256
 from fedchain.commitments import AggregateResult
@@ -120,11 +120,9 @@ class RoundComputer:
             raise
         except (CodecError, ValueError) as exc:
             raise UnservableTask(f"task {task.task_id}: its global model cannot be read: {exc}") from exc
-        shapes = expected_shapes(task.spec.architecture)
-        found = {name: tuple(t.shape) for name, t in tensors.items()}
-        if found != shapes or any(t.dtype != np.float32 or not np.isfinite(t).all() for t in tensors.values()):
-            raise UnservableTask(f"task {task.task_id}: its global model does not hold finite float32 tensors of "
-                                 f"{task.spec.architecture}")
+        problem = model_problem(task.spec.architecture, tensors)
+        if problem is not None:
+            raise UnservableTask(f"task {task.task_id}: its global model cannot be used: {problem}")
         return tensors, manifest
 
     def _validate(self, task: TaskView, round_: int, reveal: Reveal, shapes: dict[str, tuple[int, ...]]
@@ -134,8 +132,10 @@ class RoundComputer:
             blob = self._fetch(cid, digest)
         except StoreUnavailable:
             raise  # our store is down, not the trainer's fault: never a rejection (results must not depend on it)
-        except (ContentError, ValueError) as exc:  # ValueError: the revealed CID is not a CID
+        except ContentError as exc:
             raise RejectedUpdate(type(exc).__name__, str(exc)) from exc
+        except ValueError as exc:  # the revealed CID is not a CID
+            raise RejectedUpdate("bad_cid", f"the revealed CID cannot be read: {exc}") from exc
         return validate_update(blob, shapes, self.max_bytes)
 
     def earlier_updates(self, task: TaskView, round_: int, shapes: dict[str, tuple[int, ...]]) -> list[KnownUpdate]:
@@ -209,7 +209,12 @@ class RoundComputer:
 
     def _compute(self, task: TaskView, round_: int, inputs: RoundInputs) -> RoundComputation:
         spec = task.spec
-        shapes = expected_shapes(spec.architecture)
+        try:  # the sponsor's parameters: bad ones make the task unservable, not the aggregator crash
+            shapes = expected_shapes(spec.architecture)
+            max_ratio = spec.max_update_ratio()
+            strategy = get_strategy(spec.strategy, spec.strategy_config())
+        except ValueError as exc:
+            raise UnservableTask(f"task {task.task_id}: its parameters cannot be used: {exc}") from exc
         global_tensors, global_manifest = self.global_model(task)
         free_riders = FreeRiderCheck(global_tensors, self.earlier_updates(task, round_, shapes))
         accepted: list[ClientUpdate] = []
@@ -222,6 +227,7 @@ class RoundComputer:
                 tensors, manifest = self._validate(task, round_, reveal, shapes)
                 validated.append(KnownUpdate(trainer, round_, flatten(tensors, np.float32)))
                 report = self._check_manifest(task, round_, reveal, manifest)
+                check_change(tensors, global_tensors, max_ratio)
                 free_riders.check(trainer, round_, tensors)
             except RejectedUpdate as exc:
                 rejected[trainer] = Rejection.bounded(exc.code, exc.message)
@@ -232,7 +238,6 @@ class RoundComputer:
         self._validated[(task.task_id, round_)] = validated
         weights = attested_weights({u.trainer: u.num_samples for u in accepted}, spec.max_samples)
         accepted = [replace(u, num_samples=weights[u.trainer]) for u in accepted]
-        strategy = get_strategy(spec.strategy, spec.strategy_config())
         context = self.round_context(task, round_, strategy, global_manifest, len(rejected))
         if accepted:
             aggregation = strategy.aggregate(global_tensors, accepted, context)

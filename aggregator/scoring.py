@@ -76,7 +76,9 @@ def evaluate(architecture: str, tensors: dict[str, np.ndarray], x: np.ndarray, y
         total = np.zeros(len(y))
         for j in range(z.shape[1]):
             total += np.exp(z[:, j] - top)
-        per_sample = top + np.log(total) - z[rows, y]
+        # (top - z_y) first: for huge logits, top + log(total) would round log(total) away and the loss of a model
+        # whose logits are huge and equal would come out 0 instead of log(classes)
+        per_sample = (top - z[rows, y]) + np.log(total)
     loss = math.fsum(per_sample.tolist()) / len(y) if np.isfinite(per_sample).all() else math.inf
     return Evaluation(accuracy=correct / len(y), loss=loss)
 

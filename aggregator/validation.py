@@ -22,7 +22,8 @@ def validate_update(
     """Decode an update file and check kind, tensor names, dtypes, shapes and finiteness.
 
     Codes: ``too_large``, ``not_safetensors``, ``bad_manifest`` (also for a kind other than ``update``; the codec
-    checks every manifest field's JSON type), ``wrong_keys``, ``bad_dtype``, ``wrong_shape``, ``non_finite``.
+    checks every manifest field's JSON type), ``wrong_keys``, ``bad_dtype``, ``wrong_shape``, ``non_finite``
+    (``check_change`` adds ``absurd_update``).
     Never raises anything else for any input bytes.
     """
     if not isinstance(blob, bytes | bytearray | memoryview):
@@ -56,3 +57,19 @@ def validate_update(
         if not np.isfinite(array).all():
             raise RejectedUpdate("non_finite", f"tensor {name} contains NaN or Inf")
     return {name: np.ascontiguousarray(tensors[name]) for name in sorted(tensors)}, manifest
+
+
+def check_change(tensors: dict[str, np.ndarray], global_tensors: dict[str, np.ndarray], max_ratio: float) -> None:
+    """``RejectedUpdate('absurd_update')`` when ``||w - g|| > max_ratio * max(||g||, 1)`` (float64): a bound every
+    strategy applies, fedavg included, so that finite but absurd weights (e.g. every weight 1e38) never reach an
+    aggregate."""
+    change = squared = 0.0
+    for name in sorted(global_tensors):
+        g = np.asarray(global_tensors[name], dtype=np.float64).ravel()
+        d = np.asarray(tensors[name], dtype=np.float64).ravel() - g
+        change += float(np.dot(d, d))
+        squared += float(np.dot(g, g))
+    bound = max_ratio * max(squared ** 0.5, 1.0)
+    if not change ** 0.5 <= bound:  # also catches an overflow to inf
+        raise RejectedUpdate("absurd_update", f"the update changes the model by {change ** 0.5:.3g}, more than "
+                                              f"{max_ratio:g} times the global model's norm ({bound:.3g})")

@@ -66,10 +66,10 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     from fedchain.cli.demo import DemoConfig, Participants, make_nodes, run_round, setup
     from fedchain.codec import sha256
     from fedchain.commitments import trainer_commitment
-    from sponsor.tasks import create_task
     from fedchain.protocol import ONE_TOKEN
     from fedchain.retention import RetentionPolicy, clear_task_retention, set_default_retention, set_task_retention
     from fedchain.store import open_store
+    from sponsor.tasks import create_task
 
     store = open_store(None)
     # a 2-of-3 committee; the extra round fails
@@ -79,7 +79,7 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     fed, task_id, data = setup(cfg, people, store)
     fed.vault.setTerms(300, 100, 3600, sender=people.deployer)  # measure the fee and a short claim window
     # the demo's task was created before the terms changed: a second, identical one carries them
-    task_id = create_task(fed, people.sponsor, fed.task(task_id).spec)
+    task_id = create_task(fed, people.sponsor, fed.task(task_id).spec, store)
     set_task_retention(fed, task_id, RetentionPolicy(model_rounds=2, update_rounds=1), people.sponsor)
     nodes, aggs = make_nodes(cfg, people, fed, data, store)
     test = data["test"]

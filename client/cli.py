@@ -8,7 +8,7 @@ import click
 from ape.cli import ConnectedProviderCommand, account_option
 
 from fedchain.errors import FedchainError
-from fedchain.protocol import TaskStatus, TrainerStatus, format_tokens, parse_tokens
+from fedchain.protocol import TrainerStatus, format_tokens, parse_tokens
 
 STORE_HELP = ("Content store: 'local' (default, $FEDCHAIN_HOME/store), 'local:PATH' or 'kubo:URL' (an IPFS node's "
               "RPC API). Env: FEDCHAIN_STORE; with neither, $FEDCHAIN_IPFS_API selects a Kubo node.")
@@ -147,9 +147,10 @@ def status(account, task_id: int | None, store: str | None) -> None:
         click.echo(f"unbonding {format_tokens(pending)} until {time.ctime(release)}")
     if task_id is None:
         return
-    task = fed.task(task_id)
-    if task.status == TaskStatus.NONE:
-        _fail(FedchainError(f"no task {task_id}"))
+    try:
+        task = fed.task(task_id)
+    except FedchainError as exc:
+        _fail(exc)
     _, rnd = fed.current_round(task_id)
     deadline = f", deadline {time.ctime(rnd.phase_deadline)}" if rnd.phase.is_open else ""
     click.echo(f"task {task_id}: {task.status.label}, round {task.current_round}/{task.spec.num_rounds}, phase "

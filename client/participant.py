@@ -134,8 +134,7 @@ class TrainerNode:
         (wait), ``NotEnoughStake`` (stake more) or ``FedchainError`` (the task or our data is unusable)."""
         task, rnd = self.fed.current_round(task_id)
         if task.status != TaskStatus.ACTIVE:
-            raise FedchainError(f"task {task_id} is {task.status.label}" if task.status != TaskStatus.NONE
-                                else f"there is no task {task_id} (the chain has {self.fed.task_count()} tasks)")
+            raise FedchainError(f"task {task_id} is {task.status.label}: it takes no more commits")
         problem = dataset_problem(task.spec.architecture, self.x, self.y)
         if problem is not None:
             raise FedchainError(f"your data cannot train task {task_id}'s {task.spec.architecture}: {problem}")

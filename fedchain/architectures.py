@@ -134,6 +134,24 @@ def dataset_problem(architecture: str, x: np.ndarray, y: np.ndarray) -> str | No
     return None
 
 
+def model_problem(architecture: str, tensors: dict[str, np.ndarray]) -> str | None:
+    """Why these tensors are not a usable model of this architecture (None when they are): exactly its tensor
+    names and shapes, float32, finite. One rule for sponsors' initial models and the aggregator's global model."""
+    shapes = expected_shapes(architecture)
+    found = {name: tuple(np.shape(t)) for name, t in tensors.items()}
+    if found != shapes:
+        missing, extra = sorted(set(shapes) - set(found)), sorted(set(found) - set(shapes))
+        wrong = sorted(k for k in set(shapes) & set(found) if shapes[k] != found[k])
+        parts = [f"missing {missing[:4]}" if missing else "", f"unexpected {len(extra)} tensor(s)" if extra else "",
+                 f"wrong shape for {wrong[:4]}" if wrong else ""]
+        return f"the tensors are not those of {architecture} ({', '.join(p for p in parts if p)})"
+    if any(np.asarray(t).dtype != np.float32 for t in tensors.values()):
+        return "the tensors are not all float32"
+    if not all(np.isfinite(t).all() for t in tensors.values()):
+        return "the tensors contain NaN or infinite values"
+    return None
+
+
 def check_dataset(architecture: str, x: np.ndarray, y: np.ndarray) -> None:
     """``ValueError`` saying why the data does not fit the architecture (see ``dataset_problem``)."""
     problem = dataset_problem(architecture, x, y)

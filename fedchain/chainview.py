@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fedchain.deployment import Deployment
+from fedchain.errors import UnknownTask
 from fedchain.protocol import AggregatorStatus, Phase, TaskStatus, TrainerStatus
 from fedchain.taskspec import TaskSpec
 
@@ -226,7 +227,16 @@ class ChainReader(ABC):
         return int(self.call("tasks", "taskCount"))
 
     def task(self, task_id: int, block: int | None = None) -> TaskView:
-        return TaskView.from_chain(task_id, self.call("tasks", "getTask", task_id, block=block))
+        """The task; ``UnknownTask`` (one line with the valid ids) when the chain has no task ``task_id``."""
+        try:
+            raw = self.call("tasks", "getTask", task_id, block=block)
+        except Exception:
+            count = self.task_count()
+            if not 1 <= task_id <= count:
+                raise UnknownTask(f"there is no task {task_id}: the chain has {count} task(s)"
+                                  + (f", ids 1 to {count}" if count else "")) from None
+            raise
+        return TaskView.from_chain(task_id, raw)
 
     def round(self, task_id: int, round_: int, block: int | None = None) -> RoundView:
         return RoundView.from_chain(self.call("tasks", "getRound", task_id, round_, block=block))

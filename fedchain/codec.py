@@ -198,8 +198,10 @@ def decode_model(
     manifest = ModelManifest.from_json(metadata[MANIFEST_KEY])
     try:
         loaded = safetensors.numpy.load(bytes(blob))
-    except Exception as exc:  # safetensors raises its own error types for corrupt data
-        raise CodecError("not_safetensors", f"cannot decode tensors: {exc}") from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - safetensors' own errors, and a Rust panic is a BaseException
+        raise CodecError("not_safetensors", f"cannot decode tensors: {type(exc).__name__}: {exc}") from None
     # safetensors returns its tensors in no fixed order (it varies between processes): sort by name, so that
     # whatever iterates a decoded model (and draws random numbers per tensor) does so in one order everywhere
     tensors = {name: loaded[name] for name in sorted(loaded)}

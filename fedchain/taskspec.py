@@ -21,6 +21,10 @@ from fedchain.codec import canonical_json, loads_bounded
 
 MAX_STRATEGY_PARAMS_BYTES = 4096
 DEFAULT_PROXIMAL_MU = 0.01  # FedProx's mu when a fedprox task does not set one
+# Protocol-level bound in the strategy parameters, read by every strategy's round: an update whose change to the
+# global model is more than this many times the global model's norm (at least 1) is rejected as absurd.
+UPDATE_BOUND_KEY = "max_update_ratio"
+DEFAULT_MAX_UPDATE_RATIO = 10.0
 
 # Solidity name of each field, in ABI order.
 SOLIDITY_NAMES = (
@@ -125,6 +129,13 @@ class TaskSpec:
         if isinstance(mu, bool) or not isinstance(mu, int | float) or not 0 <= mu < float("inf"):
             raise ValueError(f"proximal_mu must be a non-negative number, got {mu!r}")
         return float(mu)
+
+    def max_update_ratio(self) -> float:
+        """The task's bound on an update's change relative to the global model (``UPDATE_BOUND_KEY``)."""
+        ratio = self.strategy_config().get(UPDATE_BOUND_KEY, DEFAULT_MAX_UPDATE_RATIO)
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < float("inf"):
+            raise ValueError(f"{UPDATE_BOUND_KEY} must be a positive number, got {ratio!r}")
+        return float(ratio)
 
     def durations(self) -> tuple[int, int, int, int]:
         """(commit, reveal, aggregator commit, aggregator reveal) seconds."""

@@ -11,7 +11,22 @@ import click
 from fedchain.config import DEFAULT_NETWORK, ensure_tool_paths
 
 
-@click.group()
+class FedchainGroup(click.Group):
+    """A user error anywhere below (a ``FedchainError``, an unreachable or misbehaving content store, a wait that
+    timed out) is one ``Error: ...`` line and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from fedchain.errors import FedchainError
+        from fedchain.store import ContentError
+
+        try:
+            return super().invoke(ctx)
+        except (FedchainError, ContentError, TimeoutError) as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise click.ClickException(message) from exc
+
+
+@click.group(cls=FedchainGroup)
 @click.version_option(package_name="fedchain")
 def main() -> None:
     """fedchain: federated learning with DP training, content-addressed models and on-chain rounds."""

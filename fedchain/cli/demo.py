@@ -122,7 +122,7 @@ def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[F
     train, validation, test = split_holdout(x, y, VALIDATION_FRACTION, TEST_FRACTION, cfg.seed)
     model = publish_initial_model(store, cfg.architecture, cfg.seed)
     val = publish_dataset(store, *validation, name="digits-validation")
-    task_id = create_task(fed, people.sponsor, task_spec(cfg, model, val))
+    task_id = create_task(fed, people.sponsor, task_spec(cfg, model, val), store)
     parts = dirichlet_partition(train[1], cfg.trainers, cfg.alpha, cfg.seed)
     data = {"train": train, "test": test, "parts": parts}
     return fed, task_id, data
@@ -166,7 +166,7 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
     if cfg.governance:
         from fedchain.cli.demo_governance import change_by_proposal
 
-        summary["governance"] = change_by_proposal(fed, people, task_id, console)
+        summary["governance"] = change_by_proposal(fed, people, task_id, console, store)
     return summary
 
 

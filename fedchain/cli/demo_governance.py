@@ -20,6 +20,7 @@ from fedchain.ape.chain import Fedchain
 from fedchain.ape.deploy import GovernanceConfig, deploy_governance, privileged_holders
 from fedchain.protocol import ONE_TOKEN, to_tokens
 from fedchain.reverts import RevertDecoder
+from fedchain.store import ContentStore
 from fedchain.web3chain import load_abis
 from sponsor.tasks import create_task
 
@@ -45,7 +46,7 @@ def _travel_to(timestamp: int) -> None:
     chain.mine(timestamp=max(int(timestamp), int(chain.blocks.head.timestamp) + 1))
 
 
-def change_by_proposal(fed: Fedchain, people: Any, task_id: int, console: Console) -> dict:
+def change_by_proposal(fed: Fedchain, people: Any, task_id: int, console: Console, store: ContentStore) -> dict:
     """One parameter change through the full lifecycle, then the new floor visibly enforced."""
     before = int(fed.policy.minTrainerStake())
     actions = gov.parameter_actions(fed, {"minTrainerStake": str(DEMO_FLOOR_TOKENS)})
@@ -69,7 +70,7 @@ def change_by_proposal(fed: Fedchain, people: Any, task_id: int, console: Consol
     after = int(fed.policy.minTrainerStake())
     steps.append(("execute", f"minTrainerStake {to_tokens(before):g} -> {to_tokens(after):g} FED"))
 
-    refused = _join_next_task(fed, people, task_id)
+    refused = _join_next_task(fed, people, task_id, store)
     steps.append(("in effect", refused))
     table = Table(title="Governance: one parameter change by proposal", title_justify="left")
     table.add_column("step")
@@ -84,12 +85,12 @@ def change_by_proposal(fed: Fedchain, people: Any, task_id: int, console: Consol
             "treasury_balance": to_tokens(fed.token.balanceOf(fed.timelock.address))}
 
 
-def _join_next_task(fed: Fedchain, people: Any, task_id: int) -> str:
+def _join_next_task(fed: Fedchain, people: Any, task_id: int, store: ContentStore) -> str:
     """A new task like the demo's; a trainer with 100 FED staked tries to commit and is refused."""
     spec = replace(fed.task(task_id).spec, reward_budget=10 * ONE_TOKEN, num_rounds=1, min_trainers=1,
                    max_trainers=1, commit_duration=60, reveal_duration=60, aggregator_commit_duration=60,
                    aggregator_reveal_duration=60)
-    new_task = create_task(fed, people.sponsor, spec)
+    new_task = create_task(fed, people.sponsor, spec, store)
     trainer = people.trainers[0]
     staked = to_tokens(fed.staking.stakeOf(trainer.address))
     reverted = dry_run_revert(fed.tasks, "commitUpdate", (new_task, b"\x01" * 32), trainer.address)

@@ -12,6 +12,7 @@ from fedchain.store.base import (
     ContentTooLarge,
     DigestMismatch,
     StoreUnavailable,
+    TransferTooSlow,
 )
 from fedchain.store.local import LocalContentStore
 
@@ -54,6 +55,7 @@ __all__ = [
     "ContentStore",
     "ContentTooLarge",
     "DigestMismatch",
+    "TransferTooSlow",
     "LocalContentStore",
     "StoreUnavailable",
     "open_kubo_store",

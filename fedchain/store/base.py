@@ -23,6 +23,10 @@ class ContentTooLarge(ContentError):
     """The content is larger than the caller's ``max_bytes``."""
 
 
+class TransferTooSlow(ContentError):
+    """The bytes arrived slower than the transfer's deadline allows (a node trickling data never hangs us)."""
+
+
 class StoreUnavailable(ContentError):
     """The store's backend (e.g. an IPFS node) cannot be reached."""
 

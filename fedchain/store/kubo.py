@@ -1,7 +1,9 @@
 """``KuboStore``: a content store on an IPFS node's Kubo RPC API (``/api/v0``), over httpx.
 
 Every call has a client-side timeout, and calls that may look for content on the network also pass the
-node a ``timeout`` (js-ipfs and Kubo otherwise wait forever for a missing block).  Transient failures
+node a ``timeout`` (js-ipfs and Kubo otherwise wait forever for a missing block). Every download also has an
+overall deadline derived from its size (``fetch_timeout`` plus the size at ``min_transfer_rate``), so a node that
+trickles one byte at a time is cut off (``TransferTooSlow``) instead of holding a reader forever.  Transient failures
 (connection refused or reset, timeouts of the HTTP exchange, 502/503/504) are retried with exponential
 backoff until ``retry_seconds`` have passed, then ``StoreUnavailable`` is raised.  Uploads stream from a
 file object and downloads stream into memory (``get``) or to a file (``get_file``) while the CID and
@@ -34,6 +36,7 @@ from fedchain.store.base import (
     ContentTooLarge,
     DigestMismatch,
     StoreUnavailable,
+    TransferTooSlow,
     check_content,
     validate_max_bytes,
 )
@@ -43,7 +46,8 @@ T = TypeVar("T")
 
 TRANSIENT_STATUS = frozenset({502, 503, 504})
 NOT_FOUND_MARKERS = ("timed out", "not found", "could not find", "no link named", "not exist")
-DOWNLOAD_PIECE = 1 << 16
+
+MIN_TRANSFER_RATE = 256 * 1024  # bytes/s a download must average (after fetch_timeout) before it is cut off
 VERIFY_QUEUE_PIECES = 64  # pieces the verifier thread may lag behind the download (4 MiB at 64 KiB pieces)
 
 
@@ -136,7 +140,7 @@ class KuboStore(ContentStore):
 
     def __init__(self, api_url: str, *, fetch_timeout: float = 60.0, request_timeout: float = 30.0,
                  retry_seconds: float = 30.0, verify_cids: bool = True,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, min_transfer_rate: float = MIN_TRANSFER_RATE) -> None:
         url = api_url.rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"IPFS API must be an http(s) URL, got {api_url!r}")
@@ -144,6 +148,9 @@ class KuboStore(ContentStore):
         self.fetch_timeout = fetch_timeout
         self.retry_seconds = retry_seconds
         self.verify_cids = verify_cids
+        if not min_transfer_rate > 0:
+            raise ValueError("min_transfer_rate must be positive")
+        self.min_transfer_rate = float(min_transfer_rate)
         timeout = httpx.Timeout(request_timeout, connect=min(request_timeout, 5.0))
         self._js_ipfs: bool | None = None
         self._client = httpx.Client(base_url=f"{self.api_url}/api/v0", timeout=timeout, transport=transport)
@@ -264,16 +271,28 @@ class KuboStore(ContentStore):
         verifier, size = _StreamVerifier(), 0
         try:
             with self._cat(cid, max_bytes) as response:
-                for piece in response.iter_bytes(DOWNLOAD_PIECE):
+                announced = response.headers.get("X-Content-Length", "")
+                expected = min(int(announced), max_bytes) if announced.isdigit() else max_bytes
+                budget = self.transfer_seconds(expected)
+                deadline = time.monotonic() + budget
+                for piece in response.iter_bytes():
                     size += len(piece)
                     if size > max_bytes:
                         raise ContentTooLarge(f"{cid} is larger than the {max_bytes}-byte limit")
+                    if time.monotonic() > deadline:
+                        raise TransferTooSlow(f"{cid}: {size} of up to {expected} bytes arrived in {budget:.0f}s, "
+                                              f"slower than {self.min_transfer_rate:.0f} bytes/s")
                     verifier.feed(piece)
                     sink(piece)
             sha, actual_cid = verifier.finish()
         finally:
             verifier.close()
         return sha, actual_cid, size
+
+    def transfer_seconds(self, size: int) -> float:
+        """The longest a download of ``size`` bytes may take: the node's search time plus the size at the
+        minimum rate."""
+        return self.fetch_timeout + size / self.min_transfer_rate
 
     def _verify(self, cid: str, sha256: bytes | None, actual_sha: bytes, actual_cid: str) -> None:
         if self.verify_cids and actual_cid != cid:

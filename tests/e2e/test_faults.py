@@ -152,3 +152,23 @@ def test_reverts_reach_the_user_as_clear_messages(fedchain_home):
         f.trainers[0].reveal(f.task_id, 1)
     with pytest.raises(FedchainError, match="already committed"):
         f.trainers[0].train_and_commit(f.task_id)
+
+
+def test_a_lost_advance_race_is_not_an_error(fedchain_home, monkeypatch, caplog, capfd):
+    """Two keepers see the same deadline pass; the second `advance` reverts (`PhaseNotOver` of the next phase).
+    That is no error: `try_advance` returns None, logs at debug level only and prints nothing (no ape trace)."""
+    import logging
+
+    import fedchain.ape.rounds as rounds
+
+    f = build_federation(fedchain_home, trainers=1, rounds=1)
+    capfd.readouterr()
+    monkeypatch.setattr(rounds, "can_advance", lambda *args: True)  # as if our view were one block stale
+    caplog.set_level(logging.DEBUG)
+    assert rounds.try_advance(f.fed, f.task_id, f.people.trainers[0]) is None
+    assert f.fed.round(f.task_id, 1).phase == Phase.TRAINER_COMMIT  # nothing moved
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not loud, [r.getMessage() for r in loud]
+    assert any("raced" in r.getMessage() and "PhaseNotOver" in r.getMessage() for r in caplog.records)
+    out, err = capfd.readouterr()
+    assert "PhaseNotOver" not in out + err and "Traceback" not in out + err, out + err

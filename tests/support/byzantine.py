@@ -31,7 +31,7 @@ def create_task(f: Federation, *, strategy: str, params: dict | None = None, rou
                    reveal_duration=PHASE_SECONDS, aggregator_commit_duration=PHASE_SECONDS,
                    aggregator_reveal_duration=PHASE_SECONDS, strategy=strategy,
                    strategy_params=encode_strategy_params(params))
-    return sponsor_creates(f.fed, f.people.sponsor, spec)
+    return sponsor_creates(f.fed, f.people.sponsor, spec, f.store)
 
 
 def add_aggregators(f: Federation, accounts: list[Any]) -> None:
