@@ -61,7 +61,7 @@ def create_task(fed: Fedchain, sponsor: Any, spec: TaskSpec, store: ContentStore
 
 
 def reclaim(fed: Fedchain, sponsor: Any, task_id: int) -> int:
-    """Take back what a completed task's budget did not pay out; returns the amount."""
+    """Take back what no round of a completed task allocated (from the RewardVault); returns the amount."""
     before = int(fed.token.balanceOf(sponsor.address))
-    fed.send("reclaim", fed.tasks.reclaimUnallocated, task_id, sender=sponsor)
+    fed.send("reclaim", fed.vault.reclaimUnallocated, task_id, sender=sponsor)
     return int(fed.token.balanceOf(sponsor.address)) - before

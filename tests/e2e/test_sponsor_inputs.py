@@ -17,8 +17,9 @@ from fedchain.codec import ModelManifest, encode_dataset, encode_model, sha256
 from fedchain.errors import FedchainError
 from fedchain.protocol import TaskStatus
 from fedchain.taskspec import encode_strategy_params
-from sponsor.tasks import create_task
+from sponsor.tasks import create_task, reclaim
 from tests.support.byzantine import federation
+from tests.support.chain import warp
 
 
 def _nested_dataset() -> bytes:
@@ -83,3 +84,11 @@ def test_unservable_task_inputs_are_refused_before_any_transaction(fedchain_home
 
     task_id = create_task(f.fed, f.people.sponsor, replace(good, num_rounds=1), f.store)
     assert f.fed.task_count() == count + 1 and f.fed.task(task_id).status == TaskStatus.ACTIVE
+    # nobody trains: the round fails, the task completes and the sponsor takes its whole budget back
+    warp(f.fed.current_round(task_id)[1].phase_deadline - f.fed.block_timestamp() + 1)
+    f.fed.tasks.advance(task_id, sender=f.people.sponsor)
+    assert f.fed.task(task_id).status == TaskStatus.COMPLETED
+    assert reclaim(f.fed, f.people.sponsor, task_id) == good.reward_budget
+    assert int(f.fed.token.balanceOf(f.people.sponsor.address)) == balance
+    with pytest.raises(FedchainError, match="reclaim failed"):
+        reclaim(f.fed, f.people.sponsor, task_id)
