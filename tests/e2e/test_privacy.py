@@ -191,3 +191,65 @@ def test_round_trained_without_dp_makes_the_total_infinite(fedchain_home):
     trainer.target_epsilon = 6.0  # a finite budget can never fit after a non-private round
     with pytest.raises(BudgetExceeded, match="without DP"):
         trainer.train_and_commit(f.task_id)
+
+
+def _objects(store) -> int:
+    return sum(1 for _ in (store.root / "objects").iterdir())
+
+
+def test_every_release_is_counted_and_nothing_unreleased_is(fedchain_home):
+    """A DP update that was uploaded is a release, committed or not: the ledger counts it, and a restarted trainer
+    commits that same file instead of training (and releasing) again. An update trained but never uploaded (the
+    round closed while it trained) released nothing: the ledger does not count it."""
+    from client.participant import NotReady
+
+    f = build_federation(fedchain_home, trainers=2, rounds=2, train=FAST)
+    uploaded, withheld = f.trainers
+    for t in f.trainers:
+        t.target_epsilon = 6.0
+    # 1. the process stops between the upload and the commit
+    real_send = uploaded.fed.send
+
+    def stopped_at_commit(description, *args, **kwargs):
+        if description == "commit":
+            raise FedchainError("the process stopped")
+        return real_send(description, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(uploaded.fed, "send", stopped_at_commit)
+        with pytest.raises(FedchainError, match="stopped"):
+            uploaded.train_and_commit(f.task_id)
+    pending = uploaded.journal.load(f.task_id, 1)
+    assert pending.cid and f.store.has(pending.cid) and not pending.withheld
+    assert f.fed.trainer_entry(f.task_id, 1, uploaded.address).status == TrainerStatus.NONE
+    [counted] = uploaded.ledger.history(f.task_id, 2)
+    assert counted.epsilon_total == pending.privacy_record.epsilon_total > 0
+    # restarted: the journaled file is committed, nothing is trained or stored again
+    before = _objects(f.store)
+    assert uploaded.train_and_commit(f.task_id).cid == pending.cid
+    assert _objects(f.store) == before
+    assert f.fed.trainer_entry(f.task_id, 1, uploaded.address).status == TrainerStatus.COMMITTED
+
+    # 2. the round stops taking commits while the other trainer trains: nothing uploaded, nothing counted
+    real_readiness, calls = withheld.readiness, []
+
+    def closes_during_training(task_id):
+        calls.append(task_id)
+        if len(calls) > 1:
+            raise NotReady("task 1 round 1 is not taking commits")
+        return real_readiness(task_id)
+
+    before = _objects(f.store)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(withheld, "readiness", closes_during_training)
+        with pytest.raises(NotReady):
+            withheld.train_and_commit(f.task_id)
+    entry = withheld.journal.load(f.task_id, 1)
+    assert entry.withheld and not entry.cid and withheld.journal.blob(f.task_id, 1) is None
+    assert _objects(f.store) == before  # never uploaded
+    assert withheld.ledger.history(f.task_id, 2) == []
+    # still in the commit phase: it trains afresh (a new plan, a new release) and commits
+    assert withheld.train_and_commit(f.task_id).cid
+    assert _objects(f.store) == before + 1
+    assert [r.epsilon_total for r in withheld.ledger.history(f.task_id, 2)] == [
+        withheld.journal.load(f.task_id, 1).privacy_record.epsilon_total]
