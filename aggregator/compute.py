@@ -125,6 +125,20 @@ class RoundComputer:
             raise UnservableTask(f"task {task.task_id}: its global model cannot be used: {problem}")
         return tensors, manifest
 
+    def previous_global(self, task: TaskView, global_manifest: ModelManifest) -> dict[str, np.ndarray] | None:
+        """The global model before the current one (its manifest's parent, by CID), for the public directions;
+        None in round 1, or when it is no longer stored (a retention policy may drop it: then for everybody)."""
+        parent = global_manifest.parent_cid if global_manifest.kind == "aggregate" else None
+        if not parent:
+            return None
+        try:
+            tensors, _ = decode_model(self.store.get(parent, max_bytes=self.max_bytes), self.max_bytes)
+        except StoreUnavailable:
+            raise
+        except (ContentError, CodecError, ValueError):
+            return None
+        return tensors if model_problem(task.spec.architecture, tensors) is None else None
+
     def _validate(self, task: TaskView, round_: int, reveal: Reveal, shapes: dict[str, tuple[int, ...]]
                   ) -> tuple[dict[str, np.ndarray], ModelManifest]:
         trainer, cid, digest, samples = reveal
@@ -216,7 +230,8 @@ class RoundComputer:
         except ValueError as exc:
             raise UnservableTask(f"task {task.task_id}: its parameters cannot be used: {exc}") from exc
         global_tensors, global_manifest = self.global_model(task)
-        free_riders = FreeRiderCheck(global_tensors, self.earlier_updates(task, round_, shapes))
+        previous = self.previous_global(task, global_manifest)
+        free_riders = FreeRiderCheck(global_tensors, self.earlier_updates(task, round_, shapes), previous)
         accepted: list[ClientUpdate] = []
         privacy: dict[str, Any] = {}
         rejected: dict[str, Rejection] = {}
@@ -247,7 +262,7 @@ class RoundComputer:
         if state_ref is None and not accepted and global_manifest.kind == "aggregate":
             state_ref = aggregate_details(global_manifest).server_state  # the model did not move: nor does the state
         validation = self.validation_set(task)
-        breakdown = contributions(spec.architecture, global_tensors, accepted, validation.x, validation.y)
+        breakdown = contributions(spec.architecture, global_tensors, accepted, validation.x, validation.y, previous)
         scores = {t: c.score for t, c in breakdown.items()} | {t: 0 for t in rejected}
         quality = evaluate(spec.architecture, aggregation.tensors, validation.x, validation.y)
         accuracy_ppm, loss_micro = quantize_ppm(quality.accuracy), quantize_micro(quality.loss)

@@ -1,62 +1,95 @@
-"""Contribution scores: what each accepted update is worth, quantised so every aggregator agrees exactly.
+"""Contribution scores: each accepted update's marginal value to the round's aggregate, quantised so every
+aggregator agrees exactly.
 
-For accepted update ``w_i`` with delta ``d_i = w_i - g`` (``g`` the current global model) and the robust
-reference delta ``r`` = coordinate-wise median of all accepted deltas, four factors in [0, 1], each quantised
-to parts per million (exact round-half-even):
+The rule (a leave-one-out influence score in the sense of Koh & Liang 2017 and the "leave-one-out" baseline of
+data Shapley, Ghorbani & Zou 2019, made cheap by a linear reference aggregate; Wang et al. 2020 and Jia et al.
+2019 show that for FedAvg-style aggregates the leave-one-out value ranks clients like their Shapley value when
+updates are not redundant, and that its redundancy blind spot is what near-duplicate rejection closes):
 
-- ``accuracy``  = validation accuracy of ``w_i`` on its own (the task's validation set, by CID)
-- ``loss``      = ``min(1, L(g) / L(w_i))`` — the change in validation loss: 1 if the update does not make
-  the loss worse, proportionally less if it does
-- ``alignment`` = ``max(0, cos(d_i, r))**2`` — data-free: direction agreement with the robust aggregate
-  (squared: poisoned updates that still point partly the right way, e.g. label flipping, earn much less)
-- ``norm``      = ``min(q, 1/q)`` with ``q = ||d_i|| / median_j ||d_j||`` — data-free: penalises boosted
-  or shrunken updates
+1. **Clipped deltas.** ``d_j = w_j - g`` for every accepted update, clipped to the median delta norm ``C``:
+   ``c_j = d_j * min(1, C / ||d_j||)``. Boosting an update buys nothing.
+2. **Private part.** ``p_j`` = ``c_j`` minus its projection on the *public directions* ``span{g, g - g_prev}``
+   (the global model and the last global step, which anybody can compute without data). An update built only from
+   public models has ``p_j = 0``.
+3. **Reference aggregate** ``A = g + S / N`` with ``S = sum_j n_j c_j`` and ``N = sum_j n_j`` (``n_j`` the attested
+   weights). For each update, ``B_i = g + (S - n_i p_i) / N``: the same aggregate with i's private information
+   removed and everything else (every other update, i's public part, the normalisation) unchanged.
+4. **Marginal value** ``m_i = L(B_i) - L(A)`` in micro-units of validation loss (both quantised first, so ``m_i``
+   is an exact integer), and ``score_i = clamp(m_i * 10^6 // L(g), 1, 10^6)`` (``L(g)`` also in micro-units, at
+   least 1): the loss the update's own information saves, as parts per million of the current loss.
 
-``score_i = max(1, accuracy * loss * alignment * norm // 10**18)`` in integers (the product of four ppm
-values scaled back to ppm).
+Updates that add nothing (noise, public extrapolations, stale directions) have ``m_i <= 0`` and score 1; an update
+that helps scores in proportion to how much. Removing i's private part, rather than i, keeps the reference fixed
+for every trainer: no update moves the yardstick it is measured with. Rewards follow ``score_i * weight_i``
+(docs/PROTOCOL.md).
 
-Memory: the deltas are streamed (two passes, one delta at a time), so besides the updates the caller holds, the
-extra memory is a few model-sized float64 vectors (reference, one delta, its temporaries) plus the chunked
-median's bounded buffers (``aggregator/strategies/ops.py``), whatever the number of updates.
-
-Every accepted update scores at least 1; rejected updates score 0, which is what
-``RejectionSlasher`` proves on chain. Rewards then follow ``score_i * n_i`` (docs/PROTOCOL.md).
-``contributions`` is what ``AggregatorNode`` scores a round with; its cost is one median and ``n + 1`` evaluations
-of the validation set.
+Cost per round, ``n`` accepted updates of ``P`` parameters and a validation set of ``V`` rows: ``n + 2`` forward
+passes of the validation set (``O((n + 2) V P)``) and ``O(n P)`` vector work; memory: ``S``, the public basis
+and one delta at a time (a few float64 vectors of ``P``), whatever ``n``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from aggregator.scoring import evaluate, quantize_ppm
+from aggregator.scoring import evaluate, quantize_micro
 from aggregator.strategies.base import ClientUpdate
-from aggregator.strategies.byzantine import CoordinateMedian
-from aggregator.strategies.ops import cosine, flat_deltas, norm, ordered_updates
+from aggregator.strategies.ops import flatten, norm, ordered_updates, unflatten
 from fedchain.protocol import PPM
+
+BASIS_TOLERANCE = 1e-9  # public directions shorter than this (relative) add nothing to the basis
 
 
 @dataclass(frozen=True)
 class Contribution:
-    """The quantised factors of one trainer's score (all ppm) and the score itself."""
+    """One trainer's score and what it came from: the marginal loss (micro-units; negative: the update's own
+    information made the aggregate worse), the share of its clipped delta that is public (ppm) and whether it
+    was clipped."""
 
-    accuracy: int
-    loss: int
-    alignment: int
-    norm: int
+    marginal_micro: int
+    public_ppm: int
+    clipped: bool
     score: int
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | bool]:
         return asdict(self)
 
 
-def combine(accuracy: int, loss: int, alignment: int, norm: int) -> int:
-    """The score from four ppm factors: ``max(1, a * l * c * n // 1e18)``."""
-    return max(1, accuracy * loss * alignment * norm // PPM**3)
+def score_of(marginal_micro: int, base_micro: int) -> int:
+    """``clamp(m * 10^6 // L(g), 1, 10^6)`` in integers."""
+    if marginal_micro <= 0:
+        return 1
+    return max(1, min(PPM, marginal_micro * PPM // max(1, base_micro)))
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sum(np.ascontiguousarray(a * b)))
+
+
+def public_basis(global_flat: np.ndarray, previous_flat: np.ndarray | None) -> list[np.ndarray]:
+    """An orthonormal basis (Gram-Schmidt in a fixed order) of ``span{g, g - g_prev}``."""
+    basis: list[np.ndarray] = []
+    scale = max(norm(global_flat), 1.0)
+    candidates = [global_flat] + ([] if previous_flat is None else [global_flat - previous_flat])
+    for vector in candidates:
+        v = np.array(vector, dtype=np.float64)
+        for b in basis:
+            v -= _dot(v, b) * b
+        length = norm(v)
+        if length > BASIS_TOLERANCE * scale:
+            basis.append(v / length)
+    return basis
+
+
+def private_part(vector: np.ndarray, basis: Sequence[np.ndarray]) -> np.ndarray:
+    """``vector`` minus its projection on the public basis."""
+    out = np.array(vector, dtype=np.float64)
+    for b in basis:
+        out -= _dot(vector, b) * b
+    return out
 
 
 def contributions(
@@ -65,32 +98,37 @@ def contributions(
     updates: Sequence[ClientUpdate],
     x_val: np.ndarray,
     y_val: np.ndarray,
+    previous_global: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Contribution]:
-    """Trainer -> its contribution breakdown (empty for no updates)."""
+    """Trainer -> its contribution (empty for no updates). ``updates`` carry the attested weights;
+    ``previous_global`` is the global model before ``global_tensors`` (None in round 1)."""
     if not updates:
         return {}
     ordered = ordered_updates(global_tensors, updates)
-    base_loss = evaluate(architecture, global_tensors, x_val, y_val).loss
-    median = CoordinateMedian().aggregate(global_tensors, ordered).tensors
-    reference = flat_deltas(global_tensors, [ClientUpdate("median", median, 1)])[0]
-    # streaming: one delta at a time (two passes), so the extra memory does not grow with the number of updates
-    norms = [norm(flat_deltas(global_tensors, [u])[0]) for u in ordered]
-    typical = float(np.median(np.asarray(norms, dtype=np.float64)))
+    g = flatten(global_tensors)
+    basis = public_basis(g, None if previous_global is None else flatten(previous_global))
+    norms = [norm(flatten(u.tensors) - g) for u in ordered]
+    cap = float(np.median(np.asarray(norms, dtype=np.float64)))
+    total_weight = float(sum(int(u.num_samples) for u in ordered))
+    summed = np.zeros_like(g)
+    for update, length in zip(ordered, norms, strict=True):  # S = sum_j n_j c_j, in trainer order
+        summed += int(update.num_samples) * _clipped(flatten(update.tensors) - g, length, cap)
+
+    def loss_micro(flat: np.ndarray) -> int:
+        return quantize_micro(evaluate(architecture, unflatten(flat, global_tensors), x_val, y_val).loss)
+
+    base = loss_micro(g)
+    reference = loss_micro(g + summed / total_weight)
     out: dict[str, Contribution] = {}
-    for update, size_of in zip(ordered, norms, strict=True):
-        delta = flat_deltas(global_tensors, [update])[0]
-        quality = evaluate(architecture, update.tensors, x_val, y_val)
-        accuracy = quantize_ppm(quality.accuracy)
-        if not math.isfinite(quality.loss) or quality.loss <= 0.0:
-            loss = PPM if quality.loss <= 0.0 else 0
-        else:
-            loss = quantize_ppm(min(1.0, base_loss / quality.loss)) if math.isfinite(base_loss) else PPM
-        alignment = quantize_ppm(max(0.0, cosine(delta, reference)) ** 2)
-        del delta
-        if typical > 0.0 and size_of > 0.0:
-            ratio = size_of / typical
-            size = quantize_ppm(min(ratio, 1.0 / ratio))
-        else:
-            size = PPM if size_of == typical else 0
-        out[update.trainer] = Contribution(accuracy, loss, alignment, size, combine(accuracy, loss, alignment, size))
+    for update, length in zip(ordered, norms, strict=True):
+        clipped = _clipped(flatten(update.tensors) - g, length, cap)
+        own = private_part(clipped, basis)
+        size = norm(clipped)
+        public = 0 if size == 0.0 else round(PPM * min(1.0, max(0.0, 1.0 - (norm(own) / size) ** 2)))
+        marginal = loss_micro(g + (summed - int(update.num_samples) * own) / total_weight) - reference
+        out[update.trainer] = Contribution(marginal, public, length > cap, score_of(marginal, base))
     return out
+
+
+def _clipped(delta: np.ndarray, length: float, cap: float) -> np.ndarray:
+    return delta if length <= cap or length == 0.0 else delta * (cap / length)

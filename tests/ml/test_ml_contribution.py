@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from aggregator.contribution import combine, contributions
+from aggregator.contribution import contributions, score_of
 from aggregator.freeriders import FreeRiderCheck, KnownUpdate
 from aggregator.scoring import PPM
 from aggregator.strategies import ClientUpdate
@@ -46,30 +45,55 @@ def test_free_riders_are_rejected_with_reasons() -> None:
     assert _code(check, _model([[1.4, 0.1], [0, 1.3]], [0.0, 0.2]), "0xc") is None
 
 
-def test_contribution_scores_reward_agreement_and_punish_attacks() -> None:
+def test_near_copies_and_public_extrapolations_are_rejected() -> None:
+    previous = _model([[0.8, 0.1], [0.1, 0.9]], [0.1, 0.0])  # the global model before GLOBAL
+    check = FreeRiderCheck(GLOBAL, previous_global=previous)
+    honest = _model([[1.5, 0], [0, 1.2]], [0.1, -0.1])
+    assert _code(check, honest, "0xfirst") is None
+    jittered = {k: v + np.float32(0.004) for k, v in honest.items()}  # beyond the replay tolerance, still a copy
+    assert _code(check, jittered, "0xsybil") == "near_duplicate"
+    shrunk = {k: GLOBAL[k] + 0.5 * (honest[k] - GLOBAL[k]) for k in GLOBAL}  # same direction, half the change
+    assert _code(check, shrunk, "0xhalf") is None  # not a copy: a different length is a different update
+    momentum = {k: GLOBAL[k] + 0.7 * (GLOBAL[k] - previous[k]) for k in GLOBAL}  # the last global step again
+    assert _code(check, momentum, "0xfree") == "public_direction"
+    scaled = {k: 1.3 * GLOBAL[k] - 0.2 * previous[k] for k in GLOBAL}  # any mix of the public models
+    assert _code(check, scaled, "0xmix") == "public_direction"
+    assert _code(check, _model([[1.4, 0.1], [0, 1.3]], [0.0, 0.2]), "0xc") is None
+
+
+def _scores_setup():
     x = np.array([[1, 0], [0, 1], [2, 1], [0, 3], [3, 0], [1, 4]], dtype=np.float32)
     y = np.array([0, 1, 0, 1, 0, 1])
     glob = initial_tensors(ARCH, 0)
     step = _model([[0.5, -0.5], [-0.5, 0.5]], [0, 0])  # the direction that fits the data
+    return x, y, glob, step
+
+
+def test_scores_are_marginal_values_to_the_aggregate() -> None:
+    x, y, glob, step = _scores_setup()
+    rng = np.random.default_rng(0)
+
     def moved(scale: float, trainer: str, jitter: float = 0.0) -> ClientUpdate:
-        t = {k: (glob[k] + scale * step[k] + jitter).astype(np.float32) for k in glob}
+        t = {k: (glob[k] + scale * step[k] + jitter * rng.normal(size=glob[k].shape)).astype(np.float32)
+             for k in glob}
         return ClientUpdate(trainer, t, 10)
-    updates = [moved(1.0, "0x1"), moved(1.1, "0x2", 0.01), moved(0.9, "0x3", -0.01),
+    public = {k: (1.5 * glob[k]).astype(np.float32) for k in glob}  # no data: the global model scaled
+    updates = [moved(1.0, "0x1", 0.02), moved(1.1, "0x2", 0.02), moved(0.9, "0x3", 0.02),
                moved(-1.0, "0x4"),  # sign flip
-               moved(20.0, "0x5")]  # boosted
+               moved(20.0, "0x5"),  # boosted
+               ClientUpdate("0x7", public, 10)]
     result = contributions(ARCH, glob, updates, x, y)
     honest = [result[t].score for t in ("0x1", "0x2", "0x3")]
-    assert min(honest) > 100_000
-    assert result["0x4"].alignment == 0 and result["0x4"].score == 1  # the floor: accepted but worthless
-    assert result["0x5"].norm < 250_000 and result["0x5"].score < min(honest) / 3
-    for c in result.values():
-        assert c.score == combine(c.accuracy, c.loss, c.alignment, c.norm) >= 1
+    assert min(honest) > 1_000 and all(result[t].marginal_micro > 0 for t in ("0x1", "0x2", "0x3"))
+    assert result["0x4"].score == 1 and result["0x4"].marginal_micro < 0  # it made the aggregate worse
+    assert result["0x7"].public_ppm > 999_000 and result["0x7"].score == 1  # nothing of its own
+    assert result["0x5"].clipped and result["0x5"].score <= 2 * max(honest)  # boosting buys at most one share
     assert contributions(ARCH, glob, list(reversed(updates)), x, y) == result  # order-free
 
 
-def test_combine_is_integer_and_floored() -> None:
-    assert combine(PPM, PPM, PPM, PPM) == PPM
-    assert combine(500_000, PPM, 500_000, PPM) == 250_000
-    assert combine(0, PPM, PPM, PPM) == 1
-    with pytest.raises(TypeError):
-        combine(PPM, PPM, PPM)  # type: ignore[call-arg]
+def test_score_of_is_integer_clamped_and_floored() -> None:
+    assert score_of(500_000, 1_000_000) == 500_000
+    assert score_of(3, 7) == 428_571
+    assert score_of(0, 10) == score_of(-5, 10) == 1
+    assert score_of(10**9, 10) == PPM
+    assert score_of(1, 0) == PPM  # L(g) is floored at 1 micro-unit

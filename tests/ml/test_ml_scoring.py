@@ -67,17 +67,23 @@ def test_quantize_micro() -> None:
     assert quantize_micro(1e300) == MAX_UINT64
 
 
-def test_each_update_is_scored_on_its_own_validation_accuracy() -> None:
-    """The accuracy factor of a contribution score is the update's own validation accuracy, in ppm."""
+def test_an_update_is_scored_by_the_loss_its_information_saves() -> None:
+    """A lone update that fits the validation set saves loss against the global model (score > 1); one that
+    fits it backwards costs loss and scores the floor."""
     x = np.array([[1, 0], [0, 1], [2, 1], [0, 3]], dtype=np.float32)
     y = np.array([0, 1, 1, 1])
     zero = {"0.weight": np.zeros((2, 2), np.float32), "0.bias": np.zeros(2, np.float32)}
     eye = {"0.weight": np.eye(2, dtype=np.float32), "0.bias": np.zeros(2, np.float32)}
     ones = {"0.weight": np.array([[0, 0], [0, 0]], np.float32), "0.bias": np.array([0, 1], np.float32)}
-    scores = contributions("logreg:2-2", zero, [ClientUpdate("0xA", eye, 5), ClientUpdate("0xB", ones, 7)], x, y)
-    assert {t: c.accuracy for t, c in scores.items()} == {"0xA": 750_000, "0xB": 750_000}
+    base = quantize_micro(evaluate("logreg:2-2", zero, x, y).loss)
+    alone = contributions("logreg:2-2", zero, [ClientUpdate("0xA", eye, 5)], x, y)["0xA"]
+    assert alone.marginal_micro == base - quantize_micro(evaluate("logreg:2-2", eye, x, y).loss) > 0
+    assert alone.score == alone.marginal_micro * 10**6 // base
+    both = contributions("logreg:2-2", zero, [ClientUpdate("0xA", eye, 5), ClientUpdate("0xB", ones, 7)], x, y)
+    assert all(c.score > 1 for c in both.values())
     flipped = {"0.weight": -np.eye(2, dtype=np.float32), "0.bias": np.zeros(2, np.float32)}
-    assert contributions("logreg:2-2", zero, [ClientUpdate("0xC", flipped, 1)], x, y)["0xC"].accuracy == 250_000
+    worse = contributions("logreg:2-2", zero, [ClientUpdate("0xC", flipped, 1)], x, y)["0xC"]
+    assert worse.marginal_micro < 0 and worse.score == 1
 
 
 def test_evaluate_rejects_bad_input() -> None:
