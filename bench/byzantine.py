@@ -3,9 +3,9 @@ time and peak memory against plain numpy.
 
 It runs without the chain: each round calls what the aggregator calls — the free-rider check, the strategy
 (server-optimizer state kept in memory, as the chain would carry it by CID), the contribution scores — and
-applies the on-chain reward formula ``reward_i ∝ score_i * n_i`` to get the attackers' share of the rewards
-(rejected updates score 0). Trainers use the real client trainer (``client/trainer.py``) on non-IID
-(Dirichlet alpha 0.5) splits of digits and breast_cancer.
+applies the on-chain reward formula ``reward_i ∝ score_i * weight_i`` (attested weights) to get the attackers'
+share of the rewards (rejected updates score 0). Trainers use the real client trainer (``client/trainer.py``) on
+non-IID (Dirichlet alpha 0.5) splits of digits and breast_cancer.
 
     .venv/bin/python bench/byzantine.py            # full run (a few minutes on 2 cores)
     .venv/bin/python bench/byzantine.py --quick    # 30% attackers only, digits only
@@ -41,6 +41,7 @@ from aggregator.strategies import (  # noqa: E402
     get_strategy,
 )
 from aggregator.validation import RejectedUpdate  # noqa: E402
+from aggregator.weights import attested_weights  # noqa: E402
 from tests.support.attacks import ATTACKS, attack_update, flip_labels  # noqa: E402
 
 TRAINERS = 10
@@ -82,11 +83,11 @@ def run_federation(job: tuple) -> dict:
     config = TrainConfig(epochs=5, proximal_mu=params.get("proximal_mu", 0.0), seed=seed)
     rng = np.random.default_rng(seed)
     glob = initial_tensors(arch, seed)
-    state = None
+    state = previous = None
     attacker_reward = total_reward = 0.0
     rejected_attackers = 0
     for _ in range(rounds):
-        check = FreeRiderCheck(glob)
+        check = FreeRiderCheck(glob, previous_global=previous)
         accepted: list[ClientUpdate] = []
         samples: dict[str, int] = {}
         rejected = 0
@@ -105,7 +106,9 @@ def run_federation(job: tuple) -> dict:
                 continue
             accepted.append(ClientUpdate(name, tensors, len(idx)))
             samples[name] = len(idx)
-        scores = {t: c.score for t, c in contributions(arch, glob, accepted, x_val, y_val).items()}
+        samples = attested_weights(samples)  # what the committee attests (aggregator/weights.py)
+        accepted = [ClientUpdate(u.trainer, u.tensors, samples[u.trainer]) for u in accepted]
+        scores = {t: c.score for t, c in contributions(arch, glob, accepted, x_val, y_val, previous).items()}
         weight = sum(scores[t] * samples[t] for t in scores)
         if weight:  # equal round budgets: the share of each round's budget, summed
             total_reward += 1.0
@@ -114,7 +117,7 @@ def run_federation(job: tuple) -> dict:
             context = RoundContext(validation=ValidationSet(arch, x_val, y_val), rejected=rejected,
                                    server_state=state)
             result = strategy.aggregate(glob, accepted, context)
-            glob, state = result.tensors, result.server_state
+            previous, glob, state = glob, result.tensors, result.server_state
     accuracy = evaluate(arch, glob, x_test, y_test).accuracy
     share = attacker_reward / total_reward if total_reward else 0.0
     return {"job": job, "accuracy": accuracy, "share": share, "rejected": rejected_attackers}

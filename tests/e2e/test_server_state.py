@@ -10,7 +10,7 @@ from tests.support.byzantine import commit_tensors, create_task, federation, glo
 
 
 def play_round(f, task_id: int, round_: int) -> list[ClientUpdate]:
-    """Every trainer's update, weighted as the committee attests it (the revealed counts capped at their median)."""
+    """Every trainer's update, weighted as the committee attests it (the round's smallest claim for everyone)."""
     trained, reveals = {}, {}
     for i, account in enumerate(f.people.trainers):
         tensors, n = train_shard(f, task_id, i)

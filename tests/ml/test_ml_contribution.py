@@ -97,3 +97,16 @@ def test_score_of_is_integer_clamped_and_floored() -> None:
     assert score_of(0, 10) == score_of(-5, 10) == 1
     assert score_of(10**9, 10) == PPM
     assert score_of(1, 0) == PPM  # L(g) is floored at 1 micro-unit
+
+
+def test_attested_weights_make_claims_worthless() -> None:
+    from aggregator.weights import attested_weights
+
+    honest = {"0xa": 120, "0xb": 80, "0xc": 200}
+    assert attested_weights(honest) == {"0xa": 80, "0xb": 80, "0xc": 80}
+    inflated = attested_weights({**honest, "0xc": 10**15})  # a lie above the smallest claim changes nothing
+    assert inflated == attested_weights(honest)
+    deflated = attested_weights({**honest, "0xa": 1})  # one below it lowers every weight alike: no share moves
+    assert set(deflated.values()) == {1}
+    assert attested_weights(honest, max_samples=50) == dict.fromkeys(honest, 50)  # the task's maximum caps it
+    assert attested_weights({}) == {} and attested_weights({"0xa": 0}) == {"0xa": 1}

@@ -1,0 +1,247 @@
+"""Reward attacks: who gets paid under the default strategy when 30% of the trainers lie, copy or free-ride.
+
+Each run is one federation of 10 non-IID (Dirichlet 0.5) trainers on digits or breast_cancer, 20 rounds, run
+without the chain but with everything the aggregator does per round: the free-rider and near-duplicate checks
+(``aggregator/freeriders.py``), attested weights (``aggregator/weights.py``), the default ``robust`` strategy and the
+marginal-value scores (``aggregator/contribution.py``); rewards by the vault's formula
+``score * weight / total`` per round (equal round budgets). Attackers are trainers 0-2; their *honest share* is what
+the same three trainers earn in the attack-free run (where they train honestly).
+
+Attacks, by class:
+
+- ``inflate_one`` / ``inflate_three``: honest updates, sample counts claimed 1000x (one attacker / three).
+- ``jitter_sybil``: trainer 0 trains; identities 1 and 2 send its update with their own 1% jitter.
+- ``scaled_noise``: Gaussian noise scaled to the attacker's honest update's norm.
+- ``replay_noise``: an honest trainer's update of the previous round plus 1% noise.
+- ``public_only``: no training, only public models: ``g + (g - g_prev)`` (the last global step again) plus 1% noise.
+- ``collude``: the three send the mean of their honest updates, each with its own 1% jitter (near-identical).
+- ``alie`` (adaptive; "A Little Is Enough", Baruch et al. 2019): mean minus one standard deviation (per weight) of the
+  attackers' honest updates, each with its own 1% jitter.
+- ``ipm`` (adaptive; inner-product manipulation, Xie et al. 2020): ``g - 0.5 * mean`` of the attackers' honest
+  changes, each with its own 1% jitter.
+- ``absent``: the attackers send nothing (the attackers-absent reference).
+
+    .venv/bin/python bench/reward_attacks.py            # 2 datasets x 3 seeds x 11 cases, 20 rounds (minutes)
+    .venv/bin/python bench/reward_attacks.py --quick    # digits, 1 seed
+
+Results: ``bench/results/rewards.md``, with the targets marked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aggregator.contribution import contributions  # noqa: E402
+from aggregator.freeriders import FreeRiderCheck, KnownUpdate  # noqa: E402
+from aggregator.scoring import evaluate  # noqa: E402
+from aggregator.strategies import ClientUpdate, FedAvg, RoundContext, ValidationSet, get_strategy  # noqa: E402
+from aggregator.strategies.ops import flatten  # noqa: E402
+from aggregator.validation import RejectedUpdate  # noqa: E402
+from aggregator.weights import attested_weights  # noqa: E402
+
+TRAINERS = 10
+ATTACKERS = (0, 1, 2)
+DATASETS = {"digits": "mlp:64-32-10", "breast_cancer": "mlp:30-16-2"}
+ATTACKS = ("inflate_one", "inflate_three", "jitter_sybil", "scaled_noise", "replay_noise", "public_only", "collude",
+           "alie", "ipm", "absent")
+NO_TRAINING = ("scaled_noise", "replay_noise", "public_only")  # carry no training of their own: target < 5%
+CHECKPOINTS = (10, 20)
+
+
+def _jitter(tensors: dict, reference: dict, rng: np.random.Generator, fraction: float = 0.01) -> dict:
+    """``tensors`` plus Gaussian noise whose norm is ``fraction`` of ``||tensors - reference||``."""
+    change = float(np.sqrt(sum(np.sum((tensors[k].astype(np.float64) - reference[k]) ** 2) for k in reference)))
+    size = sum(v.size for v in reference.values())
+    scale = fraction * change / np.sqrt(size) if change else fraction
+    return {k: (v + rng.normal(scale=scale, size=v.shape)).astype(np.float32) for k, v in tensors.items()}
+
+
+def _attack(kind: str, i: int, honest: dict[int, dict], glob: dict, previous: dict | None, replayable: dict | None,
+            rng: np.random.Generator) -> dict | None:
+    """What attacker ``i`` sends (None: nothing)."""
+    own = honest[i]
+    if kind in ("inflate_one", "inflate_three"):
+        return own
+    if kind == "jitter_sybil":
+        return own if i == 0 else _jitter(honest[0], glob, rng)
+    if kind == "scaled_noise":
+        target = float(np.sqrt(sum(np.sum((own[k].astype(np.float64) - glob[k]) ** 2) for k in glob)))
+        noise = {k: rng.normal(size=v.shape) for k, v in glob.items()}
+        length = float(np.sqrt(sum(np.sum(v ** 2) for v in noise.values())))
+        return {k: (glob[k] + noise[k] * target / length).astype(np.float32) for k in glob}
+    if kind == "replay_noise":
+        return _jitter(replayable if replayable is not None else own, glob, rng)
+    if kind == "public_only":
+        base = previous if previous is not None else {k: 0.99 * v for k, v in glob.items()}
+        return _jitter({k: (2 * glob[k] - base[k]).astype(np.float32) for k in glob}, glob, rng)
+    mean = {k: np.mean([honest[j][k] for j in ATTACKERS], axis=0) for k in glob}
+    if kind == "collude":
+        return _jitter(mean, glob, rng)
+    if kind == "alie":
+        std = {k: np.std([honest[j][k] for j in ATTACKERS], axis=0) for k in glob}
+        return _jitter({k: (mean[k] - std[k]).astype(np.float32) for k in glob}, glob, rng)
+    if kind == "ipm":
+        return _jitter({k: (glob[k] - 0.5 * (mean[k] - glob[k])).astype(np.float32) for k in glob}, glob, rng)
+    if kind == "absent":
+        return None
+    raise ValueError(f"unknown attack {kind!r}")
+
+
+def _claim(kind: str, i: int, n: int) -> int:
+    inflated = (kind == "inflate_one" and i == 0) or (kind == "inflate_three" and i in ATTACKERS)
+    return n * 1000 if inflated else n
+
+
+def run_federation(job: tuple) -> dict:
+    """One federation; per checkpoint: test accuracy, attackers' reward share, honest rank correlation."""
+    import torch
+
+    from client.trainer import TrainConfig, train_local
+    from fedchain.architectures import initial_tensors
+    from fedchain.data import dirichlet_partition, load_dataset, split_holdout
+
+    torch.set_num_threads(1)
+    dataset, attack, seed = job
+    arch = DATASETS[dataset]
+    x, y = load_dataset(dataset)
+    (xt, yt), (xv, yv), (x_test, y_test) = split_holdout(x, y, 0.15, 0.2, seed)
+    parts = dirichlet_partition(yt, TRAINERS, 0.5, seed)
+    strategy = get_strategy("robust", {"byzantine": 3})
+    config = TrainConfig(epochs=5, seed=seed)
+    rng = np.random.default_rng(seed)
+    glob, previous, state = initial_tensors(arch, seed), None, None
+    earlier: list[KnownUpdate] = []
+    last_round: dict[int, dict] = {}
+    attacker_share = rounds_paid = 0.0
+    correlations: list[float] = []
+    out: dict = {"job": job}
+    for round_ in range(1, max(CHECKPOINTS) + 1):
+        honest = {i: train_local(arch, glob, xt[parts[i]], yt[parts[i]], config).tensors for i in range(TRAINERS)}
+        check = FreeRiderCheck(glob, earlier, previous)
+        accepted, known = [], []
+        for i in range(TRAINERS):
+            sent = honest[i] if attack is None or i not in ATTACKERS else _attack(
+                attack, i, honest, glob, previous, last_round.get(9), rng)
+            if sent is None:
+                continue
+            name = f"0x{i:040x}"
+            known.append(KnownUpdate(name, round_, flatten(sent, np.float32)))
+            try:
+                check.check(name, round_, sent)
+            except RejectedUpdate:
+                continue
+            accepted.append(ClientUpdate(name, sent, _claim(attack, i, len(parts[i]))))
+        weights = attested_weights({u.trainer: u.num_samples for u in accepted})
+        accepted = [ClientUpdate(u.trainer, u.tensors, weights[u.trainer]) for u in accepted]
+        scores = {t: c.score for t, c in contributions(arch, glob, accepted, xv, yv, previous).items()}
+        total = sum(scores[t] * weights[t] for t in scores)
+        if total:
+            rounds_paid += 1
+            attacker_share += sum(scores[t] * weights[t] for t in scores if int(t, 16) in ATTACKERS) / total
+        if attack is None:
+            correlations.append(_rank_correlation(arch, glob, accepted, scores, x_test, y_test))
+        context = RoundContext(validation=ValidationSet(arch, xv, yv), rejected=len(known) - len(accepted),
+                               server_state=state)
+        result = strategy.aggregate(glob, accepted, context)
+        previous, (glob, state) = glob, (result.tensors, result.server_state)
+        earlier = [k for k in earlier if k.round >= round_ - 1] + known
+        last_round = {int(k.trainer, 16): dict(zip(sorted(glob), _split(k.weights, glob), strict=True))
+                      for k in known}
+        if round_ in CHECKPOINTS:
+            out[round_] = {"accuracy": evaluate(arch, glob, x_test, y_test).accuracy,
+                           "share": attacker_share / rounds_paid if rounds_paid else 0.0,
+                           "correlation": float(np.mean(correlations)) if correlations else None}
+    return out
+
+
+def _split(flat: np.ndarray, like: dict) -> list[np.ndarray]:
+    pieces, start = [], 0
+    for k in sorted(like):
+        size = like[k].size
+        pieces.append(flat[start:start + size].reshape(like[k].shape).astype(np.float32))
+        start += size
+    return pieces
+
+
+def _rank_correlation(arch: str, glob: dict, accepted: list, scores: dict, x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman correlation between the scores and each update's leave-one-out test-accuracy change under FedAvg."""
+    full = evaluate(arch, FedAvg().aggregate(glob, accepted).tensors, x, y).accuracy
+    loo = [full - evaluate(arch, FedAvg().aggregate(glob, [v for v in accepted if v is not u]).tensors, x, y).accuracy
+           for u in accepted]
+    a = np.argsort(np.argsort([scores[u.trainer] for u in accepted]))
+    b = np.argsort(np.argsort(loo))
+    if np.std(a) == 0 or np.std(b) == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def report(results: dict, datasets: list[str], seeds: range) -> list[str]:
+    lines = ["# Reward attacks", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
+             "Targets (default strategy, 30% attackers, 3 seeds, 10 and 20 rounds): attackers earn no more than their "
+             "honest share, and under 5% for attacks that carry no training of their own (" + ", ".join(NO_TRAINING) +
+             "); final test accuracy within 2 points of the attack-free run, or of the attackers-absent run where "
+             "that is lower.", ""]
+    met = cases = 0
+    for rounds in CHECKPOINTS:
+        lines += [f"## {rounds} rounds", "", "| dataset | attack | attackers' share | their honest share | "
+                  "accuracy change vs attack-free (points) | vs attackers absent | met |",
+                  "|---|---|---|---|---|---|---|"]
+        for d in datasets:
+            def mean(attack, key, d=d, rounds=rounds):
+                return float(np.mean([results[(d, attack, s)][rounds][key] for s in seeds]))
+            honest_share, free = mean(None, "share"), mean(None, "accuracy")
+            absent = mean("absent", "accuracy")
+            for attack in ATTACKS[:-1]:
+                share, acc = mean(attack, "share"), mean(attack, "accuracy")
+                reference = min(free, absent)
+                ok_share = share <= honest_share + 1e-9 and (attack not in NO_TRAINING or share < 0.05)
+                ok = ok_share and 100 * (acc - reference) >= -2.0
+                met += ok
+                cases += 1
+                lines.append(f"| {d} | {attack} | {100 * share:.1f}% | {100 * honest_share:.1f}% | "
+                             f"{100 * (acc - free):+.1f} | {100 * (acc - absent):+.1f} | {'yes' if ok else '**no**'} |")
+        lines.append("")
+    lines += [f"Targets met in {met} of {cases} cases.", "",
+              "Rank correlation (Spearman, attack-free runs, mean over rounds and seeds) between the scores and each "
+              "accepted update's leave-one-out test-accuracy change under FedAvg:", "",
+              "| dataset | 10 rounds | 20 rounds |", "|---|---|---|"]
+    for d in datasets:
+        cells = [np.mean([results[(d, None, s)][r]["correlation"] for s in seeds]) for r in CHECKPOINTS]
+        lines.append(f"| {d} | {cells[0]:+.2f} | {cells[1]:+.2f} |")
+    return lines + [""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="digits, one seed")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "rewards.md"))
+    args = parser.parse_args()
+    datasets = ["digits"] if args.quick else list(DATASETS)
+    seeds = range(1 if args.quick else args.seeds)
+    jobs = [(d, a, s) for d in datasets for s in seeds for a in (None, *ATTACKS)]
+    started, results = time.monotonic(), {}
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for done, result in enumerate(pool.map(run_federation, jobs, chunksize=1), 1):
+            results[result["job"]] = result
+            print(f"  {done}/{len(jobs)} runs ({time.monotonic() - started:.0f}s)", file=sys.stderr, flush=True)
+    lines = report(results, datasets, seeds)
+    lines.append(f"_`.venv/bin/python bench/reward_attacks.py` regenerates this file; this run took "
+                 f"{time.monotonic() - started:.0f} s._")
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
