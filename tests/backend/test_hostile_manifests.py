@@ -37,11 +37,7 @@ def _round(session: Session, store: LocalContentStore, blob: bytes, update: byte
                 aggregators_committed=1, aggregators_revealed=1, result_cid=store.put(blob),
                 result_digest="0x" + sha256(blob).hex(), scores_root="0x" + "00" * 32, total_weight="1")
     session.add(rnd)
-    session.add(Contribution(task_id=1, round=1, trainer="0x" + "2" * 40, status="revealed", committed_block=1,
-                             reward_wei="0", reward_tokens=0.0, claimed=False, slashed_wei="0", samples=5,
-                             update_cid=store.put(update), update_digest="0x" + sha256(update).hex()))
-    session.flush()
-    return rnd
+    return _revealed(session, store, rnd, update)
 
 
 def test_unreadable_manifests_are_recorded_and_indexing_moves_on(tmp_path):
@@ -65,8 +61,14 @@ def _round_failed(session: Session, store: LocalContentStore, update: bytes) -> 
                 round_budget_wei="0", paid_wei="0", details_status="pending", committed=1, revealed=1,
                 aggregators_committed=0, aggregators_revealed=0)
     session.add(rnd)
-    session.add(Contribution(task_id=1, round=2, trainer="0x" + "2" * 40, status="revealed", committed_block=2,
-                             reward_wei="0", reward_tokens=0.0, claimed=False, slashed_wei="0", samples=5,
-                             update_cid=store.put(update), update_digest="0x" + sha256(update).hex()))
+    return _revealed(session, store, rnd, update)
+
+
+def _revealed(session: Session, store: LocalContentStore, rnd: Round, update: bytes) -> Round:
+    """Add one trainer's revealed update to ``rnd``; the round."""
+    session.add(Contribution(task_id=rnd.task_id, round=rnd.round, trainer="0x" + "2" * 40, status="revealed",
+                             committed_block=rnd.started_block, reward_wei="0", reward_tokens=0.0, claimed=False,
+                             slashed_wei="0", samples=5, update_cid=store.put(update),
+                             update_digest="0x" + sha256(update).hex()))
     session.flush()
     return rnd
