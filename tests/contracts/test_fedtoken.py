@@ -31,10 +31,8 @@ def test_constructor_splits_admin_and_minter(project, accounts):
 
 
 def test_constructor_rejects_zero_addresses(project, accounts):
-    with deploy_reverts_with("ZeroAddress()"):
-        accounts[12].deploy(project.FedToken, ZERO_ADDRESS, accounts[12])
-    with deploy_reverts_with("ZeroAddress()"):
-        accounts[12].deploy(project.FedToken, accounts[12], ZERO_ADDRESS)
+    deploy_reverts_with(project.FedToken, ZERO_ADDRESS, accounts[12], sender=accounts[12], name="ZeroAddress")
+    deploy_reverts_with(project.FedToken, accounts[12], ZERO_ADDRESS, sender=accounts[12], name="ZeroAddress")
 
 
 def test_mint(token, admin, outsider):

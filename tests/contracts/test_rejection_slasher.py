@@ -1,7 +1,6 @@
 """RejectionSlasher: a proof of a (trainer, 0, 0) leaf in a finalized round slashes that trainer's bond for the
 round, once, and only until the round is settled."""
 
-import ape
 import pytest
 
 from tests.support.contracts import (
@@ -114,7 +113,6 @@ def test_slash_fraction_is_a_dao_parameter(fed, slasher, admin):
 
 
 def test_constructor_checks(project, fed, admin):
-    with deploy_reverts_with("ZeroAddress()"):
-        admin.deploy(project.RejectionSlasher, fed.tm, "0x" + "00" * 20, BPS)
-    with ape.reverts():
-        admin.deploy(project.RejectionSlasher, fed.tm, admin, 10_001)
+    deploy_reverts_with(project.RejectionSlasher, fed.tm, "0x" + "00" * 20, BPS, sender=admin, name="ZeroAddress")
+    deploy_reverts_with(project.RejectionSlasher, fed.tm, admin, 10_001, sender=admin, name="InvalidSlashFraction",
+                        bps=10_001)

@@ -55,8 +55,8 @@ def test_constructor_state(staking, token, treasury, admin, chain):
 def test_constructor_rejects_zero_addresses(project, accounts, token, which):
     args = {"token": token.address, "treasury": accounts[1].address, "admin": accounts[0].address}
     args[which] = ZERO_ADDRESS
-    with deploy_reverts_with("ZeroAddress()"):
-        accounts[0].deploy(project.Staking, args["token"], args["treasury"], 3600, args["admin"])
+    deploy_reverts_with(project.Staking, args["token"], args["treasury"], 3600, args["admin"], sender=accounts[0],
+                        name="ZeroAddress")
 
 
 def test_stake(staking, token, staker):

@@ -1,7 +1,6 @@
 """TaskRetention: sponsors set their task's retention policy, PARAMETER_ROLE sets the default, within bounds."""
 
 import pytest
-from eth_utils import keccak
 
 from tests.support.contracts import assert_event, deploy_reverts_with, reverts_with
 
@@ -33,13 +32,10 @@ def test_constructor_sets_roles_and_default_and_emits(project, fed, admin, reten
 
 def test_constructor_rejects_zero_addresses_and_bad_defaults(project, fed, admin):
     zero = "0x" + "00" * 20
-    with deploy_reverts_with("ZeroAddress()"):
-        admin.deploy(project.TaskRetention, zero, admin, DEFAULT)
-    with deploy_reverts_with("ZeroAddress()"):
-        admin.deploy(project.TaskRetention, fed.tm, zero, DEFAULT)
-    with pytest.raises(Exception) as info:  # noqa: PT011 - deployments are not decoded by ape: check the selector
-        admin.deploy(project.TaskRetention, fed.tm, admin, (0, 1, False, False))
-    assert info.value.revert_message.startswith("0x" + keccak(text="InvalidRetention(uint32,uint32)")[:4].hex())
+    deploy_reverts_with(project.TaskRetention, zero, admin, DEFAULT, sender=admin, name="ZeroAddress")
+    deploy_reverts_with(project.TaskRetention, fed.tm, zero, DEFAULT, sender=admin, name="ZeroAddress")
+    deploy_reverts_with(project.TaskRetention, fed.tm, admin, (0, 1, False, False), sender=admin,
+                        name="InvalidRetention", modelRounds=0, updateRounds=1)
 
 
 def test_tasks_follow_the_default_until_their_sponsor_sets_a_policy(fed, retention):

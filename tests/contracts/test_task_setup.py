@@ -49,8 +49,7 @@ def test_constructor_state(tm, token, staking, admin, chain):
 def test_constructor_rejects_zero_addresses(project, accounts, token, staking, which):
     args = [token.address, staking.address, accounts[0].address]
     args[which] = ZERO_ADDRESS
-    with deploy_reverts_with("ZeroAddress()"):
-        accounts[0].deploy(project.TaskManager, *args)
+    deploy_reverts_with(project.TaskManager, *args, sender=accounts[0], name="ZeroAddress")
 
 
 def test_create_task(fed, chain):

@@ -224,28 +224,35 @@ def reverts_with(name: str, **inputs):
         assert actual == expected, f"{name}.{key}: expected {expected!r}, got {actual!r}"
 
 
-@contextmanager
-def deploy_reverts_with(signature: str):
-    """Deployments are not decoded by ape: compare the raw revert data of an argument-less error."""
-    with ape.reverts() as info:
-        yield info
-    expected = "0x" + keccak(text=signature)[:4].hex()
-    assert info.value.revert_message == expected, f"expected {signature}, got {info.value.revert_message}"
+def deploy_reverts_with(container, *args, sender, name: str, **inputs) -> None:
+    """Deploying ``container`` with ``args`` reverts with custom error ``name`` (and these inputs).
+
+    Checked by a plain eth_call of the creation code, not through ``ape.reverts()``: on a revert ape enriches a
+    call trace, and for a deployment it decodes the constructor arguments with whatever contract type it cached
+    at the would-be address, which an earlier test (its chain since reverted to a snapshot) may have left there.
+    """
+    creation = bytes(container.contract_type.deployment_bytecode.to_bytes()) + bytes(
+        container.constructor.encode_input(*args))
+    _assert_call_reverts(container.contract_type, {"from": str(sender.address), "data": creation},
+                         f"deploying {container.contract_type.name}", name, inputs)
 
 
 def view_reverts_with(contract, method: str, *args, name: str, **inputs):
     """Views: ape drops anvil's revert data for eth_call, so call through web3 and decode it here."""
+    calldata = getattr(contract, method).encode_input(*args)
+    _assert_call_reverts(contract.contract_type, {"to": contract.address, "data": calldata}, method, name, inputs)
+
+
+def _assert_call_reverts(contract_type, call: dict, what: str, name: str, inputs: dict) -> None:
     from web3.exceptions import ContractCustomError
 
-    w3 = contract.provider.web3
-    calldata = getattr(contract, method).encode_input(*args)
     try:
-        w3.eth.call({"to": contract.address, "data": calldata})
+        ape.chain.provider.web3.eth.call(call)
     except ContractCustomError as err:
         data = bytes.fromhex(str(err.data)[2:])
     else:
-        raise AssertionError(f"{method} did not revert")
-    for abi in contract.contract_type.errors:
+        raise AssertionError(f"{what} did not revert")
+    for abi in contract_type.errors:
         if keccak(text=abi.selector)[:4] == data[:4]:
             break
     else:
