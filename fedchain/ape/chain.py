@@ -114,6 +114,31 @@ class Fedchain(ChainReader):
         except ContractLogicError as exc:
             raise FedchainError(f"{description} failed: {self.explain_revert(exc)}") from exc
 
+    def try_send(self, method: Any, *args: Any, sender: Any, timeout: float = 120.0) -> tuple[Any, str | None]:
+        """Send where losing a race is expected: ``(receipt, None)``, or ``(None, why)`` when the transaction would
+        revert now or was mined and reverted. Through web3, quietly: ape prints a call trace on every revert."""
+        from web3.exceptions import ContractCustomError
+        from web3.exceptions import ContractLogicError as Web3LogicError
+
+        w3 = chain.provider.web3
+        frm = str(getattr(sender, "address", sender))
+        call = {"to": str(method.contract.address), "from": frm, "data": _hex(method.encode_input(*args))}
+        try:
+            try:
+                estimate = int(w3.eth.estimate_gas(call, "pending"))
+            except (Web3LogicError, ContractCustomError):
+                raise
+            except Exception:  # noqa: BLE001 - a node without "pending" estimates: the latest block
+                estimate = int(w3.eth.estimate_gas(call))
+        except (Web3LogicError, ContractCustomError) as exc:  # ContractCustomError: its data is the custom error
+            return None, f"would revert ({getattr(exc, 'data', None) or exc})"
+        signed = method.as_transaction(*args, sender=sender, gas=estimate + estimate // 4 + 20_000, sign=True)
+        tx_hash = w3.eth.send_raw_transaction(signed.serialize_transaction())
+        status = int(w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)["status"])
+        if status != 1:
+            return None, f"mined and reverted ({_hex(tx_hash)})"
+        return chain.provider.get_receipt(_hex(tx_hash)), None
+
 
 def _hex(value: Any) -> str:
     if isinstance(value, bytes | bytearray):

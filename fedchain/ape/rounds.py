@@ -7,9 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ape import chain
-from ape.exceptions import ContractLogicError
-
 from fedchain.ape.chain import Fedchain
 from fedchain.chainview import RoundView, TaskView
 from fedchain.protocol import TaskStatus
@@ -25,31 +22,11 @@ def try_advance(fed: Fedchain, task_id: int, sender: Any) -> Any | None:
     tally = fed.tally(task_id, task.current_round) if rnd.phase in AGGREGATOR_PHASES else None
     if not can_advance(task, rnd, fed.pending_timestamp(), tally):
         return None
-    raced = _dry_run_revert(fed, task_id, sender)
-    if raced is not None:  # another keeper advanced first: quietly (ape would print a call trace on a revert)
+    # another keeper may advance first, before our estimate or between it and our block: quietly either way
+    receipt, raced = fed.try_send(fed.tasks.advance, task_id, sender=sender)
+    if raced is not None:
         log.debug("advance of task %s raced: %s", task_id, raced)
-        return None
-    try:
-        return fed.tasks.advance(task_id, sender=sender)
-    except ContractLogicError as exc:
-        log.debug("advance of task %s raced: %s", task_id, fed.explain_revert(exc))
-        return None
-
-
-def _dry_run_revert(fed: Fedchain, task_id: int, sender: Any) -> str | None:
-    """Why ``advance`` would revert in the pending block (a plain ``eth_call``, which prints nothing), or None."""
-    from web3.exceptions import ContractCustomError
-    from web3.exceptions import ContractLogicError as Web3LogicError
-
-    call = {"to": fed.tasks.address, "from": str(getattr(sender, "address", sender)),
-            "data": fed.tasks.advance.encode_input(task_id)}
-    try:
-        chain.provider.web3.eth.call(call, "pending")
-    except (Web3LogicError, ContractCustomError) as exc:  # ContractCustomError: data is the custom error
-        return f"reverted ({getattr(exc, 'data', None) or exc})"
-    except Exception:  # noqa: BLE001 - a node without "pending" calls: let the transaction find out
-        return None
-    return None
+    return receipt
 
 
 def wait_for(
