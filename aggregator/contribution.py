@@ -6,8 +6,10 @@ data Shapley, Ghorbani & Zou 2019, made cheap by a linear reference aggregate; W
 2019 show that for FedAvg-style aggregates the leave-one-out value ranks clients like their Shapley value when
 updates are not redundant, and that its redundancy blind spot is what near-duplicate rejection closes):
 
-1. **Clipped deltas.** ``d_j = w_j - g`` for every accepted update, clipped to the median delta norm ``C``:
-   ``c_j = d_j * min(1, C / ||d_j||)``. Boosting an update buys nothing.
+1. **Deltas at one length.** ``d_j = w_j - g`` for every accepted update, rescaled to the median delta norm
+   ``C``: ``c_j = d_j * C / ||d_j||`` (0 for ``d_j = 0``). Only an update's direction is scored, so scaling it
+   buys nothing either way: clipping alone (shortening only) would still pay an update shorter than ``C`` for
+   being boosted up to ``C``.
 2. **Private part.** ``p_j`` = ``c_j`` minus its projection on the *public directions* ``span{g, g - g_prev}``
    (the global model and the last global step, which anybody can compute without data). An update built only from
    public models has ``p_j = 0``.
@@ -46,8 +48,8 @@ BASIS_TOLERANCE = 1e-9  # public directions shorter than this (relative) add not
 @dataclass(frozen=True)
 class Contribution:
     """One trainer's score and what it came from: the marginal loss (micro-units; negative: the update's own
-    information made the aggregate worse), the share of its clipped delta that is public (ppm) and whether it
-    was clipped."""
+    information made the aggregate worse), the share of its rescaled delta that is public (ppm) and whether it
+    was longer than the median (``clipped``: shortened)."""
 
     marginal_micro: int
     public_ppm: int
@@ -131,4 +133,5 @@ def contributions(
 
 
 def _clipped(delta: np.ndarray, length: float, cap: float) -> np.ndarray:
-    return delta if length <= cap or length == 0.0 else delta * (cap / length)
+    """``delta`` rescaled to length ``cap`` (the median), either way; a zero delta stays zero."""
+    return delta if length == 0.0 or length == cap else delta * (cap / length)

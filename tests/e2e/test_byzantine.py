@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from aggregator.contribution import contributions
 from aggregator.scoring import evaluate
 from aggregator.strategies import ClientUpdate, FedAvg, RobustAverage
 from fedchain.codec import decode_model
@@ -45,13 +46,15 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
     roles = ["honest"] * HONEST + ATTACKS
     trained: dict[int, tuple[dict, int]] = {}
     reveals = {}
+    sent: dict[int, dict] = {}
     for i, role in enumerate(roles):
         if role == "replay":  # copies honest trainer 0's update (colluding / leaked), re-encoded as its own
             tensors, n = trained[0]
         else:
             tensors, n = train_shard(f, task_id, i, flip=role == "label_flip")
             trained[i] = (tensors, n)
-        reveals[accounts[i]] = commit_tensors(f, task_id, accounts[i], attack_update(role, tensors, glob, rng), n)
+        sent[i] = attack_update(role, tensors, glob, rng)
+        reveals[accounts[i]] = commit_tensors(f, task_id, accounts[i], sent[i], n)
     slasher = f.fed.rejection_slasher
     stakes = {a.address: f.fed.staking.stakeOf(a.address) for a in accounts}
     reveal_all(f, task_id, 1, reveals)
@@ -83,16 +86,28 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
     scores = details["scores"]
     for role in ("sign_flip", "noise", "label_flip"):
         assert scores[address[role]] < min(scores[h] for h in honest) / 4, (role, details["contributions"])
-    # a boosted honest update is clipped to the median change: it earns an honest trainer's share, never more
+    # a boosted honest update is scored by its direction alone: its share of the round is what the same trainer's
+    # unboosted update would have earned (up to the median's shift when its length crosses it), never more
     assert details["contributions"][address["scaling"]]["clipped"]
-    assert scores[address["scaling"]] <= max(scores[h] for h in honest), details["contributions"]
+    booster, weights = roles.index("scaling"), details["weights"]
+    validation = f.aggregator.computer.validation_set(f.fed.task(task_id))
+    accepted = [(i, a.address.lower()) for i, a in enumerate(accounts) if a.address.lower() not in details["rejected"]]
+    unboosted = contributions(f.fed.task(task_id).spec.architecture, glob, [
+        ClientUpdate(a, trained[i][0] if i == booster else sent[i], weights[a]) for i, a in accepted],
+        validation.x, validation.y)
+
+    def share(score_of: dict[str, int], who: str) -> float:
+        return score_of[who] * weights[who] / sum(score_of[a] * weights[a] for _, a in accepted)
+
+    boosted_share = share(scores, address["scaling"])
+    honest_share = share({a: c.score for a, c in unboosted.items()}, address["scaling"])
+    assert boosted_share <= honest_share * 1.05, (boosted_share, honest_share)
     assert all(f.fed.staking.stakeOf(accounts[i].address) == stakes[accounts[i].address] for i in range(HONEST))
     # the updates that carry no useful training earn under 5% of the round together (attested weights)
     weights = details["weights"]
     poisoners = [address[r] for r in address if r != "scaling"]
     assert sum(scores[a] * weights[a] for a in poisoners) / rnd.total_weight < 0.05
     # the model survived: as good as the same rule on the honest updates alone (evaluated on the validation set)
-    validation = f.aggregator.computer.validation_set(f.fed.task(task_id))
     x_val, y_val = validation.x, validation.y
     honest_updates = [ClientUpdate(honest[i], trained[i][0], trained[i][1]) for i in range(HONEST)]
     arch = f.fed.task(task_id).spec.architecture

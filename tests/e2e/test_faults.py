@@ -159,9 +159,9 @@ def test_a_lost_advance_race_is_not_an_error(fedchain_home, monkeypatch, caplog,
     That is no error: `try_advance` returns None, logs at debug level only and prints nothing (no ape trace)."""
     import logging
 
-    import fedchain.ape.rounds as rounds
-
     from ape_ethereum.trace import Trace
+
+    import fedchain.ape.rounds as rounds
 
     f = build_federation(fedchain_home, trainers=1, rounds=1)
     capfd.readouterr()

@@ -91,6 +91,28 @@ def test_scores_are_marginal_values_to_the_aggregate() -> None:
     assert contributions(ARCH, glob, list(reversed(updates)), x, y) == result  # order-free
 
 
+def test_scaling_an_update_buys_nothing_up_or_down() -> None:
+    """Only an update's direction is scored. A short honest update boosted past the median (or shrunk) earns
+    exactly what it earned unscaled; under a clip-only rule the boost up to the median paid."""
+    x, y, _, _ = _scores_setup()
+    glob = _model([[0, 0], [0, 0]], [0, 0])  # powers of two below: every norm and rescaling is exact
+
+    def update(trainer: str, w: list[list[float]], b: list[float], scale: float = 1.0) -> ClientUpdate:
+        return ClientUpdate(trainer, {k: (scale * v).astype(np.float32) for k, v in _model(w, b).items()}, 10)
+
+    step = [[0.5, -0.5], [-0.5, 0.5]]
+    others = [update("0x2", step, [0.25, 0]), update("0x3", step, [0, 0.25]),  # three of the median's length
+              update("0x4", step, [0, -0.25]), update("0x5", [[1, -0.5], [-1, 1]], [0, 0])]
+    short = [[0.25, -0.125], [-0.25, 0.25]]  # its own direction, shorter than the median
+    plain = contributions(ARCH, glob, [update("0x1", short, [0.125, 0]), *others], x, y)
+    assert plain["0x1"].score > 1 and not plain["0x1"].clipped
+    for scale in (0.5, 4.0, 64.0):
+        scaled = contributions(ARCH, glob, [update("0x1", short, [0.125, 0], scale), *others], x, y)
+        assert scaled["0x1"].clipped == (scale > 1)
+        assert {t: (c.score, c.marginal_micro) for t, c in scaled.items()} == \
+            {t: (c.score, c.marginal_micro) for t, c in plain.items()}, scale
+
+
 def test_score_of_is_integer_clamped_and_floored() -> None:
     assert score_of(500_000, 1_000_000) == 500_000
     assert score_of(3, 7) == 428_571
