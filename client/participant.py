@@ -129,12 +129,17 @@ class TrainerNode:
     def plan_round_privacy(self, task: TaskView, round_: int) -> PrivacyRecord:
         return self.ledger.plan(task, round_, len(self.y), self.config, self.target_epsilon)
 
-    def readiness(self, task_id: int) -> tuple[TaskView, RoundView]:
-        """The task and its current round when a commit from us would go through now; otherwise ``NotReady``
-        (wait), ``NotEnoughStake`` (stake more) or ``FedchainError`` (the task or our data is unusable)."""
+    def readiness(self, task_id: int, round_: int | None = None) -> tuple[TaskView, RoundView]:
+        """The task and its current round when a commit from us would go through now (in round ``round_``, when
+        given: ``commitUpdate`` commits to whatever round is current, and a commitment made for an earlier round
+        could never be revealed there); otherwise ``NotReady`` (wait), ``NotEnoughStake`` (stake more) or
+        ``FedchainError`` (the task or our data is unusable)."""
         task, rnd = self.fed.current_round(task_id)
         if task.status != TaskStatus.ACTIVE:
             raise FedchainError(f"task {task_id} is {task.status.label}: it takes no more commits")
+        if round_ is not None and task.current_round != round_:
+            raise NotReady(f"task {task_id} moved on to round {task.current_round} while we trained for round "
+                           f"{round_}: that update is not committed")
         problem = dataset_problem(task.spec.architecture, self.x, self.y)
         if problem is not None:
             raise FedchainError(f"your data cannot train task {task_id}'s {task.spec.architecture}: {problem}")
@@ -169,13 +174,14 @@ class TrainerNode:
         if pending is None or blob is None or pending.parent_cid != task.global_model_cid or pending.withheld:
             pending, blob = self._train(task, round_)
         try:
-            self.readiness(task_id)  # the phase may have closed or the stake moved while we trained
+            self.readiness(task_id, round_)  # the phase may have closed or the stake moved while we trained
         except FedchainError:
             self.journal.withhold(pending)  # never uploaded: not a release
             raise
         if not pending.cid:
             pending = replace(pending, cid=self.store.put(blob))
             self.journal.record(pending)
+            self.readiness(task_id, round_)  # and once more after the upload, which may take a while
         commitment = trainer_commitment(self.address, task_id, round_, bytes.fromhex(pending.digest),
                                         pending.num_samples, self._salt(task_id, round_))
         self.fed.send("commit", self.fed.tasks.commitUpdate, task_id, commitment, sender=self.account)

@@ -47,7 +47,8 @@ def _allocations(items: tuple[str, ...]) -> list[tuple[str, int]]:
 @click.option("--aggregator", "aggregators", multiple=True, help="Approved aggregator address (repeatable).")
 @click.option("--governance", is_flag=True, help="Hand every role and the treasury to a Governor + Timelock.")
 @click.option("--mint", "mints", multiple=True, metavar="ADDRESS=FED",
-              help="Initial token allocation before the hand-over (repeatable; with --governance).")
+              help="Initial token allocation (repeatable): minted by the deployer, before the hand-over with "
+                   "--governance.")
 @click.option("--guardian", help="Optional address that may only pause new rounds for a bounded time.")
 @click.option("--voting-delay", type=int, help="Seconds from proposal to voting (default 1 day; local 1 s).")
 @click.option("--voting-period", type=int, help="Seconds of voting (default 7 days; local 300 s).")
@@ -61,12 +62,17 @@ def cli(account, treasury, admin, unbonding_delay, aggregators, governance, mint
         unbonding_delay = LOCAL_UNBONDING_DELAY if is_local_network() else DEFAULT_UNBONDING_DELAY
     if governance and admin:
         raise click.UsageError("--admin and --governance exclude each other: with --governance the DAO is the admin")
-    if (mints or guardian) and not governance:
-        raise click.UsageError("--mint and --guardian need --governance (otherwise the deployer keeps the minter role)")
+    if guardian and not governance:
+        raise click.UsageError("--guardian needs --governance (without it the deployer keeps every role)")
+    if mints and admin:
+        raise click.UsageError("--mint and --admin exclude each other: the admin holds the minter role, so it mints")
+    allocations = _allocations(mints)
     fed = deploy_protocol(
         account, admin=admin, treasury=treasury, unbonding_delay=unbonding_delay, aggregators=aggregators,
         save=not governance,
     )
+    for address, amount in allocations:  # before any hand-over: the deployer holds the minter role until then
+        fed.token.mint(address, amount, sender=account)
     if governance:
         config = GovernanceConfig.local() if is_local_network() else GovernanceConfig()
         config = replace(config, strategies=strategy_ids())
@@ -74,8 +80,6 @@ def cli(account, treasury, admin, unbonding_delay, aggregators, governance, mint
                      "quorum_percent": quorum_percent,
                      "proposal_threshold": None if proposal_threshold is None else int(proposal_threshold * ONE_TOKEN)}
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-        for address, amount in _allocations(mints):
-            fed.token.mint(address, amount, sender=account)
         fed = deploy_governance(fed, account, config, guardian=guardian)
     d = fed.deployment
     click.echo(f"FedToken     {d.token}\nStaking      {d.staking}\nTaskManager  {d.tasks}")

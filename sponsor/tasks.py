@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fedchain.ape.chain import Fedchain
-from fedchain.architectures import dataset_problem, model_problem, parse_architecture
-from fedchain.codec import CodecError, decode_dataset, decode_model
+from fedchain.architectures import dataset_problem, initial_tensors, model_problem, parse_architecture
+from fedchain.cid import cid_for_bytes
+from fedchain.codec import CodecError, ModelManifest, decode_dataset, decode_model, encode_dataset, encode_model, sha256
 from fedchain.config import settings
+from fedchain.data import load_npz
 from fedchain.errors import FedchainError
 from fedchain.protocol import format_tokens
 from fedchain.store import ContentError, ContentStore, StoreUnavailable
 from fedchain.taskspec import TaskSpec
+from sponsor.taskfile import TaskFile
+
+
+def blob_problem(spec: TaskSpec, what: str, blob: bytes, max_bytes: int) -> str | None:
+    """What is wrong with the task's initial model (``what`` = "initial model") or validation set, or None."""
+    try:
+        if what == "initial model":
+            tensors, _ = decode_model(blob, max_bytes)
+            return model_problem(spec.architecture, tensors)
+        return dataset_problem(spec.architecture, *decode_dataset(blob, max_bytes))
+    except (CodecError, ValueError) as exc:
+        return str(exc)
 
 
 def check_task_inputs(store: ContentStore, spec: TaskSpec, max_bytes: int | None = None) -> None:
@@ -30,19 +47,106 @@ def check_task_inputs(store: ContentStore, spec: TaskSpec, max_bytes: int | None
     for what, cid, digest in (("initial model", spec.initial_model_cid, spec.initial_model_digest),
                               ("validation set", spec.validation_cid, spec.validation_digest)):
         try:
-            blob = store.get(cid, sha256=digest, max_bytes=limit)
-            if what == "initial model":
-                tensors, _ = decode_model(blob, limit)
-                problem = model_problem(spec.architecture, tensors)
-            else:
-                problem = dataset_problem(spec.architecture, *decode_dataset(blob, limit))
+            problem = blob_problem(spec, what, store.get(cid, sha256=digest, max_bytes=limit), limit)
         except StoreUnavailable:
             raise
-        except (CodecError, ContentError, ValueError) as exc:  # ValueError: not a CID
+        except (ContentError, ValueError) as exc:  # ValueError: not a CID
             problem = str(exc)
         if problem is not None:
             raise FedchainError(f"the task's {what} ({cid}) cannot be used: {problem}; publish a fitting one "
                                 "and create the task with its CID")
+
+
+def task_file_blobs(task: TaskFile) -> tuple[bytes, bytes]:
+    """The initial model and validation set files a task file names, encoded as fedchain files: the model from
+    ``init_seed`` or a model file (a fedchain model file, or plain safetensors of the architecture's tensors),
+    the validation set from a ``.npz`` with ``x`` and ``y``. ``FedchainError`` for a file that cannot be read."""
+    try:
+        parse_architecture(task.architecture)
+    except ValueError as exc:
+        raise FedchainError(f"{task.path}: [task] architecture: {exc}") from None
+    if task.model.seed is not None:
+        model = encode_model(initial_tensors(task.architecture, task.model.seed),
+                             ModelManifest(kind="initial", architecture=task.architecture))
+    else:
+        model = read_model_file(Path(task.model.file), task.architecture)
+    try:
+        x, y = load_npz(task.validation)
+    except (OSError, ValueError) as exc:
+        raise FedchainError(f"the validation set {task.validation} cannot be read: {exc}") from None
+    return model, encode_dataset(x, y, name=task.validation.stem)
+
+
+def read_model_file(path: Path, architecture: str) -> bytes:
+    """A model file as a fedchain model file: as it is, or plain safetensors given the initial manifest."""
+    import safetensors.numpy
+
+    limit = settings().max_model_bytes
+    try:
+        if path.stat().st_size > limit:
+            raise FedchainError(f"the model file {path} is over the {limit}-byte limit")
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise FedchainError(f"the model file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        decode_model(blob, limit)
+        return blob  # a fedchain model file as it is
+    except CodecError as exc:
+        if exc.code != "bad_manifest":
+            raise FedchainError(f"the model file {path} cannot be used: {exc}") from None
+    try:
+        tensors = safetensors.numpy.load(blob)
+    except Exception as exc:  # noqa: BLE001 - safetensors' own errors
+        raise FedchainError(f"the model file {path} is neither a fedchain model file nor safetensors: {exc}") from None
+    return encode_model({k: np.asarray(v, dtype=np.float32) for k, v in sorted(tensors.items())},
+                        ModelManifest(kind="initial", architecture=architecture))
+
+
+def resolve_task(task: TaskFile) -> tuple[TaskSpec, bytes, bytes]:
+    """The task file's ``TaskSpec`` with the CIDs and digests its files will have, and the two files; nothing is
+    stored. ``FedchainError`` when the model or validation set does not fit the architecture."""
+    model, validation = task_file_blobs(task)
+    spec = task.spec(cid_for_bytes(model), sha256(model), cid_for_bytes(validation), sha256(validation))
+    limit = max(len(model), len(validation), settings().max_model_bytes)
+    for what, blob, source in (("initial model", model, task.model.file or f"init_seed {task.model.seed}"),
+                               ("validation set", validation, task.validation)):
+        problem = blob_problem(spec, what, blob, limit)
+        if problem is not None:
+            raise FedchainError(f"the {what} ({source}) does not fit {spec.architecture}: {problem}")
+    try:
+        spec.strategy_config()
+        spec.max_update_ratio()
+        spec.proximal_mu()
+    except ValueError as exc:
+        raise FedchainError(f"{task.path}: [task] strategy_params: {exc}") from None
+    return spec, model, validation
+
+
+def simulate_create(fed: Fedchain, sponsor: Any, spec: TaskSpec) -> str | None:
+    """Why ``createTask(spec)`` from ``sponsor`` would revert now (a plain ``eth_call``: the contract's own
+    bounds, the DAO's policy floors, a pause), or None. A missing budget approval is not a problem (``create_task``
+    approves first); a balance below the budget is."""
+    from web3.exceptions import ContractCustomError, ContractLogicError
+
+    from fedchain.reverts import RevertDecoder
+    from fedchain.web3chain import load_abis
+
+    balance = int(fed.token.balanceOf(sponsor.address))
+    if balance < spec.reward_budget:
+        return (f"the sponsor {sponsor.address} holds {format_tokens(balance)}, the budget is "
+                f"{format_tokens(spec.reward_budget)}")
+    call = {"to": str(fed.tasks.address), "from": str(sponsor.address),
+            "data": "0x" + bytes(fed.tasks.createTask.encode_input(spec.to_chain())).hex()}
+    try:
+        fed.tasks.provider.web3.eth.call(call)
+    except (ContractCustomError, ContractLogicError) as exc:
+        data = getattr(exc, "data", None) or ""
+        raw = bytes.fromhex(data[2:]) if isinstance(data, str) and data.startswith("0x") else b""
+        decoder = RevertDecoder(load_abis(), prefer=("TaskManager",))
+        if decoder.decode(raw)[1] == "ERC20InsufficientAllowance":
+            return None  # everything before the budget's transfer passed
+        return decoder.explain(raw)
+    return None
 
 
 def create_task(fed: Fedchain, sponsor: Any, spec: TaskSpec, store: ContentStore) -> int:

@@ -130,10 +130,19 @@ def _register_subcommands() -> None:
     from aggregator.cli import aggregator
     from backend.cli import backend
     from client.cli import client
+    from fedchain.cli.assets import abi, dataset, model, token
+    from fedchain.cli.chain import chain
     from frontend.cli import dashboard
     from pinning.cli import pin_follower
+    from sponsor.cli import task
     from sponsor.retention_cli import retention
 
+    main.add_command(chain)
+    main.add_command(task)
+    main.add_command(model)
+    main.add_command(dataset)
+    main.add_command(token)
+    main.add_command(abi)
     main.add_command(client)
     main.add_command(aggregator)
     main.add_command(backend)

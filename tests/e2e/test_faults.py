@@ -184,3 +184,30 @@ def test_a_lost_advance_race_is_not_an_error(fedchain_home, monkeypatch, caplog,
     assert not shown
     out, err = capfd.readouterr()
     assert "PhaseNotOver" not in out + err and "Traceback" not in out + err, out + err
+
+
+def test_an_update_trained_for_a_round_that_moved_on_is_never_committed_to_the_next(fedchain_home, monkeypatch):
+    """`commitUpdate` commits to whatever round is current. A trainer whose round failed while it trained (or
+    uploaded) must not commit its round-1 commitment into round 2: it could never be revealed there, and the bond
+    would be forfeited."""
+    from client.participant import NotReady
+
+    f = build_federation(fedchain_home, trainers=4, rounds=2)  # minTrainers = 2: one commit cannot save round 1
+    slow = f.trainers[0]
+    real_train = slow._train
+
+    def train_while_the_round_fails(task, round_):
+        out = real_train(task, round_)
+        warp(f.cfg.phase_seconds + 1)
+        advance_to(f, 1, Phase.FAILED)  # TooFewTrainers: round 2 opens for commits
+        return out
+
+    monkeypatch.setattr(slow, "_train", train_while_the_round_fails)
+    with pytest.raises(NotReady, match="moved on to round 2"):
+        slow.train_and_commit(f.task_id)
+    assert f.fed.task(f.task_id).current_round == 2
+    assert f.fed.trainer_entry(f.task_id, 2, slow.address).status == TrainerStatus.NONE
+    assert f.fed.reserved_stake(slow.address) == 0  # no bond at risk
+    monkeypatch.undo()
+    slow.train_and_commit(f.task_id)  # trained afresh for round 2, and committed there
+    assert f.fed.trainer_entry(f.task_id, 2, slow.address).status == TrainerStatus.COMMITTED

@@ -1,0 +1,93 @@
+"""The sponsor's task file: every key checked by name, type and range; the example parses; the spec it
+resolves to is the TaskParams the contract takes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fedchain.protocol import ONE_TOKEN
+from fedchain.retention import RetentionPolicy
+from fedchain.taskspec import TaskSpec
+from sponsor.taskfile import TaskFileError, load_task_file
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "breast_cancer" / "task.toml"
+MINIMAL = """
+[task]
+architecture = "logreg:4-3"
+rounds = 3
+budget = "12.5"
+max_trainers = 5
+[model]
+file = "init.safetensors"
+[validation]
+file = "val.npz"
+"""
+
+
+def _load(tmp_path: Path, text: str):
+    path = tmp_path / "task.toml"
+    path.write_text(text)
+    return load_task_file(path)
+
+
+def test_the_example_parses_with_its_documented_defaults() -> None:
+    task = load_task_file(EXAMPLE)
+    assert (task.architecture, task.rounds, task.budget) == ("mlp:30-16-2", 3, 300 * ONE_TOKEN)
+    assert task.model.seed == 7 and task.model.file is None
+    assert task.validation == EXAMPLE.parent / "data" / "validation.npz"  # relative to the task file
+    assert task.durations == (120, 120, 120, 120) and (task.committee_size, task.quorum) == (1, 1)
+
+
+def test_defaults_and_the_resolved_spec(tmp_path) -> None:
+    task = _load(tmp_path, MINIMAL + "[privacy]\nepsilon = 3\n[retention]\nmodels = 2\nupdate_rounds = 'all'\n")
+    assert task.min_trainers == 3 and task.budget == 12 * ONE_TOKEN + ONE_TOKEN // 2
+    assert task.durations == (300,) * 4 and task.trainer_bond == 10 * ONE_TOKEN
+    assert task.epsilon == 3 and task.delta == 1e-5
+    assert task.retention == RetentionPolicy(model_rounds=2, update_rounds=None)
+    assert task.model.file == tmp_path / "init.safetensors"
+    spec = task.spec("bafkcid1", b"\x01" * 32, "bafkcid2", b"\x02" * 32)
+    assert spec.dp_epsilon_milli == 3000 and spec.dp_delta_e18 == 10**13
+    assert TaskSpec.from_chain(spec.to_chain()) == spec
+    assert (spec.aggregator_quorum, spec.max_aggregators, spec.min_trainers) == (1, 1, 3)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("rounds = 3", "rounds = 0"), "[task] rounds: must be between 1 and"),
+    (("rounds = 3", "rounds = true"), "[task] rounds: expected an integer"),
+    (('budget = "12.5"', 'budget = "-1"'), "[task] budget"),
+    (('budget = "12.5"', 'budget = "0.0000000000000000001"'), "[task] budget"),
+    (("max_trainers = 5", "max_trainers = 5\nmin_trainers = 6"), "[task] min_trainers"),
+    (("max_trainers = 5", "max_trainers = 5\nspeed = 1"), "unknown key(s) speed"),
+    (('file = "init.safetensors"', "init_seed = 1\nfile = 'x'"), "exactly one of"),
+    (('[validation]\nfile = "val.npz"', ""), "[top level] validation: missing"),
+    (("[model]", "[committee]\nsize = 4\nquorum = 2\n[model]"), "strict majority"),
+    (("[model]", "[committee]\nsize = 3\nquorum = 3\n[model]"), "strict majority"),
+    (("[model]", "[stakes]\ntrainer_bond = '0'\n[model]"), "[stakes] trainer_bond"),
+    (("[model]", "[durations]\nreveal = 999999999\n[model]"), "[durations] reveal"),
+    (("[model]", "[privacy]\ndelta = 1\n[model]"), "[privacy] delta"),
+    (("[model]", "[retention]\nmodels = 0\n[model]"), "[retention] models"),
+    (("[model]", "[retention]\nupdate_rounds = 'some'\n[model]"), "[retention] update_rounds"),
+    (("[task]", "task = 1\n[task]"), "task.toml: not a TOML file"),
+])
+def test_a_bad_key_is_one_error_naming_it(tmp_path, change, message) -> None:
+    old, new = change
+    assert old in MINIMAL
+    with pytest.raises(TaskFileError) as err:
+        _load(tmp_path, MINIMAL.replace(old, new, 1))
+    assert message in str(err.value)
+    assert str(tmp_path / "task.toml") in str(err.value)
+
+
+def test_unreadable_and_oversized_files(tmp_path) -> None:
+    with pytest.raises(TaskFileError, match="cannot read the task file"):
+        load_task_file(tmp_path / "absent.toml")
+    big = tmp_path / "big.toml"
+    big.write_text(MINIMAL + "#" * 70_000)
+    with pytest.raises(TaskFileError, match="a task file is at most"):
+        load_task_file(big)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(TaskFileError, match="not a TOML file"):
+        load_task_file(binary)
