@@ -130,13 +130,55 @@ def withdraw(account) -> None:
     click.echo(f"withdrawn; balance {format_tokens(node.fed.token.balanceOf(account))}")
 
 
+def _status_json(node, task_id: int | None) -> dict:
+    """``client status`` as JSON: amounts as FED text and wei strings, rounds with status, bond and privacy."""
+    fed, address = node.fed, node.address
+    pending, release = fed.staking.unbondingOf(address)
+
+    def amount(wei: int) -> dict:
+        return {"fed": format_tokens(int(wei)), "wei": str(int(wei))}
+
+    out: dict = {"account": address, "balance": amount(fed.token.balanceOf(address)),
+                 "staked": amount(fed.staking.stakeOf(address)), "reserved": amount(fed.reserved_stake(address)),
+                 "unbonding": amount(pending), "unbonding_until": int(release) if pending else None}
+    if task_id is None:
+        return out
+    try:
+        task = fed.task(task_id)
+    except FedchainError as exc:
+        _fail(exc)
+    _, rnd = fed.current_round(task_id)
+    epsilons = node.epsilon_report(task_id)
+    rounds = []
+    for r in range(1, task.current_round + 1):
+        entry = fed.trainer_entry(task_id, r, address)
+        if entry.status != TrainerStatus.NONE:
+            eps_round, eps_total = epsilons.get(r, (None, None))
+            rounds.append({"round": r, "status": entry.status.label, "num_samples": entry.num_samples,
+                           "cid": entry.cid or None, "bond": amount(entry.bond), "epsilon_round": eps_round,
+                           "epsilon_total": eps_total})
+    out["task"] = {"task_id": task_id, "status": task.status.label, "current_round": task.current_round,
+                   "rounds": task.spec.num_rounds, "phase": rnd.phase.label, "phase_deadline": rnd.phase_deadline,
+                   "bond": amount(fed.trainer_bond(task_id)), "epsilon_bound": node.task_bound(task),
+                   "participation": rounds,
+                   "claimable": [{"round": c.round, "score": c.score, "weight": c.weight, "reward": amount(c.reward)}
+                                 for c in node.claimable(task_id)]}
+    return out
+
+
 @client.command(cls=ConnectedProviderCommand)
 @account_option()
 @click.option("--task", "task_id", type=int, help="Also show this task's rounds.")
 @click.option("--store", envvar="FEDCHAIN_STORE", help=STORE_HELP)
-def status(account, task_id: int | None, store: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout instead of text.")
+def status(account, task_id: int | None, store: str | None, as_json: bool) -> None:
     """Balance, stake, and per-round participation, rewards and privacy spent."""
     node = _node(account, store)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(_status_json(node, task_id), indent=2, sort_keys=True))
+        return
     fed = node.fed
     pending, release = fed.staking.unbondingOf(account)
     click.echo(f"account   {account.address}")

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedchain.codec import MAX_JSON_DEPTH
 from fedchain.errors import FedchainError
 from fedchain.protocol import parse_tokens
 from fedchain.retention import MAX_ROUNDS, RetentionPolicy, parse_count
-from fedchain.taskspec import TaskSpec, encode_strategy_params
+from fedchain.taskspec import TaskSpec, decode_strategy_params, encode_strategy_params
 
 MAX_TASK_FILE_BYTES = 64 * 1024
 MAX_DURATION = 365 * 24 * 3600  # the contract's cap on a phase (the deployment may bound it tighter)
@@ -118,6 +119,19 @@ class _Table:
             raise self.error(None, f"unknown key(s) {', '.join(sorted(self.raw))}")
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed TOML value (iterative: never recurses)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {int: "an integer", str: "a string", float: "a number", bool: "true or false", dict: "a table"}
     kinds = kind if isinstance(kind, tuple) else (kind,)
@@ -137,6 +151,8 @@ def load_task_file(path: str | Path) -> TaskFile:
         doc = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise TaskFileError(f"{path}: not a TOML file: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise TaskFileError(f"{path}: nested too deeply") from None
     where = str(path)
     top = _Table(where, "top level", doc)
     task = _Table(where, "task", top.take("task", dict))
@@ -159,6 +175,12 @@ def load_task_file(path: str | Path) -> TaskFile:
         raise task.error("budget", "must be more than 0 FED")
     strategy = task.take("strategy", str, "fedavg")
     params = task.take("strategy_params", dict, {})
+    if _depth(params) > MAX_JSON_DEPTH:
+        raise task.error("strategy_params", f"nested more than {MAX_JSON_DEPTH} deep")
+    try:
+        decode_strategy_params(encode_strategy_params(params))  # canonical JSON within the chain's size bound
+    except ValueError as exc:
+        raise task.error("strategy_params", str(exc)) from None
     max_samples = task.integer("max_samples", 0, 2**63 - 1, 0)
     task.done()
 

@@ -70,6 +70,9 @@ def test_defaults_and_the_resolved_spec(tmp_path) -> None:
     (("[model]", "[retention]\nmodels = 0\n[model]"), "[retention] models"),
     (("[model]", "[retention]\nupdate_rounds = 'some'\n[model]"), "[retention] update_rounds"),
     (("[task]", "task = 1\n[task]"), "task.toml: not a TOML file"),
+    (("rounds = 3", "rounds = 3\nstrategy_params = { a = " + "[" * 33 + "1" + "]" * 33 + " }"),
+     "[task] strategy_params: nested more than"),
+    (("rounds = 3", "rounds = 3\nstrategy_params = { a = '" + "x" * 5000 + "' }"), "[task] strategy_params"),
 ])
 def test_a_bad_key_is_one_error_naming_it(tmp_path, change, message) -> None:
     old, new = change
@@ -87,6 +90,11 @@ def test_unreadable_and_oversized_files(tmp_path) -> None:
     big.write_text(MINIMAL + "#" * 70_000)
     with pytest.raises(TaskFileError, match="a task file is at most"):
         load_task_file(big)
+    deep = tmp_path / "deep.toml"
+    deep.write_text(MINIMAL.replace("rounds = 3", "rounds = 3\nstrategy_params = { x = " + "[" * 20_000 + "]" * 20_000
+                                    + " }"))
+    with pytest.raises(TaskFileError, match="nested"):  # by the TOML parser, or by the parameters' bound
+        load_task_file(deep)
     binary = tmp_path / "bin.toml"
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(TaskFileError, match="not a TOML file"):

@@ -123,6 +123,10 @@ def test_a_sponsor_runs_a_task_from_a_task_file_through_the_cli(fedchain_home, t
     assert got["cid"] == spec.initial_model_cid and sha256(initial.read_bytes()) == spec.initial_model_digest
     assert not np.array_equal(decode_model(initial.read_bytes())[0]["0.weight"], tensors["0.weight"])
 
+    status = _json([FEDCHAIN, "client", "status", "--task", str(task_id), "--json", *ON, "--account", "TEST::4"],
+                   env)
+    assert [(r["round"], r["status"]) for r in status["task"]["participation"]] == [(1, "claimed"), (2, "claimed")]
+    assert status["staked"]["fed"] == "50 FED" and status["task"]["claimable"] == []
     balance = _json([FEDCHAIN, "token", "balance", t1.address, "--json", *ON], env)
     assert balance["staked"] == "50 FED" and int(balance["balance_wei"]) == fed.token.balanceOf(t1.address)
     assert int(balance["balance_wei"]) > 10 * ONE_TOKEN  # 60 - 50 staked + its rewards
