@@ -89,11 +89,15 @@ def read_model_file(path: Path, architecture: str) -> bytes:
     except OSError as exc:
         raise FedchainError(f"the model file {path} cannot be read: {exc.strerror or exc}") from None
     try:
-        decode_model(blob, limit)
-        return blob  # a fedchain model file as it is
+        _, manifest = decode_model(blob, limit)
     except CodecError as exc:
         if exc.code != "bad_manifest":
             raise FedchainError(f"the model file {path} cannot be used: {exc}") from None
+    else:
+        if manifest.architecture != architecture or manifest.kind == "dataset":
+            raise FedchainError(f"the model file {path} is a {manifest.kind} file of {manifest.architecture!r}, "
+                                f"not a model of {architecture}")
+        return blob  # a fedchain model file as it is
     try:
         tensors = safetensors.numpy.load(blob)
     except Exception as exc:  # noqa: BLE001 - safetensors' own errors

@@ -99,3 +99,39 @@ def test_unreadable_and_oversized_files(tmp_path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(TaskFileError, match="not a TOML file"):
         load_task_file(binary)
+
+
+def test_resolving_a_task_file_checks_its_files_against_the_architecture(tmp_path) -> None:
+    import numpy as np
+    import safetensors.numpy
+
+    from fedchain.architectures import initial_tensors
+    from fedchain.cid import cid_for_bytes
+    from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
+    from fedchain.errors import FedchainError
+    from sponsor.tasks import resolve_task
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "val.npz", x=rng.normal(size=(12, 4)), y=np.arange(12) % 3)
+    plain = initial_tensors("logreg:4-3", 5)
+    safetensors.numpy.save_file(plain, str(tmp_path / "init.safetensors"))
+    spec, model, validation = resolve_task(_load(tmp_path, MINIMAL))
+    assert spec.initial_model_cid == cid_for_bytes(model) and spec.initial_model_digest == sha256(model)
+    assert spec.validation_cid == cid_for_bytes(validation)
+    tensors, manifest = decode_model(model)
+    assert manifest.kind == "initial" and all(np.array_equal(tensors[k], plain[k]) for k in plain)
+
+    safetensors.numpy.save_file({"0.weight": np.zeros((3, 5), np.float32), "0.bias": np.zeros(3, np.float32)},
+                                str(tmp_path / "init.safetensors"))
+    with pytest.raises(FedchainError, match="initial model .* does not fit logreg:4-3"):
+        resolve_task(_load(tmp_path, MINIMAL))
+    other = encode_model(initial_tensors("logreg:4-3", 1), ModelManifest(kind="initial", architecture="mlp:4-3"))
+    (tmp_path / "init.safetensors").write_bytes(other)
+    with pytest.raises(FedchainError, match="not a model of logreg:4-3"):
+        resolve_task(_load(tmp_path, MINIMAL))
+    (tmp_path / "init.safetensors").write_bytes(b"\x00" * 40)
+    with pytest.raises(FedchainError, match="init.safetensors"):
+        resolve_task(_load(tmp_path, MINIMAL))
+    np.savez(tmp_path / "val.npz", x=rng.normal(size=(12, 4)), y=np.arange(12) % 5)  # labels beyond 3 classes
+    with pytest.raises(FedchainError, match="validation set .* does not fit logreg:4-3"):
+        resolve_task(_load(tmp_path, MINIMAL.replace('file = "init.safetensors"', "init_seed = 2")))
