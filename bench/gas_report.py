@@ -92,7 +92,7 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     junk = b"not a model" * 10
     cid, salt = store.put(junk), b"\x07" * 32
     liar = nodes[-1]
-    fed.tasks.commitUpdate(task_id, trainer_commitment(liar.address, task_id, rounds, sha256(junk), 5, salt),
+    fed.tasks.commitUpdate(task_id, rounds, trainer_commitment(liar.address, task_id, rounds, sha256(junk), 5, salt),
                            sender=liar.account)
     try_advance(fed, task_id, people.deployer)
     for node in nodes[:-2]:

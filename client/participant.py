@@ -131,9 +131,8 @@ class TrainerNode:
 
     def readiness(self, task_id: int, round_: int | None = None) -> tuple[TaskView, RoundView]:
         """The task and its current round when a commit from us would go through now (in round ``round_``, when
-        given: ``commitUpdate`` commits to whatever round is current, and a commitment made for an earlier round
-        could never be revealed there); otherwise ``NotReady`` (wait), ``NotEnoughStake`` (stake more) or
-        ``FedchainError`` (the task or our data is unusable)."""
+        given: the contract refuses a commit naming a round that is no longer current); otherwise ``NotReady``
+        (wait), ``NotEnoughStake`` (stake more) or ``FedchainError`` (the task or our data is unusable)."""
         task, rnd = self.fed.current_round(task_id)
         if task.status != TaskStatus.ACTIVE:
             raise FedchainError(f"task {task_id} is {task.status.label}: it takes no more commits")
@@ -184,7 +183,7 @@ class TrainerNode:
             self.readiness(task_id, round_)  # and once more after the upload, which may take a while
         commitment = trainer_commitment(self.address, task_id, round_, bytes.fromhex(pending.digest),
                                         pending.num_samples, self._salt(task_id, round_))
-        self.fed.send("commit", self.fed.tasks.commitUpdate, task_id, commitment, sender=self.account)
+        self.fed.send("commit", self.fed.tasks.commitUpdate, task_id, round_, commitment, sender=self.account)
         log.info("trainer %s committed task %s round %s (%s)", self.address, task_id, round_, pending.cid)
         return pending
 

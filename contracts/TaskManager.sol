@@ -49,9 +49,9 @@ contract TaskManager is TaskManagerBase {
     // ------------------------------------------------------------------ trainers
 
     /// @inheritdoc ITaskManager
-    function commitUpdate(uint256 taskId, bytes32 commitment) external {
+    function commitUpdate(uint256 taskId, uint256 round, bytes32 commitment) external {
         TaskInfo storage t = _task(taskId);
-        uint256 round = t.currentRound;
+        if (round != t.currentRound) revert StaleRound(t.currentRound, round);
         RoundInfo storage r = _rounds[taskId][round];
         _requireOpen(r, Phase.TrainerCommit);
         if (commitment == 0) revert ZeroCommitment();

@@ -39,6 +39,7 @@ HINTS: dict[str, dict[str, str]] = {
         "PhaseClosed": "the deadline of this phase has passed",
         "PhaseNotOver": "the phase is still running; it can be advanced after its deadline",
         "ZeroCommitment": "a commitment must not be zero",
+        "StaleRound": "the task moved on to another round: train for the current round and commit again",
         "AlreadyCommitted": "this account already committed in this round",
         "NotCommitted": "this account did not commit in this round",
         "AlreadyRevealed": "this account already revealed in this round",

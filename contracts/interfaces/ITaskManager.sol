@@ -93,6 +93,8 @@ interface ITaskManager {
     error InsufficientStake(uint256 available, uint256 required);
     /// @notice A commitment must not be zero.
     error ZeroCommitment();
+    /// @notice The commitment names round `committedFor`, but the task's current round is `current`.
+    error StaleRound(uint256 current, uint256 committedFor);
     /// @notice The caller already committed in this round.
     error AlreadyCommitted();
     /// @notice The account did not commit in this round.
@@ -143,9 +145,10 @@ interface ITaskManager {
     /// @return taskId The new task's id.
     function createTask(TaskParams calldata params) external returns (uint256 taskId);
 
-    /// @notice Commit to an update in the task's current round (TrainerCommit phase), reserving the task's
-    ///         trainer bond of the caller's free stake.
-    function commitUpdate(uint256 taskId, bytes32 commitment) external;
+    /// @notice Commit to an update in round `round` of the task, which must be its current round (TrainerCommit
+    ///         phase), reserving the task's trainer bond of the caller's free stake. Naming the round keeps a
+    ///         commitment made for a round that has since failed from landing (and forfeiting its bond) in the next.
+    function commitUpdate(uint256 taskId, uint256 round, bytes32 commitment) external;
 
     /// @notice Reveal the committed update (TrainerReveal phase).
     function revealUpdate(

@@ -93,7 +93,7 @@ def _join_next_task(fed: Fedchain, people: Any, task_id: int, store: ContentStor
     new_task = create_task(fed, people.sponsor, spec, store)
     trainer = people.trainers[0]
     staked = to_tokens(fed.staking.stakeOf(trainer.address))
-    reverted = dry_run_revert(fed.tasks, "commitUpdate", (new_task, b"\x01" * 32), trainer.address)
+    reverted = dry_run_revert(fed.tasks, "commitUpdate", (new_task, 1, b"\x01" * 32), trainer.address)
     if reverted:
         return f"trainer 1 ({staked:g} FED staked) refused in task {new_task}: {reverted}"
     return f"trainer 1 ({staked:g} FED staked) could still join task {new_task}"

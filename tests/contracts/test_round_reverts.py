@@ -22,9 +22,12 @@ def test_commit_update_reverts(fed, accounts):
     t0, t1, t2, t3 = fed.trainers[:4]
     tid = fed.create_task()
     with reverts_with("ZeroCommitment"):
-        tm.commitUpdate(tid, ZERO32, sender=t0)
+        tm.commitUpdate(tid, 1, ZERO32, sender=t0)
+    for stale in (0, 2):  # a commitment names its round: never one that is not current
+        with reverts_with("StaleRound", current=1, committedFor=stale):
+            tm.commitUpdate(tid, stale, keccak(text="c"), sender=t0)
     with reverts_with("InsufficientStake", available=0, required=100 * FED):
-        tm.commitUpdate(tid, keccak(text="c"), sender=fed.outsider)
+        tm.commitUpdate(tid, 1, keccak(text="c"), sender=fed.outsider)
     # stake just below the minimum
     fed.staking.requestUnstake(901 * FED, sender=t3)
     with reverts_with("InsufficientStake", available=99 * FED, required=100 * FED):
@@ -59,7 +62,7 @@ def test_reveal_update_reverts(fed):
     fed.commit(tid, t1, 20)
     # t2 commits to zero samples: its reveal can never succeed
     u2 = fed.update_of(t2, tid, 1, 0)
-    tm.commitUpdate(tid, trainer_commitment(t2, tid, 1, u2["digest"], 0, u2["salt"]), sender=t2)
+    tm.commitUpdate(tid, 1, trainer_commitment(t2, tid, 1, u2["digest"], 0, u2["salt"]), sender=t2)
     tm.advance(tid, sender=fed.outsider)
 
     with reverts_with("NotCommitted"):

@@ -320,7 +320,7 @@ class RoundMachine(RuleBasedStateMachine):
             (who in r.trainers, ("AlreadyCommitted",)),
             (len(r.trainers) >= self.cfg["max_trainers"], ("TrainerLimitReached",)),
             (self.free(who) < MIN_T_STAKE, ("InsufficientStake", self.free(who), MIN_T_STAKE)))
-        if self.tx(who, self.env.tm, "commitUpdate", TASK, commitment, expect=expect):
+        if self.tx(who, self.env.tm, "commitUpdate", TASK, self.round, commitment, expect=expect):
             r.trainers[who] = Entry(T_COMMITTED, samples, honest, bond=MIN_T_STAKE)
             self.reserved[who] += MIN_T_STAKE
 

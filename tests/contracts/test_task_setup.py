@@ -259,7 +259,7 @@ def test_views_reject_unknown_tasks(fed):
 def test_mutators_reject_unknown_tasks(fed):
     tm, committee, vault, t, agg = fed.tm, fed.committee, fed.vault, fed.trainers[0], fed.aggregators[0]
     with reverts_with("UnknownTask", taskId=3):
-        tm.commitUpdate(3, keccak(text="c"), sender=t)
+        tm.commitUpdate(3, 1, keccak(text="c"), sender=t)
     with reverts_with("UnknownTask", taskId=3):
         tm.revealUpdate(3, "cid", ZERO32, 1, ZERO32, sender=t)
     with reverts_with("UnknownTask", taskId=3):

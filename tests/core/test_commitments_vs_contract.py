@@ -159,7 +159,7 @@ def test_python_merkle_proofs_are_accepted_by_claim_reward(accounts, chain, n_tr
         digest = hashlib.sha256(t.address.encode()).digest()
         salt = derive_salt(ape_signer(t), "trainer", chain_id, tm.address, task_id, 1)
         commitment = trainer_commitment(t, task_id, 1, digest, samples[t.address], salt)
-        tm.commitUpdate(task_id, commitment, sender=t)
+        tm.commitUpdate(task_id, 1, commitment, sender=t)
     tm.advance(task_id, sender=sponsor)
     for t in trainers:
         digest = hashlib.sha256(t.address.encode()).digest()

@@ -25,7 +25,7 @@ def commit_raw(f, account, blob: bytes, num_samples: int, *, reveal_digest: byte
     digest = reveal_digest or sha256(blob)
     round_ = f.fed.task(f.task_id).current_round
     commitment = trainer_commitment(account.address, f.task_id, round_, digest, num_samples, SALT)
-    f.fed.tasks.commitUpdate(f.task_id, commitment, sender=account)
+    f.fed.tasks.commitUpdate(f.task_id, round_, commitment, sender=account)
     return cid, digest, num_samples
 
 
@@ -187,9 +187,9 @@ def test_a_lost_advance_race_is_not_an_error(fedchain_home, monkeypatch, caplog,
 
 
 def test_an_update_trained_for_a_round_that_moved_on_is_never_committed_to_the_next(fedchain_home, monkeypatch):
-    """`commitUpdate` commits to whatever round is current. A trainer whose round failed while it trained (or
-    uploaded) must not commit its round-1 commitment into round 2: it could never be revealed there, and the bond
-    would be forfeited."""
+    """A trainer whose round failed while it trained (or uploaded) must not commit its round-1 commitment into
+    round 2: it could never be revealed there, and the bond would be forfeited. The trainer checks before it
+    sends; the contract refuses a commit naming a round that is not current (``StaleRound``)."""
     from client.participant import NotReady
 
     f = build_federation(fedchain_home, trainers=4, rounds=2)  # minTrainers = 2: one commit cannot save round 1
@@ -208,6 +208,8 @@ def test_an_update_trained_for_a_round_that_moved_on_is_never_committed_to_the_n
     assert f.fed.task(f.task_id).current_round == 2
     assert f.fed.trainer_entry(f.task_id, 2, slow.address).status == TrainerStatus.NONE
     assert f.fed.reserved_stake(slow.address) == 0  # no bond at risk
+    with pytest.raises(FedchainError, match="StaleRound"):  # had the check been raced, the chain refuses
+        f.fed.send("commit", f.fed.tasks.commitUpdate, f.task_id, 1, b"\x01" * 32, sender=slow.account)
     monkeypatch.undo()
     slow.train_and_commit(f.task_id)  # trained afresh for round 2, and committed there
     assert f.fed.trainer_entry(f.task_id, 2, slow.address).status == TrainerStatus.COMMITTED

@@ -191,7 +191,7 @@ def test_guardian_can_only_pause_for_a_bounded_time(dao):
     travel_to(until)
     assert not policy.paused()
     task_id = create_task(dao)
-    fed.tasks.commitUpdate(task_id, b"\x01" * 32, sender=dao.trainer)
+    fed.tasks.commitUpdate(task_id, 1, b"\x01" * 32, sender=dao.trainer)
     with ape.reverts(policy.PauseCooldown):  # a cooldown as long as the longest pause follows
         policy.pause(60, sender=dao.guardian)
     travel_to(policy.nextPauseAllowedAt())
@@ -208,7 +208,7 @@ def test_a_pause_freezes_running_rounds_and_never_fails_them(dao):
     policy.pause(3600, sender=dao.guardian)
     paused_at = now()
     with ape.reverts(fed.tasks.NewRoundsPaused):
-        fed.tasks.commitUpdate(task_id, b"\x02" * 32, sender=dao.trainer)
+        fed.tasks.commitUpdate(task_id, 1, b"\x02" * 32, sender=dao.trainer)
     for _ in range(3):  # far past the original deadline, while paused: the round does not move
         travel(1000)
         with ape.reverts(fed.tasks.PhaseNotOver):
@@ -218,7 +218,7 @@ def test_a_pause_freezes_running_rounds_and_never_fails_them(dao):
     live = fed.phase_view(task_id)
     assert live.deadline == start.deadline + int(policy.pausedUntil()) - paused_at  # extended by the pause
     assert (live.round, live.phase) == (1, Phase.TRAINER_COMMIT)
-    fed.tasks.commitUpdate(task_id, b"\x01" * 32, sender=dao.trainer)  # the remaining 40 s are still there
+    fed.tasks.commitUpdate(task_id, 1, b"\x01" * 32, sender=dao.trainer)  # the remaining 40 s are still there
     fed.tasks.advance(task_id, sender=dao.outsider)  # maxTrainers (1) committed
     assert fed.current_round(task_id)[1].phase == Phase.TRAINER_REVEAL
     assert all(fed.round(task_id, r).phase != Phase.FAILED for r in range(1, 6))

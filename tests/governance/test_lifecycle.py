@@ -35,7 +35,7 @@ def test_lifecycle_changes_min_trainer_stake_for_the_next_round(dao):
     fed = dao.fed
     task_id = create_task(dao, rounds=3, phase=60)
     # round 1: 150 FED staked is enough for the task's 100 FED minimum
-    fed.tasks.commitUpdate(task_id, b"\x01" * 32, sender=dao.trainer)
+    fed.tasks.commitUpdate(task_id, 1, b"\x01" * 32, sender=dao.trainer)
 
     actions = gov.parameter_actions(fed, {"minTrainerStake": "200"})
     assert len(actions) == 1 and "minTrainerStake 10 FED -> 200 FED" in actions[0].summary
@@ -86,10 +86,10 @@ def test_lifecycle_changes_min_trainer_stake_for_the_next_round(dao):
     free = fed.free_stake(dao.trainer.address)
     assert free == TRAINER_STAKE - 100 * ONE_TOKEN and fed.trainer_bond(task_id) == 200 * ONE_TOKEN
     with ape.reverts(fed.tasks.InsufficientStake, available=free, required=200 * ONE_TOKEN):
-        fed.tasks.commitUpdate(task_id, b"\x02" * 32, sender=dao.trainer)
+        fed.tasks.commitUpdate(task_id, 2, b"\x02" * 32, sender=dao.trainer)
     fed.token.approve(fed.staking.address, 150 * ONE_TOKEN, sender=dao.trainer)
     fed.staking.stake(150 * ONE_TOKEN, sender=dao.trainer)
-    fed.tasks.commitUpdate(task_id, b"\x02" * 32, sender=dao.trainer)
+    fed.tasks.commitUpdate(task_id, 2, b"\x02" * 32, sender=dao.trainer)
     assert fed.trainer_entry(task_id, 2, dao.trainer.address).bond == 200 * ONE_TOKEN
 
 
@@ -133,7 +133,7 @@ def test_strategy_allowlist_and_quorum_bounds_apply_to_new_tasks(dao):
 def test_treasury_receives_slashes_and_only_a_proposal_spends_it(dao):
     fed = dao.fed
     task_id = create_task(dao, rounds=1, phase=60)
-    fed.tasks.commitUpdate(task_id, b"\x01" * 32, sender=dao.trainer)
+    fed.tasks.commitUpdate(task_id, 1, b"\x01" * 32, sender=dao.trainer)
     travel(61)
     fed.tasks.advance(task_id, sender=dao.outsider)  # -> reveal; the trainer never reveals
     travel(61)

@@ -78,7 +78,7 @@ def test_round_finalizes_through_node_outages_and_rejects_mismatched_bytes(flaky
     # a trainer whose revealed digest does not match the bytes behind its CID
     cid = store.put(b"bytes that are not the revealed ones")
     digest = sha256(b"something else")
-    f.fed.tasks.commitUpdate(task_id, trainer_commitment(liar.address, task_id, 1, digest, 10, SALT), sender=liar)
+    f.fed.tasks.commitUpdate(task_id, 1, trainer_commitment(liar.address, task_id, 1, digest, 10, SALT), sender=liar)
     warp(cfg.phase_seconds + 1)
     advance_to(f, 1, Phase.TRAINER_REVEAL)
     for t in honest:

@@ -34,7 +34,7 @@ def finish_round(f: Federation, round_: int, honest, liar, liar_cid: str, liar_d
     for t in honest:
         t.train_and_commit(f.task_id)
     commitment = trainer_commitment(liar.address, f.task_id, round_, liar_digest, 10, SALT)
-    f.fed.tasks.commitUpdate(f.task_id, commitment, sender=liar)
+    f.fed.tasks.commitUpdate(f.task_id, round_, commitment, sender=liar)
     warp(f.cfg.phase_seconds + 1)
     advance_to(f, round_, Phase.TRAINER_REVEAL)
     for t in honest:

@@ -106,7 +106,7 @@ def run_round_with_rejection(f: Federation) -> None:
     junk = b"not a model at all" * 8
     cid = f.store.put(junk)
     commitment = trainer_commitment(hostile.address, f.task_id, 1, sha256(junk), 40, SALT)
-    f.fed.tasks.commitUpdate(f.task_id, commitment, sender=hostile)
+    f.fed.tasks.commitUpdate(f.task_id, 1, commitment, sender=hostile)
     advance_to(f, 1, Phase.TRAINER_REVEAL)
     for t in honest:
         t.reveal(f.task_id, 1)

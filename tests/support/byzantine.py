@@ -74,7 +74,7 @@ def commit_tensors(f: Federation, task_id: int, account: Any, tensors: dict[str,
     blob = encode_model(tensors, manifest)
     digest = sha256(blob)
     commitment = trainer_commitment(account.address, task_id, task.current_round, digest, num_samples, SALT)
-    f.fed.tasks.commitUpdate(task_id, commitment, sender=account)
+    f.fed.tasks.commitUpdate(task_id, task.current_round, commitment, sender=account)
     return f.store.put(blob), digest, num_samples
 
 

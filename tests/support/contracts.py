@@ -338,7 +338,7 @@ class Fed:
         rnd = self.tm.getTask(task_id).currentRound
         u = self.update_of(trainer, task_id, rnd, num_samples)
         c = trainer_commitment(trainer, task_id, rnd, u["digest"], num_samples, u["salt"])
-        return self.tm.commitUpdate(task_id, c, sender=trainer)
+        return self.tm.commitUpdate(task_id, rnd, c, sender=trainer)
 
     def reveal(self, task_id, trainer, num_samples=100):
         rnd = self.tm.getTask(task_id).currentRound
