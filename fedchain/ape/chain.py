@@ -108,30 +108,59 @@ class Fedchain(ChainReader):
         return explain_revert(exc, self.contract_name(getattr(exc, "contract_address", None)))
 
     def send(self, description: str, method: Callable[..., Any], *args: Any, sender: Any, **kwargs: Any) -> Any:
-        """Send a transaction; a revert becomes a ``FedchainError`` saying what went wrong and what to do."""
+        """Send a transaction; a revert becomes a ``FedchainError`` saying what went wrong and what to do. A
+        transaction that would revert now is not sent: it is found by a quiet ``eth_call`` first (ape prints a
+        call trace for every revert it meets)."""
+        if hasattr(method, "encode_input") and not kwargs.get("value"):
+            _, data = self._preflight(method, args, sender)
+            if data is not None:
+                raise FedchainError(f"{description} failed: {self.revert_decoder().explain(data)}")
         try:
             return method(*args, sender=sender, **kwargs)
         except ContractLogicError as exc:
             raise FedchainError(f"{description} failed: {self.explain_revert(exc)}") from exc
 
-    def try_send(self, method: Any, *args: Any, sender: Any, timeout: float = 120.0) -> tuple[Any, str | None]:
-        """Send where losing a race is expected: ``(receipt, None)``, or ``(None, why)`` when the transaction would
-        revert now or was mined and reverted. Through web3, quietly: ape prints a call trace on every revert."""
+    def revert_decoder(self) -> Any:
+        """The deployment's custom errors by selector (``fedchain.reverts.RevertDecoder``)."""
+        if getattr(self, "_decoder", None) is None:
+            from fedchain.reverts import RevertDecoder
+
+            abis = {CONTRACT_NAMES[role]: [a.model_dump(mode="json", by_alias=True) for a in c.contract_type.abi]
+                    for role, c in self.contracts.items()}
+            self._decoder = RevertDecoder(abis, prefer=("TaskManager", "RewardVault", "AggregatorCommittee"))
+        return self._decoder
+
+    def _preflight(self, method: Any, args: tuple, sender: Any) -> tuple[int | None, bytes | None]:
+        """``(gas estimate, None)``, or ``(None, revert data)`` when the call would revert in the pending block
+        (the latest, on a node without one). Quiet: a plain web3 call."""
         from web3.exceptions import ContractCustomError
         from web3.exceptions import ContractLogicError as Web3LogicError
 
         w3 = chain.provider.web3
-        frm = str(getattr(sender, "address", sender))
-        call = {"to": str(method.contract.address), "from": frm, "data": _hex(method.encode_input(*args))}
+        call = {"to": str(method.contract.address), "from": str(getattr(sender, "address", sender)),
+                "data": _hex(method.encode_input(*args))}
         try:
             try:
-                estimate = int(w3.eth.estimate_gas(call, "pending"))
+                return int(w3.eth.estimate_gas(call, "pending")), None
             except (Web3LogicError, ContractCustomError):
                 raise
             except Exception:  # noqa: BLE001 - a node without "pending" estimates: the latest block
-                estimate = int(w3.eth.estimate_gas(call))
+                return int(w3.eth.estimate_gas(call)), None
         except (Web3LogicError, ContractCustomError) as exc:  # ContractCustomError: its data is the custom error
-            return None, f"would revert ({getattr(exc, 'data', None) or exc})"
+            data = getattr(exc, "data", None)
+            text = data if isinstance(data, str) else ""
+            try:
+                return None, bytes.fromhex(text[2:]) if text.startswith("0x") else b""
+            except ValueError:
+                return None, b""
+
+    def try_send(self, method: Any, *args: Any, sender: Any, timeout: float = 120.0) -> tuple[Any, str | None]:
+        """Send where losing a race is expected: ``(receipt, None)``, or ``(None, why)`` when the transaction would
+        revert now or was mined and reverted. Through web3, quietly: ape prints a call trace on every revert."""
+        w3 = chain.provider.web3
+        estimate, data = self._preflight(method, args, sender)
+        if estimate is None:
+            return None, f"would revert ({self.revert_decoder().signature(data or b'')})"
         signed = method.as_transaction(*args, sender=sender, gas=estimate + estimate // 4 + 20_000, sign=True)
         tx_hash = w3.eth.send_raw_transaction(signed.serialize_transaction())
         status = int(w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)["status"])

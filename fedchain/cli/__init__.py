@@ -31,6 +31,20 @@ class FedchainGroup(click.Group):
 def main() -> None:
     """fedchain: federated learning with DP training, content-addressed models and on-chain rounds."""
     ensure_tool_paths()
+    _ape_logs_to_stderr()
+
+
+def _ape_logs_to_stderr() -> None:
+    """ape echoes its logs (e.g. "INFO: Confirmed 0x...") on stdout; they go to stderr, so that stdout holds only
+    a command's result (and ``--json`` output parses)."""
+    import logging
+
+    from ape.logging import ClickHandler
+
+    to_stderr = {level: {"err": True} for level in ("error", "warning", "success", "info", "debug")}
+    for handler in logging.getLogger("ape").handlers:
+        if isinstance(handler, ClickHandler):
+            handler.echo_kwargs = to_stderr
 
 
 @main.command()
