@@ -58,6 +58,7 @@ class TaskFile:
     delta: float | None = None
     max_samples: int = 0
     retention: RetentionPolicy | None = None
+    example_dataset: str | None = None  # [example] dataset: what `fedchain demo --example` trains on
 
     def spec(self, model_cid: str, model_digest: bytes, validation_cid: str, validation_digest: bytes) -> TaskSpec:
         """The ``TaskParams`` for the published initial model and validation set."""
@@ -163,7 +164,10 @@ def load_task_file(path: str | Path) -> TaskFile:
     stakes = _Table(where, "stakes", top.take("stakes", dict, {}))
     privacy = _Table(where, "privacy", top.take("privacy", dict, {}))
     retention = top.take("retention", dict, None)
+    example = _Table(where, "example", top.take("example", dict, {}))
     top.done()
+    example_dataset = example.take("dataset", str, None)
+    example.done()
 
     base = path.parent
     architecture = task.take("architecture", str)
@@ -226,7 +230,7 @@ def load_task_file(path: str | Path) -> TaskFile:
                     quorum=quorum, durations=phases, trainer_bond=trainer_bond, aggregator_bond=aggregator_bond,
                     strategy=strategy, strategy_params=params, epsilon=epsilon, delta=delta,
                     max_samples=max_samples, retention=_retention(_Table(where, "retention", retention))
-                    if retention is not None else None)
+                    if retention is not None else None, example_dataset=example_dataset)
 
 
 def _retention(table: _Table) -> RetentionPolicy:

@@ -62,6 +62,8 @@ def _ape_logs_to_stderr() -> None:
               help="The DAO owns the protocol: hand every role to a Governor + Timelock and change one parameter "
                    "by proposal (time travel on the local chain).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--example", default=None, help="Run one of examples/ (e.g. breast_cancer): its task file's "
+              "architecture, rounds, trainers and strategy on its [example] dataset.")
 @click.option("--backend", "backend_port", type=click.IntRange(1, 65535), default=None, is_flag=False,
               flag_value=8000, help="Also run `fedchain backend serve` (indexer + read API) on this port "
                                     "(default 8000); it keeps serving until Ctrl-C when stdin is a terminal.")
@@ -70,7 +72,8 @@ def _ape_logs_to_stderr() -> None:
                                     "beside it (--backend's port, default 8000); both keep serving until Ctrl-C when "
                                     "stdin is a terminal.")
 def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strategy: str, strategy_params: str,
-         governance: bool, as_json: bool, backend_port: int | None, dashboard_port: int | None) -> None:
+         governance: bool, as_json: bool, example: str | None, backend_port: int | None,
+         dashboard_port: int | None) -> None:
     """Run a complete federated training on a local anvil chain (started if none is running)."""
     from rich.console import Console
 
@@ -97,6 +100,8 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
     cfg = DemoConfig(rounds=rounds, trainers=trainers, dp=dp, epsilon=epsilon, seed=seed, strategy=strategy,
                      strategy_params=params, governance=governance, train=default_train_config(dp),
                      architecture=DP_ARCHITECTURE if dp else ARCHITECTURE)
+    if example is not None:
+        cfg = _example_config(cfg, example)
     if dashboard_port is not None and backend_port is None:
         backend_port = 8000
     with networks.parse_network_choice(DEFAULT_NETWORK):
@@ -107,6 +112,30 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
                                          dashboard_port=dashboard_port)
     if as_json:
         click.echo(dump_json(summary))
+
+
+def _example_config(cfg, name: str):  # noqa: ANN001, ANN202 - DemoConfig, imported lazily
+    """The demo's config for ``examples/NAME/task.toml``."""
+    from dataclasses import replace
+
+    from fedchain.config import REPO_ROOT
+    from fedchain.data import DATASETS
+    from sponsor.taskfile import load_task_file
+
+    root = REPO_ROOT / "examples"
+    names = sorted(p.parent.name for p in root.glob("*/task.toml"))
+    if name not in names:
+        raise click.BadParameter(f"no example {name!r}; choose one of {', '.join(names)}", param_hint="--example")
+    task = load_task_file(root / name / "task.toml")
+    if task.example_dataset not in DATASETS:
+        raise click.BadParameter(f"examples/{name}/task.toml names no bundled [example] dataset "
+                                 f"({', '.join(DATASETS)})", param_hint="--example")
+    from client.trainer import default_train_config
+
+    dp = cfg.dp or task.epsilon is not None
+    return replace(cfg, architecture=task.architecture, rounds=task.rounds, trainers=task.max_trainers,
+                   strategy=task.strategy, strategy_params=task.strategy_params, dataset=task.example_dataset,
+                   dp=dp, epsilon=task.epsilon or cfg.epsilon, train=default_train_config(dp))
 
 
 def _demo_with_backend(cfg, console, port: int, run_demo, keep_serving: bool,  # noqa: ANN001

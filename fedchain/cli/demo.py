@@ -53,6 +53,7 @@ class DemoConfig:
     phase_seconds: int = 300
     train: TrainConfig = field(default_factory=TrainConfig)
     architecture: str = ARCHITECTURE
+    dataset: str = "digits"  # a bundled scikit-learn dataset (fedchain.data.load_dataset)
     governance: bool = False  # hand the protocol to a Governor + Timelock; change one parameter by proposal
     aggregators: int = 1  # committee size (at least 3 under governance: the DAO's policy requires quorums of 2+)
 
@@ -118,10 +119,10 @@ def setup(cfg: DemoConfig, people: Participants, store: ContentStore) -> tuple[F
         from fedchain.cli.demo_governance import hand_to_dao
 
         fed = hand_to_dao(fed, people, strategy_ids())
-    x, y = load_dataset("digits")
+    x, y = load_dataset(cfg.dataset)
     train, validation, test = split_holdout(x, y, VALIDATION_FRACTION, TEST_FRACTION, cfg.seed)
     model = publish_initial_model(store, cfg.architecture, cfg.seed)
-    val = publish_dataset(store, *validation, name="digits-validation")
+    val = publish_dataset(store, *validation, name=f"{cfg.dataset}-validation")
     task_id = create_task(fed, people.sponsor, task_spec(cfg, model, val), store)
     parts = dirichlet_partition(train[1], cfg.trainers, cfg.alpha, cfg.seed)
     data = {"train": train, "test": test, "parts": parts}
@@ -162,6 +163,7 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
         rows.append(run_round(fed, task_id, round_, trainers, aggregators, console, data["test"]))
         print_round(console, rows[-1])
     summary = summarize(fed, people, task_id, rows)
+    summary["dataset"] = cfg.dataset
     print_final(console, summary)
     if cfg.governance:
         from fedchain.cli.demo_governance import change_by_proposal

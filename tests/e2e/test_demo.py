@@ -29,3 +29,23 @@ def test_demo_json_summary_with_dp(fedchain_home):
     assert balances["aggregator 1"]["balance"] == 500 + 2 * 500.0 * 0.03  # 1000 minted, 500 staked, its share
     assert summary["final_test_accuracy"] == rounds[-1]["test_accuracy"]
     assert summary["architecture"] == "logreg:64-10"  # --dp trains the model the DP defaults are tuned for
+
+
+def test_demo_runs_an_example_task_file(fedchain_home):
+    """`fedchain demo --example breast_cancer`: the example's architecture, rounds and trainers on its dataset."""
+    from sponsor.taskfile import load_task_file
+
+    task = load_task_file(REPO / "examples" / "breast_cancer" / "task.toml")
+    env = cli_env(fedchain_home)
+    proc = subprocess.run([str(BIN / "fedchain"), "demo", "--example", "breast_cancer", "--json"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["architecture"], summary["dataset"]) == (task.architecture, "breast_cancer")
+    assert len(summary["rounds"]) == task.rounds
+    assert all(r["accepted"] == task.max_trainers for r in summary["rounds"])
+    assert summary["final_test_accuracy"] > 0.9  # breast_cancer's held-out test set, 30 features, 2 classes
+    proc = subprocess.run([str(BIN / "fedchain"), "demo", "--example", "no_such_example"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no example 'no_such_example'" in proc.stderr and "breast_cancer" in proc.stderr
+    assert "Traceback" not in proc.stderr
