@@ -15,6 +15,16 @@ JSON_HELP = "Print JSON on stdout instead of text."
 AMOUNT_FIELDS = ("reward_budget", "min_trainer_stake", "min_aggregator_stake")  # wei on chain and in --json
 
 
+def open_content_store(spec: str | None) -> Any:
+    """The store ``--store`` (or ``$FEDCHAIN_STORE``) names; a spec that names none is a usage error."""
+    from fedchain.store import open_store
+
+    try:
+        return open_store(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from None
+
+
 def _connect() -> Any:
     from fedchain.ape.chain import Fedchain
 
@@ -89,13 +99,12 @@ def task() -> None:
 @click.option("--dry-run", is_flag=True, help="Check everything (files fit the architecture, the contract's bounds "
               "and the DAO's floors, the sponsor's balance) and print the resolved TaskParams; store and send "
               "nothing.")
-@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def create(account: Any, path: str, dry_run: bool, store: str | None, as_json: bool) -> None:
     """Create a task from a task file: publish its initial model and validation set, approve the budget, create."""
     from fedchain.errors import FedchainError
     from fedchain.protocol import format_tokens
-    from fedchain.store import open_store
     from sponsor.publish import publish_bytes
     from sponsor.taskfile import load_task_file
     from sponsor.tasks import create_task, resolve_task, simulate_create
@@ -120,7 +129,7 @@ def create(account: Any, path: str, dry_run: bool, store: str | None, as_json: b
             if resolved["retention"]:
                 click.echo(f"  retention: {resolved['retention']}")
         return
-    content = open_store(store)
+    content = open_content_store(store)
     model_cid, val_cid = publish_bytes(content, model).cid, publish_bytes(content, validation).cid
     if (model_cid, val_cid) != (spec.initial_model_cid, spec.validation_cid):
         raise FedchainError(f"the store answered CIDs {model_cid} and {val_cid} for the task's files, expected "

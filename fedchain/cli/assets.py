@@ -60,14 +60,14 @@ def model() -> None:
 @model.command("publish")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--architecture", required=True, help="Its architecture id, e.g. mlp:64-32-10.")
-@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def model_publish(path: str, architecture: str, store: str | None, as_json: bool) -> None:
     """Publish a model file (a fedchain model file or plain safetensors of the architecture's tensors): its CID
     and digest, for a task file or a task spec."""
     from fedchain.architectures import model_problem
     from fedchain.codec import decode_model
-    from fedchain.store import open_store
+    from sponsor.cli import open_content_store
     from sponsor.publish import publish_bytes
     from sponsor.tasks import read_model_file
 
@@ -75,7 +75,7 @@ def model_publish(path: str, architecture: str, store: str | None, as_json: bool
     problem = model_problem(architecture, decode_model(blob, max(len(blob), 1))[0])
     if problem is not None:
         raise FedchainError(f"{path} does not fit {architecture}: {problem}")
-    published = publish_bytes(open_store(store), blob)
+    published = publish_bytes(open_content_store(store), blob)
     out = {"cid": published.cid, "digest": "0x" + published.digest.hex(), "size": published.size,
            "architecture": architecture}
     _echo(out, as_json, f"published {path}: cid {out['cid']} digest {out['digest']} ({published.size} bytes)")
@@ -86,7 +86,7 @@ def model_publish(path: str, architecture: str, store: str | None, as_json: bool
 @click.option("--round", "round_", type=click.IntRange(0), default=None,
               help="The model after round N (0: the initial model; default: the current global model).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write it.")
-@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def model_get(task_id: int, round_: int | None, output: str, store: str | None, as_json: bool) -> None:
     """Download a task's model, checked against the digest the chain records, and write it to a file."""
@@ -94,7 +94,7 @@ def model_get(task_id: int, round_: int | None, output: str, store: str | None, 
     from fedchain.codec import CodecError, decode_model
     from fedchain.config import settings
     from fedchain.protocol import Phase
-    from fedchain.store import open_store
+    from sponsor.cli import open_content_store
 
     fed = Fedchain.connect()
     count = fed.task_count()
@@ -113,7 +113,7 @@ def model_get(task_id: int, round_: int | None, output: str, store: str | None, 
                                 f"`fedchain task rounds {task_id}` lists them")
         cid, digest, which = rnd.result_cid, rnd.result_digest, f"the model of round {round_}"
     limit = settings().max_model_bytes
-    blob = open_store(store).get(cid, sha256=digest, max_bytes=limit)
+    blob = open_content_store(store).get(cid, sha256=digest, max_bytes=limit)
     try:
         _, manifest = decode_model(blob, limit)
     except CodecError as exc:
@@ -161,12 +161,12 @@ def dataset() -> None:
 
 @dataset.command("publish")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def dataset_publish(path: str, store: str | None, as_json: bool) -> None:
     """Publish a labelled .npz (arrays x and y) as a fedchain dataset file: its CID and digest."""
     from fedchain.data import load_npz
-    from fedchain.store import open_store
+    from sponsor.cli import open_content_store
     from sponsor.publish import publish_dataset
 
     try:
@@ -175,7 +175,7 @@ def dataset_publish(path: str, store: str | None, as_json: bool) -> None:
         raise FedchainError(f"cannot use {path}: {exc}") from None
     if len(y) == 0:
         raise FedchainError(f"{path} has no rows")
-    published = publish_dataset(open_store(store), x, y, name=Path(path).stem)
+    published = publish_dataset(open_content_store(store), x, y, name=Path(path).stem)
     out = {"cid": published.cid, "digest": "0x" + published.digest.hex(), "size": published.size,
            "rows": int(len(y)), "features": int(x.shape[1])}
     _echo(out, as_json, f"published {path} ({len(y)} rows x {x.shape[1]} features): cid {out['cid']} "

@@ -61,7 +61,17 @@ def _deploy(env, agg, mints: dict[str, int]) -> Fedchain:
 
 
 def test_a_sponsor_runs_a_task_from_a_task_file_through_the_cli(fedchain_home, tmp_path):
+    walkthrough(fedchain_home, tmp_path)
+
+
+def walkthrough(fedchain_home, tmp_path, stores: dict[str, str] | None = None) -> None:
+    """The walkthrough; ``stores``: each party's content store ("sponsor", "aggregator", "trainer1", "trainer2"
+    -> a FEDCHAIN_STORE value), or all on the shared local store."""
     env = cli_env(fedchain_home)
+
+    def env_of(party: str) -> dict[str, str]:
+        return env if stores is None else {**env, "FEDCHAIN_STORE": stores[party]}
+
     pool = accounts.test_accounts
     sponsor, agg, t1, t2 = pool[2], pool[3], pool[4], pool[5]
     fed = _deploy(env, agg, {sponsor.address: 1000})  # no --governance: the deployer mints
@@ -76,9 +86,11 @@ def test_a_sponsor_runs_a_task_from_a_task_file_through_the_cli(fedchain_home, t
                  "--account", "TEST::2"], env)
     assert dry["dry_run"] and dry["params"]["num_rounds"] == 2 and dry["params"]["max_trainers"] == 2
     assert dry["params"]["reward_budget"] == 100 * ONE_TOKEN and dry["params"]["commit_duration"] == 120
-    assert fed.task_count() == 0 and not (store_objects.is_dir() and any(store_objects.iterdir()))  # nothing sent
+    assert fed.task_count() == 0
+    if stores is None:
+        assert not (store_objects.is_dir() and any(store_objects.iterdir()))  # nothing stored
     created = _json([FEDCHAIN, "task", "create", "--file", str(task_file), "--json", *ON, "--account", "TEST::2"],
-                    env)
+                    env_of("sponsor"))
     task_id = created["task_id"]
     assert created["params"] == dry["params"]  # the dry run resolved exactly what was created
     spec = fed.task(task_id).spec
@@ -89,13 +101,13 @@ def test_a_sponsor_runs_a_task_from_a_task_file_through_the_cli(fedchain_home, t
         assert f"sent {amount} FED" in out
         run([FEDCHAIN, "client", "stake", str(stake), *ON, "--account", f"TEST::{index}"], env)
     procs = [subprocess.Popen([FEDCHAIN, "aggregator", "run", "--task", str(task_id), "--account", "TEST::3", *ON,
-                               "--timeout", "400"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               "--timeout", "400"], cwd=REPO, env=env_of("aggregator"), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)]
     for shard, index in ((1, 4), (2, 5)):
         procs.append(subprocess.Popen(
             [FEDCHAIN, "client", "run", "--task", str(task_id), "--data", str(tmp_path / f"data/trainer-{shard}.npz"),
              "--epochs", "3", "--account", f"TEST::{index}", *ON],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            cwd=REPO, env=env_of(f"trainer{shard}"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for proc in procs:
         output, _ = proc.communicate(timeout=480)
         assert proc.returncode == 0, output
@@ -111,7 +123,7 @@ def test_a_sponsor_runs_a_task_from_a_task_file_through_the_cli(fedchain_home, t
     assert [(t["task_id"], t["status"]) for t in listed] == [(task_id, "completed")]
 
     final = tmp_path / "final.safetensors"
-    got = _json([FEDCHAIN, "model", "get", str(task_id), "-o", str(final), "--json", *ON], env)
+    got = _json([FEDCHAIN, "model", "get", str(task_id), "-o", str(final), "--json", *ON], env_of("sponsor"))
     task = fed.task(task_id)
     assert got["cid"] == task.global_model_cid and sha256(final.read_bytes()) == task.global_model_digest
     evaluated = _json([FEDCHAIN, "model", "eval", str(final), "--data", str(tmp_path / "data/test.npz"), "--json"],
@@ -122,12 +134,13 @@ def test_a_sponsor_runs_a_task_from_a_task_file_through_the_cli(fedchain_home, t
     assert evaluated["accuracy"] == expected.accuracy and evaluated["rows"] == len(y)
     assert evaluated["accuracy"] > 0.85  # breast_cancer after two federated rounds
     initial = tmp_path / "initial.safetensors"
-    got = _json([FEDCHAIN, "model", "get", str(task_id), "--round", "0", "-o", str(initial), "--json", *ON], env)
+    got = _json([FEDCHAIN, "model", "get", str(task_id), "--round", "0", "-o", str(initial), "--json", *ON],
+                env_of("sponsor"))
     assert got["cid"] == spec.initial_model_cid and sha256(initial.read_bytes()) == spec.initial_model_digest
     assert not np.array_equal(decode_model(initial.read_bytes())[0]["0.weight"], tensors["0.weight"])
 
     status = _json([FEDCHAIN, "client", "status", "--task", str(task_id), "--json", *ON, "--account", "TEST::4"],
-                   env)
+                   env_of("trainer1"))
     assert [(r["round"], r["status"]) for r in status["task"]["participation"]] == [(1, "claimed"), (2, "claimed")]
     assert status["staked"]["fed"] == "50 FED" and status["task"]["claimable"] == []
     balance = _json([FEDCHAIN, "token", "balance", t1.address, "--json", *ON], env)
