@@ -113,7 +113,7 @@ async def test_overview_follows_the_chain_while_open(user: User, dashboard_world
     await user.open("/")
     await see(user, "live-trainers")
     assert texts(user, "live-trainers") == ["0 committed · 0 revealed"]
-    w.f.fed.tasks.commitUpdate(w.f.task_id, 1, b"\x33" * 32, sender=w.f.people.trainers[0])
+    w.f.fed.tasks.commitUpdate(w.f.task_id, 3, b"\x33" * 32, sender=w.f.people.trainers[0])  # round 3 is open
     for _ in range(200):  # re-read every 5 s; generous on a loaded machine
         if texts(user, "live-trainers") == ["1 committed · 0 revealed"]:
             break

@@ -233,11 +233,11 @@ def test_every_release_is_counted_and_nothing_unreleased_is(fedchain_home):
     # 2. the round stops taking commits while the other trainer trains: nothing uploaded, nothing counted
     real_readiness, calls = withheld.readiness, []
 
-    def closes_during_training(task_id):
+    def closes_during_training(task_id, round_=None):
         calls.append(task_id)
         if len(calls) > 1:
             raise NotReady("task 1 round 1 is not taking commits")
-        return real_readiness(task_id)
+        return real_readiness(task_id, round_)
 
     before = _objects(f.store)
     with pytest.MonkeyPatch.context() as mp:
