@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 
 import click
@@ -29,7 +28,7 @@ def chain() -> None:
 @click.option("--accounts", "num_accounts", default=20, show_default=True, type=click.IntRange(1, 100),
               help="Funded dev accounts (ape's TEST::0 ...).")
 def start(port: int, fresh: bool, num_accounts: int) -> None:
-    """Run anvil on 127.0.0.1:PORT in the foreground (Ctrl-C stops it; its state is kept for the next start)."""
+    """Run anvil on 127.0.0.1:PORT in the foreground (Ctrl-C stops it and saves its state for the next start)."""
     from fedchain.config import settings
 
     anvil = shutil.which("anvil")
@@ -45,7 +44,6 @@ def start(port: int, fresh: bool, num_accounts: int) -> None:
     click.echo(f"in every other shell:  export APE_FOUNDRY_HOST={url}  (and the same FEDCHAIN_HOME={home})")
     command = [anvil, "--host", "127.0.0.1", "--port", str(port), "--mnemonic", DEV_MNEMONIC, "--accounts",
                str(num_accounts), "--state", str(state), "--state-interval", "5", "--silent"]
-    try:
-        sys.exit(subprocess.call(command, env=dict(os.environ)))
-    except KeyboardInterrupt:
-        click.echo("stopped; the state is saved")
+    sys.stdout.flush()
+    # anvil replaces this process: Ctrl-C (or SIGTERM) reaches it directly, and it saves the state as it exits
+    os.execv(anvil, command)
