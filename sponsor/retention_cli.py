@@ -61,8 +61,12 @@ def retention() -> None:
 
 @retention.command(cls=ConnectedProviderCommand)
 @click.argument("task_id", type=click.IntRange(1))
-def show(task_id: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout instead of text.")
+def show(task_id: int, as_json: bool) -> None:
     """Show the retention policy in force for TASK_ID."""
+    import json
+    from dataclasses import asdict
+
     from fedchain.retention import task_retention
 
     fed = _connect()
@@ -70,6 +74,10 @@ def show(task_id: int) -> None:
     if task_id > count:
         raise click.ClickException(f"no task {task_id} (there are {count})")
     policy, custom = task_retention(fed, task_id)
+    if as_json:  # counts: a number of rounds, or null for all of them
+        click.echo(json.dumps({"task_id": task_id, "policy": asdict(policy), "set_by_sponsor": custom,
+                               "description": policy.describe()}, indent=2, sort_keys=True))
+        return
     click.echo(f"task {task_id}: {policy.describe()} ({'set by the sponsor' if custom else 'protocol default'})")
 
 

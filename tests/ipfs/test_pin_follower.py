@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -201,6 +202,9 @@ def test_retention_and_pin_follower_clis(ipfs_pair, tmp_path, monkeypatch):
     assert task_retention(fed, task_id) == (policy, True)
     shown = fedchain("retention", "show", str(task_id))
     assert shown.returncode == 0 and "the last 1 global model" in shown.stdout and "set by the sponsor" in shown.stdout
+    shown = json.loads(fedchain("retention", "show", str(task_id), "--json").stdout)
+    assert shown["policy"] == {"model_rounds": 1, "update_rounds": None, "keep_rejected": False,
+                               "keep_validation": False} and shown["set_by_sponsor"]
     unknown = fedchain("retention", "show", "99")
     assert unknown.returncode == 1 and "no task 99" in unknown.stderr
     refused = fedchain("retention", "set", str(task_id), "--models", "all", "--account", "TEST::5")
