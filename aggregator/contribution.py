@@ -114,7 +114,7 @@ def contributions(
     total_weight = float(sum(int(u.num_samples) for u in ordered))
     summed = np.zeros_like(g)
     for update, length in zip(ordered, norms, strict=True):  # S = sum_j n_j c_j, in trainer order
-        summed += int(update.num_samples) * _clipped(flatten(update.tensors) - g, length, cap)
+        summed += int(update.num_samples) * _rescaled(flatten(update.tensors) - g, length, cap)
 
     def loss_micro(flat: np.ndarray) -> int:
         return quantize_micro(evaluate(architecture, unflatten(flat, global_tensors), x_val, y_val).loss)
@@ -123,15 +123,15 @@ def contributions(
     reference = loss_micro(g + summed / total_weight)
     out: dict[str, Contribution] = {}
     for update, length in zip(ordered, norms, strict=True):
-        clipped = _clipped(flatten(update.tensors) - g, length, cap)
-        own = private_part(clipped, basis)
-        size = norm(clipped)
+        rescaled = _rescaled(flatten(update.tensors) - g, length, cap)
+        own = private_part(rescaled, basis)
+        size = norm(rescaled)
         public = 0 if size == 0.0 else round(PPM * min(1.0, max(0.0, 1.0 - (norm(own) / size) ** 2)))
         marginal = loss_micro(g + (summed - int(update.num_samples) * own) / total_weight) - reference
         out[update.trainer] = Contribution(marginal, public, length > cap, score_of(marginal, base))
     return out
 
 
-def _clipped(delta: np.ndarray, length: float, cap: float) -> np.ndarray:
+def _rescaled(delta: np.ndarray, length: float, cap: float) -> np.ndarray:
     """``delta`` rescaled to length ``cap`` (the median), either way; a zero delta stays zero."""
     return delta if length == 0.0 or length == cap else delta * (cap / length)

@@ -12,6 +12,8 @@ from ape.cli import ConnectedProviderCommand, account_option
 STORE_HELP = ("Content store: 'local' (default, $FEDCHAIN_HOME/store), 'local:PATH' or 'kubo:URL' (an IPFS node's "
               "RPC API). Env: FEDCHAIN_STORE.")
 JSON_HELP = "Print JSON on stdout instead of text."
+store_option = click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
+json_option = click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 AMOUNT_FIELDS = ("reward_budget", "min_trainer_stake", "min_aggregator_stake")  # wei on chain and in --json
 
 
@@ -29,14 +31,6 @@ def _connect() -> Any:
     from fedchain.ape.chain import Fedchain
 
     return Fedchain.connect()
-
-
-def _known_task(fed: Any, task_id: int) -> None:
-    from fedchain.errors import FedchainError
-
-    count = fed.task_count()
-    if not 1 <= task_id <= count:
-        raise FedchainError(f"no task {task_id} on this deployment (tasks: {count}); `fedchain task list` shows them")
 
 
 def _shown(key: str, value: Any) -> Any:
@@ -99,8 +93,8 @@ def task() -> None:
 @click.option("--dry-run", is_flag=True, help="Check everything (files fit the architecture, the contract's bounds "
               "and the DAO's floors, the sponsor's balance) and print the resolved TaskParams; store and send "
               "nothing.")
-@click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@store_option
+@json_option
 def create(account: Any, path: str, dry_run: bool, store: str | None, as_json: bool) -> None:
     """Create a task from a task file: publish its initial model and validation set, approve the budget, create."""
     from fedchain.errors import FedchainError
@@ -146,7 +140,7 @@ def create(account: Any, path: str, dry_run: bool, store: str | None, as_json: b
 
 
 @task.command("list", cls=ConnectedProviderCommand)
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@json_option
 def list_(as_json: bool) -> None:
     """Every task of the deployment: status, round, phase and budget left."""
     fed = _connect()
@@ -164,11 +158,10 @@ def list_(as_json: bool) -> None:
 
 @task.command(cls=ConnectedProviderCommand)
 @click.argument("task_id", type=click.IntRange(1))
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@json_option
 def show(task_id: int, as_json: bool) -> None:
     """One task: status, current phase and its deadline, and every parameter."""
     fed = _connect()
-    _known_task(fed, task_id)
     row = task_summary(fed, task_id)
     if as_json:
         _echo_json(row)
@@ -182,11 +175,10 @@ def show(task_id: int, as_json: bool) -> None:
 
 @task.command(cls=ConnectedProviderCommand)
 @click.argument("task_id", type=click.IntRange(1))
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@json_option
 def rounds(task_id: int, as_json: bool) -> None:
     """A task's rounds: phase, trainers, and the accepted model's validation accuracy and loss."""
     fed = _connect()
-    _known_task(fed, task_id)
     rows = round_rows(fed, task_id)
     if as_json:
         _echo_json(rows)
@@ -207,5 +199,5 @@ def reclaim(account: Any, task_id: int) -> None:
     from sponsor.tasks import reclaim as reclaim_budget
 
     fed = _connect()
-    _known_task(fed, task_id)
+    fed.task(task_id)  # UnknownTask: one line naming the valid ids
     click.echo(f"reclaimed {format_tokens(reclaim_budget(fed, account, task_id))} from task {task_id}")

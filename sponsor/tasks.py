@@ -31,19 +31,38 @@ def blob_problem(spec: TaskSpec, what: str, blob: bytes, max_bytes: int) -> str 
         return str(exc)
 
 
-def check_task_inputs(store: ContentStore, spec: TaskSpec, max_bytes: int | None = None) -> None:
-    """``FedchainError`` saying what to fix unless the task could be served: its architecture parses, its
-    initial model and validation set are in the store under their CIDs and digests, the model holds the
-    architecture's finite float32 tensors, the validation set fits it, and its strategy parameters decode.
-    ``StoreUnavailable`` passes through (try again when the node is back)."""
-    limit = max_bytes or settings().max_model_bytes
+def spec_problem(spec: TaskSpec) -> str | None:
+    """What makes a spec unusable before any file is looked at (its architecture, its strategy parameters)."""
     try:
         parse_architecture(spec.architecture)
         spec.strategy_config()
         spec.max_update_ratio()
         spec.proximal_mu()
     except ValueError as exc:
-        raise FedchainError(f"the task spec cannot be used: {exc}") from exc
+        return str(exc)
+    return None
+
+
+def read_bounded(path: Path, what: str) -> bytes:
+    """A local file of at most ``FEDCHAIN_MAX_MODEL_BYTES``; ``FedchainError`` naming ``what`` otherwise."""
+    limit = settings().max_model_bytes
+    try:
+        if path.stat().st_size > limit:
+            raise FedchainError(f"{what} {path} is over the {limit}-byte limit (FEDCHAIN_MAX_MODEL_BYTES)")
+        return path.read_bytes()
+    except OSError as exc:
+        raise FedchainError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def check_task_inputs(store: ContentStore, spec: TaskSpec, max_bytes: int | None = None) -> None:
+    """``FedchainError`` saying what to fix unless the task could be served: its architecture parses, its
+    initial model and validation set are in the store under their CIDs and digests, the model holds the
+    architecture's finite float32 tensors, the validation set fits it, and its strategy parameters decode.
+    ``StoreUnavailable`` passes through (try again when the node is back)."""
+    limit = max_bytes or settings().max_model_bytes
+    problem = spec_problem(spec)
+    if problem is not None:
+        raise FedchainError(f"the task spec cannot be used: {problem}")
     for what, cid, digest in (("initial model", spec.initial_model_cid, spec.initial_model_digest),
                               ("validation set", spec.validation_cid, spec.validation_digest)):
         try:
@@ -82,12 +101,7 @@ def read_model_file(path: Path, architecture: str) -> bytes:
     import safetensors.numpy
 
     limit = settings().max_model_bytes
-    try:
-        if path.stat().st_size > limit:
-            raise FedchainError(f"the model file {path} is over the {limit}-byte limit")
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise FedchainError(f"the model file {path} cannot be read: {exc.strerror or exc}") from None
+    blob = read_bounded(path, "the model file")
     try:
         _, manifest = decode_model(blob, limit)
     except CodecError as exc:
@@ -117,40 +131,27 @@ def resolve_task(task: TaskFile) -> tuple[TaskSpec, bytes, bytes]:
         problem = blob_problem(spec, what, blob, limit)
         if problem is not None:
             raise FedchainError(f"the {what} ({source}) does not fit {spec.architecture}: {problem}")
-    try:
-        spec.strategy_config()
-        spec.max_update_ratio()
-        spec.proximal_mu()
-    except ValueError as exc:
-        raise FedchainError(f"{task.path}: [task] strategy_params: {exc}") from None
+    problem = spec_problem(spec)  # the architecture already parsed (task_file_blobs)
+    if problem is not None:
+        raise FedchainError(f"{task.path}: [task] strategy_params: {problem}")
     return spec, model, validation
 
 
 def simulate_create(fed: Fedchain, sponsor: Any, spec: TaskSpec) -> str | None:
-    """Why ``createTask(spec)`` from ``sponsor`` would revert now (a plain ``eth_call``: the contract's own
+    """Why ``createTask(spec)`` from ``sponsor`` would revert now (``Fedchain.preflight``: the contract's own
     bounds, the DAO's policy floors, a pause), or None. A missing budget approval is not a problem (``create_task``
     approves first); a balance below the budget is."""
-    from web3.exceptions import ContractCustomError, ContractLogicError
-
-    from fedchain.reverts import RevertDecoder
-    from fedchain.web3chain import load_abis
-
     balance = int(fed.token.balanceOf(sponsor.address))
     if balance < spec.reward_budget:
         return (f"the sponsor {sponsor.address} holds {format_tokens(balance)}, the budget is "
                 f"{format_tokens(spec.reward_budget)}")
-    call = {"to": str(fed.tasks.address), "from": str(sponsor.address),
-            "data": "0x" + bytes(fed.tasks.createTask.encode_input(spec.to_chain())).hex()}
-    try:
-        fed.tasks.provider.web3.eth.call(call)
-    except (ContractCustomError, ContractLogicError) as exc:
-        data = getattr(exc, "data", None) or ""
-        raw = bytes.fromhex(data[2:]) if isinstance(data, str) and data.startswith("0x") else b""
-        decoder = RevertDecoder(load_abis(), prefer=("TaskManager",))
-        if decoder.decode(raw)[1] == "ERC20InsufficientAllowance":
-            return None  # everything before the budget's transfer passed
-        return decoder.explain(raw)
-    return None
+    _, data = fed.preflight(fed.tasks.createTask, (spec.to_chain(),), sponsor)
+    if data is None:
+        return None
+    decoder = fed.revert_decoder()
+    if decoder.decode(data)[1] == "ERC20InsufficientAllowance":
+        return None  # everything before the budget's transfer passed
+    return decoder.explain(data)
 
 
 def create_task(fed: Fedchain, sponsor: Any, spec: TaskSpec, store: ContentStore) -> int:

@@ -112,7 +112,7 @@ class Fedchain(ChainReader):
         transaction that would revert now is not sent: it is found by a quiet ``eth_call`` first (ape prints a
         call trace for every revert it meets)."""
         if hasattr(method, "encode_input") and not kwargs.get("value"):
-            _, data = self._preflight(method, args, sender)
+            _, data = self.preflight(method, args, sender)
             if data is not None:
                 raise FedchainError(f"{description} failed: {self.revert_decoder().explain(data)}")
         try:
@@ -130,7 +130,7 @@ class Fedchain(ChainReader):
             self._decoder = RevertDecoder(abis, prefer=("TaskManager", "RewardVault", "AggregatorCommittee"))
         return self._decoder
 
-    def _preflight(self, method: Any, args: tuple, sender: Any) -> tuple[int | None, bytes | None]:
+    def preflight(self, method: Any, args: tuple, sender: Any) -> tuple[int | None, bytes | None]:
         """``(gas estimate, None)``, or ``(None, revert data)`` when the call would revert in the pending block
         (the latest, on a node without one). Quiet: a plain web3 call."""
         from web3.exceptions import ContractCustomError
@@ -158,7 +158,7 @@ class Fedchain(ChainReader):
         """Send where losing a race is expected: ``(receipt, None)``, or ``(None, why)`` when the transaction would
         revert now or was mined and reverted. Through web3, quietly: ape prints a call trace on every revert."""
         w3 = chain.provider.web3
-        estimate, data = self._preflight(method, args, sender)
+        estimate, data = self.preflight(method, args, sender)
         if estimate is None:
             return None, f"would revert ({self.revert_decoder().signature(data or b'')})"
         signed = method.as_transaction(*args, sender=sender, gas=estimate + estimate // 4 + 20_000, sign=True)

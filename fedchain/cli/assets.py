@@ -11,34 +11,20 @@ from typing import Any
 import click
 from ape.cli import ConnectedProviderCommand, account_option
 
+from fedchain.data import DATASETS
 from fedchain.errors import FedchainError
-
-STORE_HELP = ("Content store: 'local' (default, $FEDCHAIN_HOME/store), 'local:PATH' or 'kubo:URL' (an IPFS node's "
-              "RPC API). Env: FEDCHAIN_STORE.")
-JSON_HELP = "Print JSON on stdout instead of text."
+from sponsor.cli import json_option, open_content_store, store_option
 
 
 def _echo(value: dict[str, Any], as_json: bool, text: str) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True) if as_json else text)
 
 
-def _read(path: str) -> bytes:
-    from fedchain.config import settings
-
-    limit = settings().max_model_bytes
-    file = Path(path)
-    try:
-        if file.stat().st_size > limit:
-            raise FedchainError(f"{path} is over the {limit}-byte limit (FEDCHAIN_MAX_MODEL_BYTES)")
-        return file.read_bytes()
-    except OSError as exc:
-        raise FedchainError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
 def _evaluation_data(path: str) -> tuple[Any, Any]:
     """Labelled data from a ``.npz`` (``x``, ``y``) or a fedchain dataset file."""
     from fedchain.codec import CodecError, decode_dataset
     from fedchain.data import load_npz
+    from sponsor.tasks import read_bounded
 
     if path.endswith(".npz"):
         try:
@@ -46,7 +32,7 @@ def _evaluation_data(path: str) -> tuple[Any, Any]:
         except (OSError, ValueError) as exc:
             raise FedchainError(f"cannot use {path}: {exc}") from None
     try:
-        return decode_dataset(_read(path))
+        return decode_dataset(read_bounded(Path(path), "the dataset file"))
     except CodecError as exc:
         raise FedchainError(f"{path} is neither a .npz file nor a fedchain dataset: {exc}") from None
 
@@ -60,14 +46,13 @@ def model() -> None:
 @model.command("publish")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--architecture", required=True, help="Its architecture id, e.g. mlp:64-32-10.")
-@click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@store_option
+@json_option
 def model_publish(path: str, architecture: str, store: str | None, as_json: bool) -> None:
     """Publish a model file (a fedchain model file or plain safetensors of the architecture's tensors): its CID
     and digest, for a task file or a task spec."""
     from fedchain.architectures import model_problem
     from fedchain.codec import decode_model
-    from sponsor.cli import open_content_store
     from sponsor.publish import publish_bytes
     from sponsor.tasks import read_model_file
 
@@ -86,21 +71,17 @@ def model_publish(path: str, architecture: str, store: str | None, as_json: bool
 @click.option("--round", "round_", type=click.IntRange(0), default=None,
               help="The model after round N (0: the initial model; default: the current global model).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write it.")
-@click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@store_option
+@json_option
 def model_get(task_id: int, round_: int | None, output: str, store: str | None, as_json: bool) -> None:
     """Download a task's model, checked against the digest the chain records, and write it to a file."""
     from fedchain.ape.chain import Fedchain
     from fedchain.codec import CodecError, decode_model
     from fedchain.config import settings
     from fedchain.protocol import Phase
-    from sponsor.cli import open_content_store
 
     fed = Fedchain.connect()
-    count = fed.task_count()
-    if not 1 <= task_id <= count:
-        raise FedchainError(f"no task {task_id} on this deployment (tasks: {count})")
-    task = fed.task(task_id)
+    task = fed.task(task_id)  # UnknownTask: one line naming the valid ids
     if round_ is None:
         cid, digest, which = task.global_model_cid, task.global_model_digest, "the current global model"
     elif round_ == 0:
@@ -129,14 +110,15 @@ def model_get(task_id: int, round_: int | None, output: str, store: str | None, 
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="Labelled data: a .npz with arrays x and y, or a fedchain dataset file.")
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@json_option
 def model_eval(path: str, data: str, as_json: bool) -> None:
     """A model file's accuracy and loss on your labelled data (the aggregator's own evaluation)."""
     from aggregator.scoring import evaluate
     from fedchain.architectures import dataset_problem, model_problem
     from fedchain.codec import CodecError, decode_model
+    from sponsor.tasks import read_bounded
 
-    blob = _read(path)
+    blob = read_bounded(Path(path), "the model file")
     try:
         tensors, manifest = decode_model(blob, max(len(blob), 1))
     except CodecError as exc:
@@ -161,12 +143,11 @@ def dataset() -> None:
 
 @dataset.command("publish")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--store", envvar="FEDCHAIN_STORE", default=None, help=STORE_HELP)
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@store_option
+@json_option
 def dataset_publish(path: str, store: str | None, as_json: bool) -> None:
     """Publish a labelled .npz (arrays x and y) as a fedchain dataset file: its CID and digest."""
     from fedchain.data import load_npz
-    from sponsor.cli import open_content_store
     from sponsor.publish import publish_dataset
 
     try:
@@ -183,7 +164,7 @@ def dataset_publish(path: str, store: str | None, as_json: bool) -> None:
 
 
 @dataset.command("split")
-@click.argument("name", type=click.Choice(["digits", "breast_cancer", "wine", "iris"]))
+@click.argument("name", type=click.Choice(DATASETS))
 @click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False),
               help="Directory for validation.npz, test.npz and trainer-1.npz ... trainer-N.npz.")
 @click.option("--trainers", default=3, show_default=True, type=click.IntRange(1, 64))
@@ -218,7 +199,7 @@ def token() -> None:
 
 @token.command("balance", cls=ConnectedProviderCommand)
 @click.argument("address")
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@json_option
 def token_balance(address: str, as_json: bool) -> None:
     """ADDRESS's FED: in the wallet, staked, and of the stake what is free (not reserved as bonds)."""
     from fedchain.ape.chain import Fedchain
