@@ -125,7 +125,7 @@ def resolve_task(task: TaskFile) -> tuple[TaskSpec, bytes, bytes]:
     stored. ``FedchainError`` when the model or validation set does not fit the architecture."""
     model, validation = task_file_blobs(task)
     spec = task.spec(cid_for_bytes(model), sha256(model), cid_for_bytes(validation), sha256(validation))
-    limit = max(len(model), len(validation), settings().max_model_bytes)
+    limit = settings().max_model_bytes  # what every aggregator and trainer will accept
     for what, blob, source in (("initial model", model, task.model.file or f"init_seed {task.model.seed}"),
                                ("validation set", validation, task.validation)):
         problem = blob_problem(spec, what, blob, limit)
