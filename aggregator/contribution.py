@@ -17,21 +17,30 @@ updates are not redundant, and that its redundancy blind spot is what near-dupli
    weights). For each update, ``B_i = g + (S - n_i p_i) / N``: the same aggregate with i's private information
    removed and everything else (every other update, i's public part, the normalisation) unchanged.
 4. **Marginal value** ``m_i = L(B_i) - L(A)`` in micro-units of validation loss (both quantised first, so ``m_i``
-   is an exact integer), and ``score_i = clamp(m_i * 10^6 // L(g), 1, 10^6)`` (``L(g)`` also in micro-units, at
-   least 1): the loss the update's own information saves, as parts per million of the current loss.
+   is an exact integer).
+5. **Chance margin.** What a direction carrying no information saves by luck: ``PROBES`` random near-Gaussian
+   vectors ``r_k`` (SHAKE-256 of the global model's bytes, so every aggregator draws the same ones and no trainer
+   can choose them), each rescaled to ``C`` and reduced to its private part as the updates are, are added to ``A``
+   both ways with the median weight ``n_med``; ``tau = max(0, max_k,± L(A) - L(A ± n_med r_k / N))``, and
+   trainer i's margin is ``tau_i = tau * n_i // n_med``.
+6. ``score_i = clamp((m_i - tau_i) * 10^6 // L(g), 1, 10^6)`` (``L(g)`` also in micro-units, at least 1): the loss
+   the update's own information saves beyond chance, as parts per million of the current loss.
 
-Updates that add nothing (noise, public extrapolations, stale directions) have ``m_i <= 0`` and score 1; an update
-that helps scores in proportion to how much. Removing i's private part, rather than i, keeps the reference fixed
-for every trainer: no update moves the yardstick it is measured with. Rewards follow ``score_i * weight_i``
+Updates that add nothing (noise, public extrapolations, stale directions) have ``m_i <= tau_i`` except when they
+beat all ``2 * PROBES`` random directions of their length by luck (for noise: about one round in
+``2 * PROBES + 1``, and then by little), and score 1; an update that helps scores in proportion to how much.
+Removing i's private part, rather than i, keeps the reference fixed for every trainer: no update moves the
+yardstick it is measured with. Rewards follow ``score_i * weight_i``
 (docs/PROTOCOL.md).
 
-Cost per round, ``n`` accepted updates of ``P`` parameters and a validation set of ``V`` rows: ``n + 2`` forward
-passes of the validation set (``O((n + 2) V P)``) and ``O(n P)`` vector work; memory: ``S``, the public basis
-and one delta at a time (a few float64 vectors of ``P``), whatever ``n``.
+Cost per round, ``n`` accepted updates of ``P`` parameters and a validation set of ``V`` rows: ``n + 2 + 2 PROBES``
+forward passes of the validation set (``O((n + 2 + 2 PROBES) V P)``) and ``O(n P)`` vector work; memory: ``S``,
+the public basis and one delta at a time (a few float64 vectors of ``P``), whatever ``n``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -43,15 +52,19 @@ from aggregator.strategies.ops import flatten, norm, ordered_updates, unflatten
 from fedchain.protocol import PPM
 
 BASIS_TOLERANCE = 1e-9  # public directions shorter than this (relative) add nothing to the basis
+PROBES = 4  # random sign directions (each tried both ways) that set the chance margin
+PROBE_DOMAIN = b"fedchain/contribution-probe/v1"
+PROBE_BLOCK = 1 << 20  # probe coordinates drawn per SHAKE-256 call
 
 
 @dataclass(frozen=True)
 class Contribution:
     """One trainer's score and what it came from: the marginal loss (micro-units; negative: the update's own
-    information made the aggregate worse), the share of its rescaled delta that is public (ppm) and whether it
-    was longer than the median (``clipped``: shortened)."""
+    information made the aggregate worse), the chance margin it had to beat (micro-units), the share of its
+    rescaled delta that is public (ppm) and whether it was longer than the median (``clipped``: shortened)."""
 
     marginal_micro: int
+    chance_micro: int
     public_ppm: int
     clipped: bool
     score: int
@@ -84,6 +97,28 @@ def public_basis(global_flat: np.ndarray, previous_flat: np.ndarray | None) -> l
         if length > BASIS_TOLERANCE * scale:
             basis.append(v / length)
     return basis
+
+
+def probe_direction(global_flat: np.ndarray, index: int) -> np.ndarray:
+    """Random direction ``index``: near-Gaussian integers, each the sum of four uniform 16-bit integers minus
+    ``2 * 65535`` (exact in float64, so every aggregator draws the same vector). Coordinates come in blocks of
+    ``PROBE_BLOCK``; block ``b`` is ``SHAKE-256(PROBE_DOMAIN || sha256(g as little-endian float64) || index as 4
+    bytes big-endian || b as 8 bytes big-endian)``, read as little-endian uint16, four per coordinate."""
+    seed = hashlib.sha256(np.ascontiguousarray(global_flat, dtype="<f8").tobytes()).digest()
+    size = int(global_flat.size)
+    out = np.empty(size, dtype=np.float64)
+    for block, start in enumerate(range(0, size, PROBE_BLOCK)):
+        count = min(PROBE_BLOCK, size - start)
+        stream = hashlib.shake_256(PROBE_DOMAIN + seed + index.to_bytes(4, "big") + block.to_bytes(8, "big"))
+        draws = np.frombuffer(stream.digest(8 * count), dtype="<u2").reshape(count, 4).astype(np.int64)
+        out[start:start + count] = draws.sum(axis=1) - 2 * 65535
+    return out
+
+
+def median_weight(weights: Sequence[int]) -> int:
+    """The lower median of the attested weights (an integer, at least 1)."""
+    ordered = sorted(max(1, int(w)) for w in weights)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def private_part(vector: np.ndarray, basis: Sequence[np.ndarray]) -> np.ndarray:
@@ -120,7 +155,14 @@ def contributions(
         return quantize_micro(evaluate(architecture, unflatten(flat, global_tensors), x_val, y_val).loss)
 
     base = loss_micro(g)
-    reference = loss_micro(g + summed / total_weight)
+    aggregate = g + summed / total_weight
+    reference = loss_micro(aggregate)
+    typical = median_weight([int(u.num_samples) for u in ordered])
+    chance = 0
+    for k in range(PROBES if cap > 0.0 else 0):
+        draw = probe_direction(g, k)  # rescaled to C, then its private part: exactly as every update
+        step = private_part(draw * (cap / norm(draw)), basis) * (typical / total_weight)
+        chance = max(chance, reference - loss_micro(aggregate + step), reference - loss_micro(aggregate - step))
     out: dict[str, Contribution] = {}
     for update, length in zip(ordered, norms, strict=True):
         rescaled = _rescaled(flatten(update.tensors) - g, length, cap)
@@ -128,7 +170,8 @@ def contributions(
         size = norm(rescaled)
         public = 0 if size == 0.0 else round(PPM * min(1.0, max(0.0, 1.0 - (norm(own) / size) ** 2)))
         marginal = loss_micro(g + (summed - int(update.num_samples) * own) / total_weight) - reference
-        out[update.trainer] = Contribution(marginal, public, length > cap, score_of(marginal, base))
+        margin = chance * max(1, int(update.num_samples)) // typical
+        out[update.trainer] = Contribution(marginal, margin, public, length > cap, score_of(marginal - margin, base))
     return out
 
 

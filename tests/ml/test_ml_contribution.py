@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aggregator.contribution import contributions, score_of
+from aggregator.contribution import PROBES, contributions, probe_direction, score_of
 from aggregator.freeriders import FreeRiderCheck, KnownUpdate
 from aggregator.scoring import PPM
 from aggregator.strategies import ClientUpdate
@@ -111,6 +111,52 @@ def test_scaling_an_update_buys_nothing_up_or_down() -> None:
         assert scaled["0x1"].clipped == (scale > 1)
         assert {t: (c.score, c.marginal_micro) for t, c in scaled.items()} == \
             {t: (c.score, c.marginal_micro) for t, c in plain.items()}, scale
+
+
+def _wide_task(rng: np.random.Generator):
+    """40 features, of which two decide the label: random directions carry almost nothing."""
+    x = rng.normal(size=(400, 40)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    arch = "logreg:40-2"
+    glob = {k: v.astype(np.float32) for k, v in initial_tensors(arch, 1).items()}
+    fit = {"0.weight": np.zeros((2, 40), np.float32), "0.bias": np.zeros(2, np.float32)}
+    fit["0.weight"][1, :2], fit["0.weight"][0, :2] = 0.3, -0.3  # the direction that fits the data
+    return arch, x, y, glob, fit
+
+
+def test_noise_must_beat_chance_to_be_paid() -> None:
+    """Noise of an honest update's length saves loss by luck about half the time (``marginal > 0``); the chance
+    margin (the best of ``2 * PROBES`` random directions of that length) leaves it the floor nearly always, while
+    honest updates beat it. The margin is a function of the round alone: the same in any order, and drawn from
+    the global model, so a trainer cannot choose it."""
+    rng = np.random.default_rng(7)
+    arch, x, y, glob, fit = _wide_task(rng)
+    lucky = paid = 0
+    for trial in range(40):
+        honest = [ClientUpdate(f"0x{i}", {k: (glob[k] + fit[k] + 0.05 * rng.normal(size=fit[k].shape))
+                                          .astype(np.float32) for k in glob}, 10) for i in range(1, 5)]
+        noise = {k: (glob[k] + rng.normal(size=glob[k].shape)).astype(np.float32) for k in glob}
+        updates = [*honest, ClientUpdate("0x9", noise, 10)]
+        result = contributions(arch, glob, updates, x, y)
+        assert len({c.chance_micro for c in result.values()}) == 1  # equal weights: one margin for all
+        assert all(result[u.trainer].score > 1 for u in honest), trial
+        lucky += result["0x9"].marginal_micro > 0
+        paid += result["0x9"].score > 1
+        if trial == 0:
+            assert contributions(arch, glob, list(reversed(updates)), x, y) == result
+    assert lucky >= 10 and 3 * paid <= lucky, (lucky, paid)  # the margin stops most lucky noise
+
+
+def test_probe_directions_are_drawn_from_the_global_model() -> None:
+    g = np.arange(20, dtype=np.float64)
+    first = probe_direction(g, 0)
+    assert first.shape == (20,) and np.all(first == np.round(first)) and np.all(np.abs(first) <= 2 * 65535)
+    assert np.array_equal(first, probe_direction(g.copy(), 0))  # a function of the bytes alone
+    assert not np.array_equal(first, probe_direction(g, 1))
+    moved = g.copy()
+    moved[3] += 1e-9
+    assert not np.array_equal(first, probe_direction(moved, 0))
+    assert PROBES >= 1
 
 
 def test_score_of_is_integer_clamped_and_floored() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from aggregator.contribution import contributions
+from aggregator.contribution import contributions, score_of
 from aggregator.scoring import MAX_UINT64, evaluate, quantize_micro, quantize_ppm
 from aggregator.strategies import ClientUpdate
 from client.modules import build_model, load_tensors
@@ -78,9 +78,10 @@ def test_an_update_is_scored_by_the_loss_its_information_saves() -> None:
     base = quantize_micro(evaluate("logreg:2-2", zero, x, y).loss)
     alone = contributions("logreg:2-2", zero, [ClientUpdate("0xA", eye, 5)], x, y)["0xA"]
     assert alone.marginal_micro == base - quantize_micro(evaluate("logreg:2-2", eye, x, y).loss) > 0
-    assert alone.score == alone.marginal_micro * 10**6 // base
+    assert alone.score == score_of(alone.marginal_micro - alone.chance_micro, base)
     both = contributions("logreg:2-2", zero, [ClientUpdate("0xA", eye, 5), ClientUpdate("0xB", ones, 7)], x, y)
-    assert all(c.score > 1 for c in both.values())
+    assert all(c.marginal_micro > 0 for c in both.values())
+    assert both["0xA"].score == score_of(both["0xA"].marginal_micro - both["0xA"].chance_micro, base)
     flipped = {"0.weight": -np.eye(2, dtype=np.float32), "0.bias": np.zeros(2, np.float32)}
     worse = contributions("logreg:2-2", zero, [ClientUpdate("0xC", flipped, 1)], x, y)["0xC"]
     assert worse.marginal_micro < 0 and worse.score == 1
