@@ -110,8 +110,12 @@ def probe_direction(global_flat: np.ndarray, index: int) -> np.ndarray:
     for block, start in enumerate(range(0, size, PROBE_BLOCK)):
         count = min(PROBE_BLOCK, size - start)
         stream = hashlib.shake_256(PROBE_DOMAIN + seed + index.to_bytes(4, "big") + block.to_bytes(8, "big"))
-        draws = np.frombuffer(stream.digest(8 * count), dtype="<u2").reshape(count, 4).astype(np.int64)
-        out[start:start + count] = draws.sum(axis=1) - 2 * 65535
+        draws = np.frombuffer(stream.digest(8 * count), dtype="<u2").reshape(count, 4)
+        total = draws[:, 0].astype(np.int32)  # four uint16 sum exactly in int32
+        for column in (1, 2, 3):
+            total += draws[:, column]
+        total -= 2 * 65535
+        out[start:start + count] = total
     return out
 
 
