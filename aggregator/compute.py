@@ -30,6 +30,7 @@ from fedchain.commitments import AggregateResult
 from fedchain.errors import FedchainError
 from fedchain.manifests import AggregateDetails, Rejection, ServerStateRef, aggregate_details, update_privacy
 from fedchain.protocol import Phase
+from fedchain.sealed import SealedDataset, is_sealed, read_sealed, section_of
 from fedchain.store import ContentError, ContentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ Reveal = tuple[str, str, bytes, int]  # (trainer lower-case, cid, digest, sample
 class UnservableTask(FedchainError):
     """The task's own inputs (its sponsor's validation set or initial model) cannot be used: no result can be
     computed for it, so the aggregator leaves it (its rounds fail ``NoQuorum``) instead of crashing."""
+
+
+class ValidationPending(FedchainError):
+    """The round's sealed validation section cannot be opened yet: its sponsor has not published a key that
+    opens it (``fedchain.sealed``). The aggregator waits; without the key the round fails ``NoQuorum``."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,8 @@ class RoundComputer:
         self.store = store
         self.max_bytes = max_bytes
         self.central_dp_secret = central_dp_secret  # shared by the committee off chain; never logged
-        self._validation: dict[bytes, ValidationSet] = {}
+        self._validation: dict[bytes, ValidationSet | SealedDataset] = {}  # by the file's digest
+        self._sections: dict[tuple[bytes, int], ValidationSet] = {}  # (sealed file digest, section) -> rows
         self._validated: dict[tuple[int, int], list[KnownUpdate]] = {}
         self._last: dict[int, RoundComputation] = {}
 
@@ -96,19 +103,41 @@ class RoundComputer:
                 reveals.append((trainer.lower(), entry.cid, entry.update_digest, entry.num_samples))
         return RoundInputs(task.task_id, round_, task.global_model_cid, task.global_model_digest, tuple(reveals))
 
-    def validation_set(self, task: TaskView) -> ValidationSet:
+    def validation_set(self, task: TaskView, round_: int) -> ValidationSet:
+        """The rows round ``round_`` is scored on: the task's validation set, or its sealed section for the
+        round once the sponsor's key is on chain (``ValidationPending`` until then)."""
         spec = task.spec
         if spec.validation_digest not in self._validation:
             try:
-                x, y = decode_dataset(self._fetch(spec.validation_cid, spec.validation_digest), self.max_bytes)
-                check_dataset(spec.architecture, x, y)
+                blob = self._fetch(spec.validation_cid, spec.validation_digest)
+                if is_sealed(blob, self.max_bytes):
+                    self._validation[spec.validation_digest] = read_sealed(blob, self.max_bytes)
+                else:
+                    x, y = decode_dataset(blob, self.max_bytes)
+                    check_dataset(spec.architecture, x, y)
+                    self._validation[spec.validation_digest] = ValidationSet(spec.architecture, x, y)
             except StoreUnavailable:
                 raise
             except (CodecError, ValueError) as exc:  # ValueError: not a CID, or the set does not fit the model
                 raise UnservableTask(f"task {task.task_id}: the sponsor's validation set cannot be used: {exc}") \
                     from exc
-            self._validation[spec.validation_digest] = ValidationSet(spec.architecture, x, y)
-        return self._validation[spec.validation_digest]
+        found = self._validation[spec.validation_digest]
+        if isinstance(found, ValidationSet):
+            return found
+        section = (spec.validation_digest, section_of(round_, found.sections))
+        if section not in self._sections:
+            key = self.reader.validation_key(task.task_id, round_)
+            if key is None:
+                raise ValidationPending(f"task {task.task_id} round {round_}: waiting for the sponsor to publish "
+                                        "the key of its sealed validation set")
+            try:
+                x, y = found.open(round_, key, self.max_bytes)
+                check_dataset(spec.architecture, x, y)
+            except (CodecError, ValueError) as exc:  # a wrong key, or a section that is not a fitting dataset
+                raise ValidationPending(f"task {task.task_id} round {round_}: the sponsor's sealed validation set "
+                                        f"cannot be opened: {exc}; the round cannot be scored") from exc
+            self._sections[section] = ValidationSet(spec.architecture, x, y)
+        return self._sections[section]
 
     def global_model(self, task: TaskView) -> tuple[dict[str, np.ndarray], ModelManifest]:
         """The task's current global model; ``UnservableTask`` when it is not a model of the task's architecture
@@ -199,7 +228,7 @@ class RoundComputer:
         if strategy.uses_round_seed:
             seed = self.round_seed(task.task_id, round_)
             released = max(1, self.reader.released_rounds(task.task_id, round_))
-        validation = self.validation_set(task) if strategy.uses_validation else None
+        validation = self.validation_set(task, round_) if strategy.uses_validation else None
         state = None
         ref = previous.server_state
         if strategy.uses_server_state and ref is not None and ref.strategy == strategy.name:
@@ -215,6 +244,7 @@ class RoundComputer:
         last = self._last.get(task_id)
         if last is not None and last.inputs == inputs:
             return last
+        self.validation_set(task, round_)  # a sealed set's key first: nothing is fetched before it is there
         computation = self._compute(task, round_, inputs)
         self._last[task_id] = computation
         for key in [k for k in self._validated if k[0] == task_id and k[1] < round_ - REPLAY_LOOKBACK_ROUNDS]:
@@ -261,7 +291,7 @@ class RoundComputer:
         state_ref = self._store_state(spec.architecture, strategy, aggregation)
         if state_ref is None and not accepted and global_manifest.kind == "aggregate":
             state_ref = aggregate_details(global_manifest).server_state  # the model did not move: nor does the state
-        validation = self.validation_set(task)
+        validation = self.validation_set(task, round_)
         breakdown = contributions(spec.architecture, global_tensors, accepted, validation.x, validation.y, previous)
         scores = {t: c.score for t, c in breakdown.items()} | {t: 0 for t in rejected}
         quality = evaluate(spec.architecture, aggregation.tensors, validation.x, validation.y)

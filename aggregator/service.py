@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aggregator.compute import RoundComputation, RoundComputer, UnservableTask
+from aggregator.compute import RoundComputation, RoundComputer, UnservableTask, ValidationPending
 from aggregator.keeper import Keeper
 from fedchain.ape.chain import Fedchain
 from fedchain.ape.rounds import try_advance
@@ -37,6 +37,7 @@ class AggregatorNode:
         self.max_bytes = max_update_bytes or settings().max_model_bytes
         self.computer = RoundComputer(fed, store, self.max_bytes, central_dp_secret)
         self.keeper = Keeper(fed, account, store, self.max_bytes)
+        self._waiting: dict[int, str] = {}  # task -> what it waits for, logged once
 
     @property
     def address(self) -> str:
@@ -118,6 +119,11 @@ class AggregatorNode:
                 except (StoreUnavailable, ContentError) as exc:  # the node is down or lacks a file: try again
                     log.warning("task %s: content store unavailable, retrying: %s", task_id, exc)
                     action = None
+                except ValidationPending as exc:  # a sealed validation set's key is not on chain (yet)
+                    if self._waiting.get(task_id) != str(exc):
+                        log.warning("%s", exc)
+                    self._waiting[task_id] = str(exc)
+                    action = try_advance(self.fed, task_id, self.account) and "advanced"
                 if action:
                     acted = True
                     if on_action:

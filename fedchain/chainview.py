@@ -321,3 +321,11 @@ class ChainReader(ABC):
     def released_rounds(self, task_id: int, up_to_round: int) -> int:
         """Rounds 1..up_to_round whose aggregation phase was reached (each may have published a result)."""
         return sum(self.round(task_id, r).aggregation_reached for r in range(1, up_to_round + 1))
+
+    def validation_key(self, task_id: int, round_: int) -> bytes | None:
+        """The key the sponsor published for the round's sealed validation section (None: not yet, or the
+        deployment has no ValidationKeys contract)."""
+        if not self.deployment.validation_keys:
+            return None
+        key = bytes(self.call("validation_keys", "keyOf", task_id, round_))
+        return key if any(key) else None

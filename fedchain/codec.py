@@ -19,7 +19,8 @@ MAX_HEADER_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32  # nesting of objects and arrays in any JSON a stranger sends us
 MAX_INT_DIGITS = 40  # larger than any uint256 (78 digits would be, but no manifest field needs more than 40)
 MAX_FLOAT_CHARS = 40
-KINDS = ("initial", "update", "aggregate", "dataset")
+KINDS = ("initial", "update", "aggregate", "dataset", "sealed_dataset")
+DATA_KINDS = ("dataset", "sealed_dataset")  # files whose tensors are not float32 model weights
 
 
 class CodecError(ValueError):
@@ -163,7 +164,7 @@ def encode_model(tensors: dict[str, np.ndarray], manifest: ModelManifest) -> byt
     clean: dict[str, np.ndarray] = {}
     for name in sorted(tensors):
         array = np.ascontiguousarray(tensors[name])
-        if manifest.kind != "dataset" and array.dtype != np.float32:
+        if manifest.kind not in DATA_KINDS and array.dtype != np.float32:
             raise CodecError("bad_dtype", f"tensor {name} is {array.dtype}, models are float32")
         clean[name] = array
     return safetensors.numpy.save(clean, metadata={MANIFEST_KEY: manifest.to_json()})
@@ -205,7 +206,7 @@ def decode_model(
     # safetensors returns its tensors in no fixed order (it varies between processes): sort by name, so that
     # whatever iterates a decoded model (and draws random numbers per tensor) does so in one order everywhere
     tensors = {name: loaded[name] for name in sorted(loaded)}
-    if manifest.kind != "dataset":
+    if manifest.kind not in DATA_KINDS:
         for name, array in tensors.items():
             if array.dtype != np.float32:
                 raise CodecError("bad_dtype", f"tensor {name} is {array.dtype}, models are float32")

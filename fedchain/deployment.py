@@ -18,7 +18,7 @@ from fedchain.errors import NotDeployed
 CONTRACT_NAMES = {"token": "FedToken", "staking": "Staking", "tasks": "TaskManager",
                   "rejection_slasher": "RejectionSlasher", "governor": "FedGovernor", "timelock": "FedTimelock",
                   "policy": "ProtocolPolicy", "retention": "TaskRetention", "committee": "AggregatorCommittee",
-                  "vault": "RewardVault"}
+                  "vault": "RewardVault", "validation_keys": "ValidationKeys"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Deployment:
     retention: str | None = None  # TaskRetention: each task's retention policy (what pinning nodes keep)
     committee: str | None = None  # AggregatorCommittee: approved aggregators, each round's drawn committee
     vault: str | None = None  # RewardVault: task budgets, reward claims, aggregator share, fee, claim window
+    validation_keys: str | None = None  # ValidationKeys: sponsors' keys of sealed validation sets, per round
 
     @property
     def governed(self) -> bool:

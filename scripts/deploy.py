@@ -85,6 +85,8 @@ def cli(account, treasury, admin, unbonding_delay, aggregators, governance, mint
     click.echo(f"FedToken     {d.token}\nStaking      {d.staking}\nTaskManager  {d.tasks}")
     if d.retention:
         click.echo(f"TaskRetention {d.retention}")
+    if d.validation_keys:
+        click.echo(f"ValidationKeys {d.validation_keys}")
     if d.governed:
         click.echo(f"FedGovernor  {d.governor}\nFedTimelock  {d.timelock}\nPolicy       {d.policy}")
         click.echo("the timelock holds every admin, parameter and minter role and the treasury; "

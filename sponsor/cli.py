@@ -104,7 +104,7 @@ def create(account: Any, path: str, dry_run: bool, store: str | None, as_json: b
     from sponsor.tasks import create_task, resolve_task, simulate_create
 
     taskfile = load_task_file(path)
-    spec, model, validation = resolve_task(taskfile)
+    spec, model, validation, keys = resolve_task(taskfile)
     fed = _connect()
     problem = simulate_create(fed, account, spec)
     if problem is not None:
@@ -123,6 +123,13 @@ def create(account: Any, path: str, dry_run: bool, store: str | None, as_json: b
             if resolved["retention"]:
                 click.echo(f"  retention: {resolved['retention']}")
         return
+    if keys:  # before anything is sent: a failure later loses nothing
+        from fedchain.codec import sha256
+        from sponsor.keys import save_keys
+
+        keys_file = save_keys(sha256(validation), keys)
+        if not as_json:
+            click.echo(f"the validation set is sealed in {len(keys)} section(s); its keys are in {keys_file}")
     content = open_content_store(store)
     model_cid, val_cid = publish_bytes(content, model).cid, publish_bytes(content, validation).cid
     if (model_cid, val_cid) != (spec.initial_model_cid, spec.validation_cid):
@@ -137,6 +144,32 @@ def create(account: Any, path: str, dry_run: bool, store: str | None, as_json: b
     else:
         click.echo(f"created task {task_id}: {spec.architecture}, {spec.num_rounds} round(s), budget "
                    f"{format_tokens(spec.reward_budget)}; trainers join with `fedchain client run --task {task_id}`")
+        if keys:
+            click.echo(f"keep `fedchain task reveal-keys {task_id} --watch` running: the committee can score a round "
+                       "only once its key is published")
+
+
+@task.command("reveal-keys", cls=ConnectedProviderCommand)
+@account_option()
+@click.argument("task_id", type=click.IntRange(1))
+@click.option("--watch", is_flag=True, help="Keep publishing each round's key when due, until the task completes.")
+@click.option("--poll", type=click.FloatRange(0.1), default=2.0, show_default=True, help="Seconds between checks.")
+def reveal_keys(account: Any, task_id: int, watch: bool, poll: float) -> None:
+    """Publish the keys of a sealed validation set: each round's, once its trainers can no longer commit or
+    reveal (the task's sponsor only; the keys are those `task create` saved)."""
+    import time
+
+    from fedchain.protocol import TaskStatus
+    from sponsor.keys import load_keys, publish_due_keys
+
+    fed = _connect()
+    keys = load_keys(fed.task(task_id).spec.validation_digest)
+    while True:
+        for round_ in publish_due_keys(fed, account, task_id, keys):
+            click.echo(f"task {task_id}: published the validation key of round {round_}")
+        if not watch or fed.task(task_id).status != TaskStatus.ACTIVE:
+            return
+        time.sleep(poll)
 
 
 @task.command("list", cls=ConnectedProviderCommand)

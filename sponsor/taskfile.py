@@ -58,6 +58,7 @@ class TaskFile:
     delta: float | None = None
     max_samples: int = 0
     retention: RetentionPolicy | None = None
+    sealed_sections: int = 0  # > 0: the validation set is sealed in this many sections (docs/PROTOCOL.md)
     example_dataset: str | None = None  # [example] dataset: what `fedchain demo --example` trains on
 
     def spec(self, model_cid: str, model_digest: bytes, validation_cid: str, validation_digest: bytes) -> TaskSpec:
@@ -194,6 +195,7 @@ def load_task_file(path: str | Path) -> TaskFile:
         raise model.error(None, "give exactly one of file = \"PATH\" or init_seed = N")
     source = ModelSource(file=None if model_file is None else base / model_file, seed=seed)
     val_file = base / validation.take("file", str)
+    sealed_sections = validation.integer("sealed_sections", 0, min(rounds, 1024), 0)
     validation.done()
 
     size = committee.integer("size", 1, 64, 1)
@@ -230,7 +232,8 @@ def load_task_file(path: str | Path) -> TaskFile:
                     quorum=quorum, durations=phases, trainer_bond=trainer_bond, aggregator_bond=aggregator_bond,
                     strategy=strategy, strategy_params=params, epsilon=epsilon, delta=delta,
                     max_samples=max_samples, retention=_retention(_Table(where, "retention", retention))
-                    if retention is not None else None, example_dataset=example_dataset)
+                    if retention is not None else None, example_dataset=example_dataset,
+                    sealed_sections=sealed_sections)
 
 
 def _retention(table: _Table) -> RetentionPolicy:

@@ -15,17 +15,26 @@ from fedchain.config import settings
 from fedchain.data import load_npz
 from fedchain.errors import FedchainError
 from fedchain.protocol import format_tokens
+from fedchain.sealed import is_sealed, read_sealed, seal_dataset
 from fedchain.store import ContentError, ContentStore, StoreUnavailable
 from fedchain.taskspec import TaskSpec
 from sponsor.taskfile import TaskFile
 
 
-def blob_problem(spec: TaskSpec, what: str, blob: bytes, max_bytes: int) -> str | None:
-    """What is wrong with the task's initial model (``what`` = "initial model") or validation set, or None."""
+def blob_problem(spec: TaskSpec, what: str, blob: bytes, max_bytes: int, keys: list[bytes] | None = None) -> str | None:
+    """What is wrong with the task's initial model (``what`` = "initial model") or validation set, or None. A
+    sealed validation set is checked section by section when its ``keys`` are given, else for its form only."""
     try:
         if what == "initial model":
             tensors, _ = decode_model(blob, max_bytes)
             return model_problem(spec.architecture, tensors)
+        if is_sealed(blob, max_bytes):
+            sealed = read_sealed(blob, max_bytes)
+            for round_, key in enumerate(keys or [], start=1):
+                problem = dataset_problem(spec.architecture, *sealed.open(round_, key, max_bytes))
+                if problem is not None:
+                    return f"section {round_ - 1}: {problem}"
+            return None
         return dataset_problem(spec.architecture, *decode_dataset(blob, max_bytes))
     except (CodecError, ValueError) as exc:
         return str(exc)
@@ -120,21 +129,26 @@ def read_model_file(path: Path, architecture: str) -> bytes:
                         ModelManifest(kind="initial", architecture=architecture))
 
 
-def resolve_task(task: TaskFile) -> tuple[TaskSpec, bytes, bytes]:
-    """The task file's ``TaskSpec`` with the CIDs and digests its files will have, and the two files; nothing is
-    stored. ``FedchainError`` when the model or validation set does not fit the architecture."""
+def resolve_task(task: TaskFile) -> tuple[TaskSpec, bytes, bytes, list[bytes]]:
+    """The task file's ``TaskSpec`` with the CIDs and digests its files will have, the two files and, for a
+    sealed validation set, its fresh section keys (secret: ``sponsor.keys``); nothing is stored.
+    ``FedchainError`` when the model or validation set does not fit the architecture."""
     model, validation = task_file_blobs(task)
+    keys: list[bytes] = []
+    if task.sealed_sections:
+        x, y = decode_dataset(validation)
+        validation, keys = seal_dataset(x, y, task.validation.stem, task.sealed_sections)
     spec = task.spec(cid_for_bytes(model), sha256(model), cid_for_bytes(validation), sha256(validation))
     limit = settings().max_model_bytes  # what every aggregator and trainer will accept
     for what, blob, source in (("initial model", model, task.model.file or f"init_seed {task.model.seed}"),
                                ("validation set", validation, task.validation)):
-        problem = blob_problem(spec, what, blob, limit)
+        problem = blob_problem(spec, what, blob, limit, keys)
         if problem is not None:
             raise FedchainError(f"the {what} ({source}) does not fit {spec.architecture}: {problem}")
     problem = spec_problem(spec)  # the architecture already parsed (task_file_blobs)
     if problem is not None:
         raise FedchainError(f"{task.path}: [task] strategy_params: {problem}")
-    return spec, model, validation
+    return spec, model, validation, keys
 
 
 def simulate_create(fed: Fedchain, sponsor: Any, spec: TaskSpec) -> str | None:

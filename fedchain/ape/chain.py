@@ -41,7 +41,7 @@ def is_local_network() -> bool:
 class Fedchain(ChainReader):
     """The contracts of one deployment through ape: typed reads (``ChainReader``) and contract handles
     (``token``, ``staking``, ``tasks``, ``rejection_slasher``, ``governor``, ``timelock``, ``policy``,
-    ``retention``; None where the deployment has no such contract)."""
+    ``retention``, ``validation_keys``; None where the deployment has no such contract)."""
 
     def __init__(self, deployment: Deployment) -> None:
         project = contracts_project()
@@ -62,6 +62,7 @@ class Fedchain(ChainReader):
     timelock: Any
     policy: Any
     retention: Any
+    validation_keys: Any
 
     @classmethod
     def connect(cls) -> Fedchain:

@@ -54,6 +54,7 @@ def deploy_protocol(
     tasks.grantRole(tasks.REJECTION_ROLE(), rejection.address, sender=deployer)
     retention = project.TaskRetention.deploy(tasks.address, deployer.address, DEFAULT_RETENTION.to_chain(),
                                              sender=deployer)
+    validation_keys = project.ValidationKeys.deploy(tasks.address, sender=deployer)
     for aggregator in aggregators:
         committee.grantRole(committee.AGGREGATOR_ROLE(), aggregator, sender=deployer)
     if admin != deployer.address:
@@ -77,6 +78,7 @@ def deploy_protocol(
         retention=retention.address,
         committee=committee.address,
         vault=vault.address,
+        validation_keys=validation_keys.address,
     )
     if save:
         deployment.save()

@@ -90,7 +90,7 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
     # unboosted update would have earned (up to the median's shift when its length crosses it), never more
     assert details["contributions"][address["scaling"]]["clipped"]
     booster, weights = roles.index("scaling"), details["weights"]
-    validation = f.aggregator.computer.validation_set(f.fed.task(task_id))
+    validation = f.aggregator.computer.validation_set(f.fed.task(task_id), 1)
     accepted = [(i, a.address.lower()) for i, a in enumerate(accounts) if a.address.lower() not in details["rejected"]]
     unboosted = contributions(f.fed.task(task_id).spec.architecture, glob, [
         ClientUpdate(a, trained[i][0] if i == booster else sent[i], weights[a]) for i, a in accepted],
