@@ -109,15 +109,21 @@ def test_resolving_a_task_file_checks_its_files_against_the_architecture(tmp_pat
     from fedchain.cid import cid_for_bytes
     from fedchain.codec import ModelManifest, decode_model, encode_model, sha256
     from fedchain.errors import FedchainError
+    from fedchain.sealed import is_sealed, read_sealed
     from sponsor.tasks import resolve_task
 
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "val.npz", x=rng.normal(size=(12, 4)), y=np.arange(12) % 3)
     plain = initial_tensors("logreg:4-3", 5)
     safetensors.numpy.save_file(plain, str(tmp_path / "init.safetensors"))
-    spec, model, validation = resolve_task(_load(tmp_path, MINIMAL))
+    spec, model, validation, keys = resolve_task(_load(tmp_path, MINIMAL))
     assert spec.initial_model_cid == cid_for_bytes(model) and spec.initial_model_digest == sha256(model)
-    assert spec.validation_cid == cid_for_bytes(validation)
+    assert spec.validation_cid == cid_for_bytes(validation) and keys == []
+    sealed_task = MINIMAL.replace('file = "val.npz"', 'file = "val.npz"\nsealed_sections = 1')
+    assert sealed_task != MINIMAL
+    sealed_spec, _, sealed, keys = resolve_task(_load(tmp_path, sealed_task))
+    assert len(keys) == 1 and sealed_spec.validation_digest == sha256(sealed) and is_sealed(sealed)
+    assert np.array_equal(read_sealed(sealed).open(1, keys[0])[1], np.arange(12) % 3)
     tensors, manifest = decode_model(model)
     assert manifest.kind == "initial" and all(np.array_equal(tensors[k], plain[k]) for k in plain)
 
