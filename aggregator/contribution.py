@@ -40,7 +40,6 @@ the public basis and one delta at a time (a few float64 vectors of ``P``), whate
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -48,13 +47,10 @@ import numpy as np
 
 from aggregator.scoring import evaluate, quantize_micro
 from aggregator.strategies.base import ClientUpdate
-from aggregator.strategies.ops import flatten, norm, ordered_updates, unflatten
+from aggregator.strategies.ops import chance_gain, flatten, norm, ordered_updates, unflatten
 from fedchain.protocol import PPM
 
 BASIS_TOLERANCE = 1e-9  # public directions shorter than this (relative) add nothing to the basis
-PROBES = 4  # random sign directions (each tried both ways) that set the chance margin
-PROBE_DOMAIN = b"fedchain/contribution-probe/v1"
-PROBE_BLOCK = 1 << 20  # probe coordinates drawn per SHAKE-256 call
 
 
 @dataclass(frozen=True)
@@ -97,26 +93,6 @@ def public_basis(global_flat: np.ndarray, previous_flat: np.ndarray | None) -> l
         if length > BASIS_TOLERANCE * scale:
             basis.append(v / length)
     return basis
-
-
-def probe_direction(global_flat: np.ndarray, index: int) -> np.ndarray:
-    """Random direction ``index``: near-Gaussian integers, each the sum of four uniform 16-bit integers minus
-    ``2 * 65535`` (exact in float64, so every aggregator draws the same vector). Coordinates come in blocks of
-    ``PROBE_BLOCK``; block ``b`` is ``SHAKE-256(PROBE_DOMAIN || sha256(g as little-endian float64) || index as 4
-    bytes big-endian || b as 8 bytes big-endian)``, read as little-endian uint16, four per coordinate."""
-    seed = hashlib.sha256(np.ascontiguousarray(global_flat, dtype="<f8").tobytes()).digest()
-    size = int(global_flat.size)
-    out = np.empty(size, dtype=np.float64)
-    for block, start in enumerate(range(0, size, PROBE_BLOCK)):
-        count = min(PROBE_BLOCK, size - start)
-        stream = hashlib.shake_256(PROBE_DOMAIN + seed + index.to_bytes(4, "big") + block.to_bytes(8, "big"))
-        draws = np.frombuffer(stream.digest(8 * count), dtype="<u2").reshape(count, 4)
-        total = draws[:, 0].astype(np.int32)  # four uint16 sum exactly in int32
-        for column in (1, 2, 3):
-            total += draws[:, column]
-        total -= 2 * 65535
-        out[start:start + count] = total
-    return out
 
 
 def median_weight(weights: Sequence[int]) -> int:
@@ -162,11 +138,9 @@ def contributions(
     aggregate = g + summed / total_weight
     reference = loss_micro(aggregate)
     typical = median_weight([int(u.num_samples) for u in ordered])
-    chance = 0
-    for k in range(PROBES if cap > 0.0 else 0):
-        draw = probe_direction(g, k)  # rescaled to C, then its private part: exactly as every update
-        step = private_part(draw * (cap / norm(draw)), basis) * (typical / total_weight)
-        chance = max(chance, reference - loss_micro(aggregate + step), reference - loss_micro(aggregate - step))
+    # each probe rescaled to C, then its private part: exactly as every update
+    chance = chance_gain(loss_micro, aggregate, reference, g, cap * typical / total_weight,
+                         lambda draw: private_part(draw, basis))
     out: dict[str, Contribution] = {}
     for update, length in zip(ordered, norms, strict=True):
         rescaled = _rescaled(flatten(update.tensors) - g, length, cap)

@@ -196,7 +196,8 @@ def report(results: dict, datasets: list[str], seeds: range) -> list[str]:
              "honest share, and under 5% for attacks that carry no training of their own (" + ", ".join(NO_TRAINING) +
              "); final test accuracy within 2 points of the attack-free run, or of the attackers-absent run where "
              "that is lower. *Filter dropped*: updates the validation filter excluded (byzantine = 3), summed over "
-             "the rounds so far, mean over seeds; it never drops more than min(3 - rejected, (n - 1) // 2) a round.",
+             "the rounds so far, mean over seeds; it never drops more than min(h, n - 2h - 1) a round "
+             "(h = 3 - rejected).",
              ""]
     met = cases = 0
     for rounds in CHECKPOINTS:

@@ -6,9 +6,11 @@
    dominating the average.
 3. **Validation filter.** Starting from all updates, the rule repeatedly drops the update whose removal
    lowers the validation loss of the clipped weighted average the most, while that removal lowers it by more
-   than ``min_gain`` (relative), at most ``b = byzantine - rejected`` times (``rejected`` = updates of the
-   round already rejected as malformed or free riders, so ``byzantine`` bounds all hostile updates of the
-   round, not only the remaining ones) and never more than ``(n - 1) // 2``. Sign flipping, noise and label
+   than ``min_gain`` (relative), at most ``b = min(h, n - 2h - 1)`` times with ``h = byzantine - rejected``
+   (``rejected`` = updates of the round already rejected as malformed or free riders, so ``byzantine`` bounds
+   all hostile updates of the round, not only the remaining ones): even if every drop hit an honest update, the
+   honest updates kept would outnumber the hostile ones, so the filter never drops an honest majority's updates
+   for a minority's. Sign flipping, noise and label
    flipping make the average worse on the task's validation set (declared on chain by CID) and are dropped.
 
 Deterministic: updates in address order, float64 arithmetic in a fixed order, losses from
@@ -41,10 +43,13 @@ class RobustAverage(Strategy):
         self.min_gain_ppm = round(number(min_gain, "min_gain", 0.0, 1.0) * PPM)
 
     def exclusion_budget(self, accepted: int, context: RoundContext | None) -> int:
-        """How many accepted updates the validation filter may drop (0 without a validation set)."""
+        """How many accepted updates the validation filter may drop (0 without a validation set): at most the
+        hostile updates that can remain, ``h = byzantine - rejected``, and few enough that, were every drop an
+        honest update, the honest ones kept still outnumber the ``h`` hostile ones (``n - h - b > h``)."""
         if context is None or context.validation is None:
             return 0
-        return max(0, min(self.byzantine - context.rejected, (accepted - 1) // 2))
+        hostile = max(0, self.byzantine - context.rejected)  # at most this many accepted updates are hostile
+        return max(0, min(hostile, accepted - 2 * hostile - 1))
 
     @staticmethod
     def capped_weights(ordered: Sequence[ClientUpdate]) -> list[int]:

@@ -23,7 +23,7 @@ from tests.support.byzantine import (
 )
 from tests.support.chain import warp
 
-HONEST = 6
+HONEST = 9  # 13 accepted, at most 4 hostile: the filter may drop 4 and keep an honest majority
 ATTACKS = ["sign_flip", "scaling", "noise", "label_flip", "zero_update", "global_replay", "replay"]
 REJECTED = {"zero_update": "zero_update", "global_replay": "global_replay", "replay": "replayed_update"}
 
@@ -77,7 +77,7 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
         cut = f.fed.trainer_bond(task_id) * slasher.slashBps() // 10_000  # of the round's bond
         assert cut > 0 and f.fed.staking.stakeOf(who) == stakes[who] - cut
     assert (rnd.accepted, rnd.rejected) == (HONEST + 4, 3), {a: r["code"] for a, r in details["rejected"].items()}
-    # the validation filter may drop 7 - 3 = 4 updates (f counts the free riders already rejected)
+    # the validation filter may drop 7 - 3 = 4 updates (f counts the free riders already rejected; 13 - 4 - 4 > 4)
     guard = details["robust"]
     assert guard["exclusion_budget"] == 4, guard
     assert {address["sign_flip"], address["noise"], address["label_flip"]} <= set(guard["excluded"]), guard
@@ -117,7 +117,7 @@ def test_every_attack_is_rejected_or_neutralised(fedchain_home):
         ClientUpdate(accounts[i].address.lower(), attack_update(r, trained[i][0], glob, np.random.default_rng(0)),
                      trained[i][1]) for i, r in enumerate(roles[:HONEST + 4])]).tensors
     assert evaluate(arch, new_model, x_val, y_val).accuracy >= same_rule_honest - 0.03
-    assert evaluate(arch, poisoned_fedavg, x_val, y_val).accuracy < reference - 0.1  # the attacks are real
+    assert evaluate(arch, poisoned_fedavg, x_val, y_val).accuracy < reference - 0.05  # the attacks are real
 
     # round 2: an earlier round's update replayed (re-encoded for this round) is rejected too
     glob2 = global_model(f, task_id)

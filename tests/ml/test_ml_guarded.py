@@ -61,10 +61,11 @@ def _with_validation(rejected: int = 0) -> RoundContext:
 
 def test_validation_filter_drops_what_makes_the_loss_worse() -> None:
     glob, updates = _honest_and_hostile()
-    rule = RobustAverage(byzantine=3)
+    rule = RobustAverage(byzantine=2)  # 7 updates, at most 2 hostile: 2 drops keep 3 honest against 2
     result = rule.aggregate(glob, updates, _with_validation(0))
     out, details = result.tensors, result.report["robust"]
-    assert details["excluded"] == ["0xa", "0xb"] and details["exclusion_budget"] == 3
+    assert details["excluded"] == ["0xa", "0xb"] and details["exclusion_budget"] == 2
+    assert RobustAverage(byzantine=3).exclusion_budget(7, _with_validation(0)) == 0  # 3 of 7: no safe drop
     honest_only = RobustAverage().aggregate(glob, updates[:5]).tensors
     assert evaluate(ARCH, out, X, Y).loss <= evaluate(ARCH, honest_only, X, Y).loss * 1.05
     unfiltered = RobustAverage().aggregate(glob, updates).tensors
@@ -75,8 +76,9 @@ def test_validation_filter_drops_what_makes_the_loss_worse() -> None:
     assert one["exclusion_budget"] == 1
     none = RobustAverage(byzantine=3).aggregate(glob, updates, _with_validation(3)).report
     assert none["robust"] == {"exclusion_budget": 0, "excluded": []}
-    # never a majority: 3 updates allow at most 1 exclusion
-    assert RobustAverage(byzantine=5).exclusion_budget(3, _with_validation()) == 1
+    # an honest majority is never dropped for a minority: 3 updates with one possibly hostile allow none
+    assert RobustAverage(byzantine=1).exclusion_budget(3, _with_validation()) == 0
+    assert RobustAverage(byzantine=1).exclusion_budget(4, _with_validation()) == 1
     assert RobustAverage(byzantine=5).exclusion_budget(9, None) == 0  # no validation set, no filter
     assert RobustAverage().aggregate(glob, updates).report == {}
     # honest updates only: nothing is dropped (no removal lowers the loss by more than min_gain)
@@ -84,6 +86,21 @@ def test_validation_filter_drops_what_makes_the_loss_worse() -> None:
     assert clean["robust"]["excluded"] == []
     again = rule.aggregate(glob, list(reversed(updates)), _with_validation(0))
     assert again.tensors["0.weight"].tolist() == out["0.weight"].tolist() and again.report == result.report
+
+
+def test_the_filter_never_drops_an_honest_majority_for_a_minority() -> None:
+    """For every round size, bound and rejection count: were every drop an honest update, the honest updates
+    kept still outnumber the hostile ones that may remain; and one more drop would break that."""
+    for n in range(1, 31):
+        for f in range(0, 16):
+            for rejected in range(0, f + 1):
+                b = RobustAverage(byzantine=f).exclusion_budget(n, _with_validation(rejected))
+                hostile = min(n, f - rejected)
+                assert 0 <= b <= hostile, (n, f, rejected, b)
+                if b:
+                    assert n - hostile - b > hostile, (n, f, rejected, b)
+                if b < hostile:
+                    assert n - hostile - (b + 1) <= hostile, (n, f, rejected, b)  # the budget is the largest safe
 
 
 def test_registry_and_bad_parameters() -> None:
