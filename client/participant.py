@@ -79,6 +79,7 @@ class TrainerNode:
         self.max_bytes = settings().max_model_bytes
         self.journal = Journal(fed.deployment, account.address)
         self._results = ResultCache()
+        self.training_seconds = 0.0  # local training time so far (the demo's per-round time split)
 
     @property
     def address(self) -> str:
@@ -201,7 +202,9 @@ class TrainerNode:
             config = replace(config, dp=True, noise_multiplier=privacy.noise_multiplier, accountant=self.accountant,
                              seed=secrets.randbits(62))
         spent = privacy.epsilon_total if privacy else None
+        started = time.monotonic()
         result = train_local(task.spec.architecture, global_tensors, self.x, self.y, config)
+        self.training_seconds += time.monotonic() - started
         claimed = result.num_samples if not task.spec.max_samples else min(result.num_samples, task.spec.max_samples)
         if privacy is not None and result.dp_history != [privacy.history_entry()]:
             # the epsilon we publish is computed from the plan: it must be the mechanism that really ran

@@ -176,6 +176,8 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
               aggregators: list[AggregatorNode], console: Console, test: tuple) -> dict:
     start_block = chain.blocks.height + 1
     started = time.monotonic()
+    trained_before = sum(t.training_seconds for t in trainers)
+    computed_before = sum(a.computer.compute_seconds for a in aggregators)
     epsilons = []
     with Progress(TextColumn(f"round {round_}"), TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
@@ -203,6 +205,9 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
     rewards = {t.address: sum(c.reward for c in t.claimable(task_id)) for t in trainers}
     for trainer in trainers:
         trainer.settle(task_id)
+    seconds = time.monotonic() - started
+    training = sum(t.training_seconds for t in trainers) - trained_before
+    aggregation = sum(a.computer.compute_seconds for a in aggregators) - computed_before
     tensors, result_manifest = decode_model(store_get(aggregators[0], rnd), aggregators[0].max_bytes)
     central = aggregate_details(result_manifest).central_dp or {}
     quality = evaluate(fed.task(task_id).spec.architecture, tensors, *test)
@@ -220,7 +225,11 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
         "epsilon": max((e for e in epsilons if e is not None), default=None),
         "central_epsilon_round": central.get("epsilon_round"),
         "central_epsilon_total": central.get("epsilon_total"),
-        "seconds": round(time.monotonic() - started, 2),
+        "seconds": round(seconds, 2),
+        # where the round's time went: local training, the committee's computation, and the rest (transactions,
+        # receipts, uploads and polling: the chain's share)
+        "time_split": {"training": round(training, 2), "aggregation": round(aggregation, 2),
+                       "chain": round(max(0.0, seconds - training - aggregation), 2)},
         "model_cid": rnd.result_cid,
     }
 
@@ -233,13 +242,15 @@ def print_round(console: Console, row: dict) -> None:
     table = Table(title=f"Round {row['round']} — {row['status']}", title_justify="left")
     columns = ["test acc", "test loss", "val acc", "accepted", "rejected", "rewards FED", "gas", "epsilon"]
     central = row.get("central_epsilon_total")
-    for col in [*columns, *(["central eps (round/total)"] if central is not None else []), "time"]:
+    for col in [*columns, *(["central eps (round/total)"] if central is not None else []), "time",
+                "train / aggregate / chain"]:
         table.add_column(col, justify="right", no_wrap=True)
     eps = "-" if row["epsilon"] is None else f"{row['epsilon']:.2f}"
     extra = [f"{row['central_epsilon_round'] or 0:.2f} / {central:.2f}"] if central is not None else []
     table.add_row(f"{row['test_accuracy']:.2%}", f"{row['test_loss']:.3f}", f"{row['validation_accuracy']:.2%}",
                   str(row["accepted"]), str(row["rejected"]), f"{sum(row['rewards'].values()):.2f}",
-                  f"{row['gas_used']:,}", eps, *extra, f"{row['seconds']:.1f}s")
+                  f"{row['gas_used']:,}", eps, *extra, f"{row['seconds']:.1f}s",
+                  "{training:.1f} / {aggregation:.1f} / {chain:.1f}s".format(**row["time_split"]))
     console.print(table)
 
 

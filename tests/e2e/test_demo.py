@@ -21,6 +21,9 @@ def test_demo_json_summary_with_dp(fedchain_home):
         assert r["status"] == "finalized" and r["accepted"] == 3
         assert 0 < r["epsilon"] <= 4.0
         assert r["gas_used"] > 0 and 0 <= r["test_accuracy"] <= 1
+        split = r["time_split"]  # every round's time, split: training, the committee's computation, the chain
+        assert set(split) == {"training", "aggregation", "chain"} and split["training"] > 0 < split["aggregation"]
+        assert abs(sum(split.values()) - r["seconds"]) <= 0.05, (split, r["seconds"])
         # 1000 FED over 2 rounds, 3% of each round to the committee (RewardVault's default terms)
         assert abs(sum(r["rewards"].values()) - 500.0 * 0.97) < 1e-6
     assert rounds[1]["epsilon"] > rounds[0]["epsilon"]
