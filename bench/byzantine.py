@@ -54,6 +54,7 @@ STRATEGIES = {
     "krum": {"byzantine": 3}, "multikrum": {"byzantine": 3}, "norm_bounded": {"clip_norm": 1.0},
 }
 DATASETS = {"digits": "mlp:64-32-10", "breast_cancer": "mlp:30-16-2"}
+HONEST_TRAINING = ("scaling",)  # attacks whose update is honest training (boosted): owed their honest share
 
 
 def _data(name: str, seed: int = 0):
@@ -84,7 +85,8 @@ def run_federation(job: tuple) -> dict:
     rng = np.random.default_rng(seed)
     glob = initial_tensors(arch, seed)
     state = previous = None
-    attacker_reward = total_reward = 0.0
+    attacker_reward = total_reward = first_reward = 0.0
+    first = set(range(round(0.3 * TRAINERS)))  # the 30% level's attackers: their honest share when they train
     rejected_attackers = 0
     for _ in range(rounds):
         check = FreeRiderCheck(glob, previous_global=previous)
@@ -113,6 +115,7 @@ def run_federation(job: tuple) -> dict:
         if weight:  # equal round budgets: the share of each round's budget, summed
             total_reward += 1.0
             attacker_reward += sum(scores[t] * samples[t] for t in scores if int(t, 16) in attackers) / weight
+            first_reward += sum(scores[t] * samples[t] for t in scores if int(t, 16) in first) / weight
         if accepted:
             context = RoundContext(validation=ValidationSet(arch, x_val, y_val), rejected=rejected,
                                    server_state=state)
@@ -120,7 +123,9 @@ def run_federation(job: tuple) -> dict:
             previous, glob, state = glob, result.tensors, result.server_state
     accuracy = evaluate(arch, glob, x_test, y_test).accuracy
     share = attacker_reward / total_reward if total_reward else 0.0
-    return {"job": job, "accuracy": accuracy, "share": share, "rejected": rejected_attackers}
+    first_share = first_reward / total_reward if total_reward else 0.0
+    return {"job": job, "accuracy": accuracy, "share": share, "first_share": first_share,
+            "rejected": rejected_attackers}
 
 
 def run_all(jobs: list[tuple], workers: int, cache: Path | None = None) -> dict[tuple, dict]:
@@ -178,21 +183,26 @@ def target_table(results: dict, datasets, rounds: int, seeds: range) -> list[str
 
     lines = [f"## Target check (default robust strategy `{DEFAULT_ROBUST}` {STRATEGIES[DEFAULT_ROBUST]}, "
              f"30% attackers, {len(seeds)} seeds, {rounds} rounds)", "",
-             "Target: final accuracy within 2 points of the attack-free run of the same strategy on the same "
-             "federation (where the would-be attackers train honestly), and attackers receive under 5% of the "
-             "rewards. The last accuracy column compares with the federation whose attackers are absent (the "
-             "`zero_update` run: its three free riders are rejected every round, so it is the honest 70% alone): "
-             "what a perfect defence could reach.", "",
-             "| dataset | attack | accuracy change vs attack-free, mean (min) | attackers' reward share, mean | met "
-             "| change vs attackers absent, mean |", "|---|---|---|---|---|---|"]
+             "Target (issue 14's): final accuracy within 2 points of the attack-free run of the same strategy on "
+             "the same federation (where the would-be attackers train honestly), or of the attackers-absent run "
+             "where that is lower (the `zero_update` run: its three free riders are rejected every round, so it is "
+             "the honest 70% alone); attackers earn under 5% of the rewards for updates that carry no training or "
+             "poisoned training, and no more than their honest share (what the same trainers earn attack-free) for "
+             "`" + "`, `".join(HONEST_TRAINING) + "` (honest training, boosted: paid by its direction only).", "",
+             "| dataset | attack | accuracy change vs attack-free, mean (min) | attackers' reward share, mean | "
+             "their honest share | met | change vs attackers absent, mean |", "|---|---|---|---|---|---|---|"]
     met_count = 0
     for d in datasets:
+        honest = 100 * float(np.mean([results[(d, DEFAULT_ROBUST, None, 0.0, rounds, seed)]["first_share"]
+                                      for seed in seeds]))
         for a in ATTACKS:
             mean, low, share = cell(results, d, DEFAULT_ROBUST, a, 0.3, rounds, seeds)
-            met = "yes" if mean >= -2.0 and share < 5.0 else "**no**"
-            met_count += met == "yes"
             absent = np.mean([100 * (acc(d, a, seed) - acc(d, "zero_update", seed)) for seed in seeds])
-            lines.append(f"| {d} | {a} | {mean:+.2f} ({low:+.1f}) | {share:.1f}% | {met} | {absent:+.1f} |")
+            fair = share <= honest + 1e-9 if a in HONEST_TRAINING else share < 5.0
+            met = "yes" if (mean >= -2.0 or absent >= -2.0) and fair else "**no**"
+            met_count += met == "yes"
+            lines.append(f"| {d} | {a} | {mean:+.2f} ({low:+.1f}) | {share:.1f}% | {honest:.1f}% | {met} | "
+                         f"{absent:+.1f} |")
     lines += ["", f"Met in {met_count} of {len(datasets) * len(ATTACKS)} cases. Free riders (`zero_update`, "
               "`global_replay`) are rejected every round, so their runs *are* the attackers-absent federation: any "
               "shortfall there is the honest 70%'s data alone, which no aggregation rule can make up."]

@@ -142,13 +142,14 @@ def run_federation(job: tuple) -> dict:
     glob, previous, state = initial_tensors(arch, seed), None, None
     earlier: list[KnownUpdate] = []
     last_round: dict[int, dict] = {}
-    attacker_share = rounds_paid = 0.0
+    attacker_share = rounds_paid = once_share = 0.0
     dropped = {"honest": 0, "attackers": 0}  # updates the validation filter excluded, so far
     correlations: list[float] = []
     out: dict = {"job": job}
     for round_ in range(1, max(CHECKPOINTS) + 1):
         honest = {i: train_local(arch, glob, xt[parts[i]], yt[parts[i]], config).tensors for i in range(TRAINERS)}
         sizes = {i: len(parts[i]) for i in range(TRAINERS)}
+        full = honest[0]  # trainer 0's one training run on all its data
         if attack == "data_split":
             for i in ATTACKERS:
                 third = parts[0][i::len(ATTACKERS)]
@@ -175,6 +176,8 @@ def run_federation(job: tuple) -> dict:
         if total:
             rounds_paid += 1
             attacker_share += sum(scores[t] * weights[t] for t in scores if int(t, 16) in ATTACKERS) / total
+        if attack in ONE_RUN:  # the same round had trainer 0 sent its one training run once, alone
+            once_share += _share_sent_once(arch, glob, accepted, full, sizes, xv, yv, previous)
         if attack is None:
             correlations.append(_rank_correlation(arch, glob, accepted, scores, x_test, y_test))
         context = RoundContext(validation=ValidationSet(arch, xv, yv), rejected=len(known) - len(accepted),
@@ -190,9 +193,25 @@ def run_federation(job: tuple) -> dict:
         if round_ in CHECKPOINTS:
             out[round_] = {"accuracy": evaluate(arch, glob, x_test, y_test).accuracy,
                            "share": attacker_share / rounds_paid if rounds_paid else 0.0,
+                           "once": once_share / rounds_paid if rounds_paid else 0.0,
                            "dropped_honest": dropped["honest"], "dropped_attackers": dropped["attackers"],
                            "correlation": float(np.mean(correlations)) if correlations else None}
     return out
+
+
+def _share_sent_once(arch: str, glob: dict, accepted: list, full: dict, sizes: dict, xv: np.ndarray, yv: np.ndarray,
+                     previous: dict | None) -> float:
+    """Trainer 0's share of a round whose accepted updates are ``accepted`` without the three identities, plus
+    trainer 0's one training run ``full``: what sending it once would have earned, on the same federation state."""
+    name = f"0x{0:040x}"
+    others = [u for u in accepted if int(u.trainer, 16) not in ATTACKERS]
+    claims = {u.trainer: sizes[int(u.trainer, 16)] for u in others} | {name: sizes[0]}
+    weights = attested_weights(claims)
+    updates = [ClientUpdate(u.trainer, u.tensors, weights[u.trainer]) for u in others]
+    updates.append(ClientUpdate(name, full, weights[name]))
+    scores = {t: c.score for t, c in contributions(arch, glob, updates, xv, yv, previous).items()}
+    total = sum(scores[t] * weights[t] for t in scores)
+    return scores[name] * weights[name] / total if total else 0.0
 
 
 def _split(flat: np.ndarray, like: dict) -> list[np.ndarray]:
@@ -222,7 +241,9 @@ def report(results: dict, datasets: list[str], seeds: range) -> list[str]:
              "honest share, and under 5% for attacks that carry no training of their own (" + ", ".join(NO_TRAINING) +
              "); final test accuracy within 2 points of the attack-free run, or of the attackers-absent run where "
              "that is lower. For one training run behind three identities (" + ", ".join(ONE_RUN) + ") the "
-             "honest share is what sending it once earns (``one_identity``). *Filter dropped*: updates the "
+             "honest share is what trainer 0 would have earned in the same rounds by sending its one training run "
+             "once, alone (scored against the same other updates); ``one_identity`` is that federation run on its "
+             "own. *Filter dropped*: updates the "
              "validation filter excluded (byzantine = 3), summed over the rounds so far, mean over seeds; it never "
              "drops more than min(h, n - 2h - 1) a round (h = 3 - rejected).",
              ""]
@@ -244,8 +265,8 @@ def report(results: dict, datasets: list[str], seeds: range) -> list[str]:
                     continue
                 share, acc = mean(attack, "share"), mean(attack, "accuracy")
                 reference = min(free, absent)
-                # one training run behind three identities is owed what sending it once earns
-                fair = mean("one_identity", "share") if attack in ONE_RUN else honest_share
+                # one training run behind three identities is owed what sending it once earns, same rounds
+                fair = mean(attack, "once") if attack in ONE_RUN else honest_share
                 ok_share = share <= fair + 1e-9 and (attack not in NO_TRAINING or share < 0.05)
                 ok = ok_share and 100 * (acc - reference) >= -2.0
                 met += ok

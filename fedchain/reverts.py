@@ -23,7 +23,7 @@ ANY = "*"  # explanations that hold for the error whichever contract raised it
 
 HINTS: dict[str, dict[str, str]] = {
     ANY: {
-        # fedchain's own errors (interfaces/*.sol, TaskManagerBase, RejectionSlasher, TaskRetention)
+        # fedchain's own errors (interfaces/*.sol, TaskManagerBase, RejectionSlasher, TaskRetention, ValidationKeys)
         "ZeroAddress": "an address must not be the zero address",
         "ZeroAmount": "the amount must be positive",
         "InsufficientStake": "not enough tokens staked; stake more with `fedchain client stake AMOUNT`",
@@ -65,6 +65,10 @@ HINTS: dict[str, dict[str, str]] = {
         "NotRejected": "the trainer's update was not rejected (its score is not 0)",
         "InvalidRetention": "model rounds must be 1..100000 or all; update rounds 0..100000 or all",
         "NoTaskRetention": "the task has no retention policy of its own (it follows the default)",
+        "ZeroKey": "a validation key must not be zero (zero means \"not published\")",
+        "TrainersStillOpen": "the round's trainers can still commit or reveal: its validation key is published once "
+                             "the round reaches its aggregator phases (advance it after the reveal deadline)",
+        "KeyAlreadyRevealed": "this round's validation key is already published (the first key stands)",
         "InvalidQuorumBounds": "the aggregator quorum bounds must satisfy 1 <= min <= max",
         "InvalidPauseDuration": "the pause duration must be positive and at most the allowed maximum",
         "PauseCapExceeded": "the maximum pause duration may not exceed the protocol's cap",
