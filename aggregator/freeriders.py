@@ -10,7 +10,9 @@ Codes (written to the aggregate manifest's ``details.rejected``):
 - ``near_duplicate``  — a jittered copy of such an update: its delta from the current global model points the same
   way as the other's (``cos(w - g, u - g) >= DUPLICATE_COSINE``) with a similar length (the shorter at least
   ``DUPLICATE_NORM_RATIO`` of the longer). k identities sending one training run earn what one would: the first in
-  commit order is scored, the copies are rejected (and slashed)
+  commit order is scored, the copies are rejected (and slashed). A trainer's own earlier updates are compared for
+  exact replays only: a converged honest trainer's update resembles its previous one (measured: cosine 0.995 on
+  breast_cancer), and a stale direction re-sent earns only its marginal value, which the last global step took
 - ``public_direction`` — an update derived from public models only: its delta lies (within ``PUBLIC_TOLERANCE``
   of its length) in ``span{g, g - g_prev}``, the global model and the last global step, which anybody can compute
   without any data
@@ -84,6 +86,8 @@ class FreeRiderCheck:
             if norm(delta - other) <= REL_TOLERANCE * own_change:
                 raise RejectedUpdate("replayed_update", f"the update replays {known.trainer}'s update of {where}")
             other_change = norm(other)
+            if known.trainer == trainer.lower() and known.round < round_:
+                continue  # its own earlier update: a converged honest trainer's next one looks like it
             if (cosine(delta, other) >= DUPLICATE_COSINE
                     and min(own_change, other_change) >= DUPLICATE_NORM_RATIO * max(own_change, other_change)):
                 raise RejectedUpdate("near_duplicate", f"the update is a near copy of {known.trainer}'s update of "

@@ -269,7 +269,7 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true", help="skip the 100 x 1M median/trimmed-mean part")
     parser.add_argument("--levels", default=",".join(str(lvl) for lvl in LEVELS),
                         help="attacker fractions of the other strategies' tables (the default strategy runs all)")
-    parser.add_argument("--long-rounds", type=int, default=0,
+    parser.add_argument("--long-rounds", type=int, default=20,
                         help="also run the target cases with this many rounds (0: no)")
     parser.add_argument("--cache", default=None, help="JSON file of finished runs to reuse / extend")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "byzantine.md"))

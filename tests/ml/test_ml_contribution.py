@@ -45,6 +45,17 @@ def test_free_riders_are_rejected_with_reasons() -> None:
     assert _code(check, _model([[1.4, 0.1], [0, 1.3]], [0.0, 0.2]), "0xc") is None
 
 
+def test_a_trainers_own_last_update_is_not_a_near_copy_of_itself() -> None:
+    """A converged honest trainer's update resembles its previous one: only another identity's near copy of it is
+    rejected; an exact replay of one's own earlier update still is."""
+    earlier_update = _model([[1.5, 0], [0, 1.2]], [0.1, -0.1])
+    earlier = [KnownUpdate("0xa", 1, flatten(earlier_update))]
+    similar = {k: v + np.float32(0.004) for k, v in earlier_update.items()}  # cosine > 0.995, not an exact copy
+    assert _code(FreeRiderCheck(GLOBAL, earlier), similar, "0xa") is None
+    assert _code(FreeRiderCheck(GLOBAL, earlier), similar, "0xb") == "near_duplicate"
+    assert _code(FreeRiderCheck(GLOBAL, earlier), earlier_update, "0xa") == "replayed_update"
+
+
 def test_near_copies_and_public_extrapolations_are_rejected() -> None:
     previous = _model([[0.8, 0.1], [0.1, 0.9]], [0.1, 0.0])  # the global model before GLOBAL
     check = FreeRiderCheck(GLOBAL, previous_global=previous)
