@@ -46,8 +46,8 @@ def load_keys(digest: bytes, path: Path | None = None) -> list[bytes]:
         if raw["sealed_sha256"] != digest.hex() or not keys or any(len(k) != KEY_BYTES for k in keys):
             raise ValueError("not the keys of this task's validation set")
     except OSError as exc:
-        raise FedchainError(f"no keys for the sealed validation set {digest.hex()} at {path}: "
-                            f"{exc.strerror or exc}") from None
+        raise FedchainError(f"no validation keys at {path} ({exc.strerror or exc}): the task's validation set is not "
+                            "sealed, or it was sealed on another machine (copy its keys file there)") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise FedchainError(f"{path}: {exc}") from None
     return keys

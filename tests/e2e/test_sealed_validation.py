@@ -50,6 +50,12 @@ def test_a_sealed_validation_set_is_opened_round_by_round(fedchain_home, tmp_pat
     assert run([FEDCHAIN, "task", "reveal-keys", str(task_id), *ON, "--account", "TEST::2"], env).strip() == ""
     [line] = error_lines(fails([FEDCHAIN, "task", "reveal-keys", str(task_id), *ON, "--account", "TEST::4"], env))
     assert "only its sponsor" in line
+    elsewhere = {**env, "FEDCHAIN_HOME": str(tmp_path / "other-home")}  # the keys stayed on the sponsor's disk
+    (tmp_path / "other-home").mkdir()
+    (tmp_path / "other-home" / "deployments.json").write_text((fedchain_home / "deployments.json").read_text())
+    [line] = error_lines(fails([FEDCHAIN, "task", "reveal-keys", str(task_id), *ON, "--account", "TEST::2"],
+                               elsewhere))
+    assert "no validation keys" in line and "not sealed" in line, line
 
     for who, index, amount, stake in ((agg, 3, 200, 150), (t1, 4, 60, 50), (t2, 5, 60, 50)):
         run([FEDCHAIN, "token", "transfer", who.address, str(amount), *ON, "--account", "TEST::2"], env)
