@@ -196,6 +196,9 @@ def show(task_id: int, as_json: bool) -> None:
     """One task: status, current phase and its deadline, and every parameter."""
     fed = _connect()
     row = task_summary(fed, task_id)
+    if fed.validation_keys is not None:  # rounds whose sealed validation key is on chain (none: a public set)
+        row["validation_keys_published"] = [r for r in range(1, row["current_round"] + 1)
+                                            if fed.validation_key(task_id, r) is not None]
     if as_json:
         _echo_json(row)
         return

@@ -76,6 +76,8 @@ def test_a_sealed_validation_set_is_opened_round_by_round(fedchain_home, tmp_pat
         assert proc.returncode == 0, output
     assert fed.task(task_id).status == TaskStatus.COMPLETED
     assert "published the validation key of round 1" in output and "round 2" in output, output
+    shown = _json([FEDCHAIN, "task", "show", str(task_id), "--json", *ON], env)
+    assert shown["validation_keys_published"] == [1, 2]
 
     for round_, key in ((1, keys[0]), (2, keys[1])):
         assert fed.validation_key(task_id, round_) == key
