@@ -40,17 +40,21 @@ the public basis and one delta at a time (a few float64 vectors of ``P``), whate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from aggregator.scoring import evaluate, quantize_micro
 from aggregator.strategies.base import ClientUpdate
-from aggregator.strategies.ops import chance_gain, flatten, norm, ordered_updates, unflatten
+from aggregator.strategies.ops import flatten, norm, ordered_updates, unflatten
 from fedchain.protocol import PPM
 
 BASIS_TOLERANCE = 1e-9  # public directions shorter than this (relative) add nothing to the basis
+PROBES = 4  # random directions (each tried both ways) that measure what an uninformative update gains by luck
+PROBE_DOMAIN = b"fedchain/contribution-probe/v1"
+PROBE_BLOCK = 1 << 20  # probe coordinates drawn per SHAKE-256 call
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,41 @@ def private_part(vector: np.ndarray, basis: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
+def probe_direction(global_flat: np.ndarray, index: int) -> np.ndarray:
+    """Random direction ``index``: near-Gaussian integers, each the sum of four uniform 16-bit integers minus
+    ``2 * 65535`` (exact in float64, so every aggregator draws the same vector). Coordinates come in blocks of
+    ``PROBE_BLOCK``; block ``b`` is ``SHAKE-256(PROBE_DOMAIN || sha256(g as little-endian float64) || index as 4
+    bytes big-endian || b as 8 bytes big-endian)``, read as little-endian uint16, four per coordinate."""
+    seed = hashlib.sha256(np.ascontiguousarray(global_flat, dtype="<f8").tobytes()).digest()
+    size = int(global_flat.size)
+    out = np.empty(size, dtype=np.float64)
+    for block, start in enumerate(range(0, size, PROBE_BLOCK)):
+        count = min(PROBE_BLOCK, size - start)
+        stream = hashlib.shake_256(PROBE_DOMAIN + seed + index.to_bytes(4, "big") + block.to_bytes(8, "big"))
+        draws = np.frombuffer(stream.digest(8 * count), dtype="<u2").reshape(count, 4)
+        total = draws[:, 0].astype(np.int32)  # four uint16 sum exactly in int32
+        for column in (1, 2, 3):
+            total += draws[:, column]
+        total -= 2 * 65535
+        out[start:start + count] = total
+    return out
+
+
+def chance_gain(loss_micro: Callable[[np.ndarray], int], point: np.ndarray, reference: int, global_flat: np.ndarray,
+                length: float, basis: Sequence[np.ndarray]) -> int:
+    """``max(0, max_k,± reference - loss_micro(point ± s_k))`` over the ``PROBES`` probes of ``global_flat``, each
+    ``s_k`` the probe rescaled to ``length``, then its private part (exactly as every update): the loss
+    (micro-units) a direction carrying no information saves by luck at ``point``, whose own loss is ``reference``.
+    0 for ``length`` 0."""
+    best = 0
+    for k in range(PROBES if length > 0.0 else 0):
+        draw = probe_direction(global_flat, k)
+        step = private_part(draw * (length / norm(draw)), basis)
+        best = max(best, reference - loss_micro(point + step), reference - loss_micro(point - step))
+    return best
+
+
+
 def contributions(
     architecture: str,
     global_tensors: dict[str, np.ndarray],
@@ -138,9 +177,7 @@ def contributions(
     aggregate = g + summed / total_weight
     reference = loss_micro(aggregate)
     typical = median_weight([int(u.num_samples) for u in ordered])
-    # each probe rescaled to C, then its private part: exactly as every update
-    chance = chance_gain(loss_micro, aggregate, reference, g, cap * typical / total_weight,
-                         lambda draw: private_part(draw, basis))
+    chance = chance_gain(loss_micro, aggregate, reference, g, cap * typical / total_weight, basis)
     out: dict[str, Contribution] = {}
     for update, length in zip(ordered, norms, strict=True):
         rescaled = _rescaled(flatten(update.tensors) - g, length, cap)

@@ -2,7 +2,7 @@
 
 The keys of a sealed file are written (mode 0600) to ``$FEDCHAIN_HOME/validation-keys/<file digest>.json`` before
 the task is created, so a failure later loses nothing; ``publish_due_keys`` publishes, on ``ValidationKeys``,
-the key of every round whose trainer phases are over (advancing the round first when its reveal phase is due).
+the current round's key once its trainer phases are over (advancing the round first when its reveal phase is due).
 Keys are secrets until published: they are never logged.
 """
 
@@ -54,8 +54,9 @@ def load_keys(digest: bytes, path: Path | None = None) -> list[bytes]:
 
 
 def publish_due_keys(fed: Any, account: Any, task_id: int, keys: list[bytes]) -> list[int]:
-    """Publish the key of every round in an aggregator phase (its trainers done, its committee at work) whose key
-    is not on chain yet; returns the rounds published. A round past its reveal deadline is advanced first."""
+    """Publish the current round's key when the round is in an aggregator phase (its trainers done, its committee
+    at work) and its key is not on chain yet; returns the rounds published. A round past its reveal deadline is
+    advanced first. Earlier rounds are finalized or failed: a key for them would score nothing."""
     from fedchain.ape.rounds import try_advance
     from fedchain.rounds import AGGREGATOR_PHASES
 
@@ -67,12 +68,9 @@ def publish_due_keys(fed: Any, account: Any, task_id: int, keys: list[bytes]) ->
     if not fed.round(task_id, task.current_round).aggregation_reached:
         try_advance(fed, task_id, account)
         task = fed.task(task_id)
-    published = []
-    for round_ in range(1, task.current_round + 1):
-        if fed.round(task_id, round_).phase not in AGGREGATOR_PHASES or fed.validation_key(task_id, round_):
-            continue
-        key = keys[section_of(round_, len(keys))]
-        fed.send(f"publishing the validation key of task {task_id} round {round_}", fed.validation_keys.revealKey,
-                 task_id, round_, key, sender=account)
-        published.append(round_)
-    return published
+    round_ = task.current_round
+    if fed.round(task_id, round_).phase not in AGGREGATOR_PHASES or fed.validation_key(task_id, round_):
+        return []
+    fed.send(f"publishing the validation key of task {task_id} round {round_}", fed.validation_keys.revealKey,
+             task_id, round_, keys[section_of(round_, len(keys))], sender=account)
+    return [round_]

@@ -10,7 +10,6 @@ float32 output, whatever the number of updates.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,9 +19,6 @@ import numpy as np
 
 Tensors = dict[str, np.ndarray]
 CHUNK_ELEMENTS = 1 << 21  # 2 Mi float64 values = 16 MiB per chunk buffer
-PROBES = 4  # random directions (each tried both ways) that measure what an uninformative update gains by luck
-PROBE_DOMAIN = b"fedchain/contribution-probe/v1"
-PROBE_BLOCK = 1 << 20  # probe coordinates drawn per SHAKE-256 call
 
 
 @dataclass(frozen=True)
@@ -177,39 +173,3 @@ def median_of_sorted(block: np.ndarray) -> np.ndarray:
     if n % 2:
         return block[:, n // 2]
     return (block[:, n // 2 - 1] + block[:, n // 2]) * 0.5
-
-
-# --- chance: what a direction without information gains by luck ------------------------------------------
-def probe_direction(global_flat: np.ndarray, index: int) -> np.ndarray:
-    """Random direction ``index``: near-Gaussian integers, each the sum of four uniform 16-bit integers minus
-    ``2 * 65535`` (exact in float64, so every aggregator draws the same vector). Coordinates come in blocks of
-    ``PROBE_BLOCK``; block ``b`` is ``SHAKE-256(PROBE_DOMAIN || sha256(g as little-endian float64) || index as 4
-    bytes big-endian || b as 8 bytes big-endian)``, read as little-endian uint16, four per coordinate."""
-    seed = hashlib.sha256(np.ascontiguousarray(global_flat, dtype="<f8").tobytes()).digest()
-    size = int(global_flat.size)
-    out = np.empty(size, dtype=np.float64)
-    for block, start in enumerate(range(0, size, PROBE_BLOCK)):
-        count = min(PROBE_BLOCK, size - start)
-        stream = hashlib.shake_256(PROBE_DOMAIN + seed + index.to_bytes(4, "big") + block.to_bytes(8, "big"))
-        draws = np.frombuffer(stream.digest(8 * count), dtype="<u2").reshape(count, 4)
-        total = draws[:, 0].astype(np.int32)  # four uint16 sum exactly in int32
-        for column in (1, 2, 3):
-            total += draws[:, column]
-        total -= 2 * 65535
-        out[start:start + count] = total
-    return out
-
-
-def chance_gain(loss_micro: Callable[[np.ndarray], int], point: np.ndarray, reference: int, global_flat: np.ndarray,
-                length: float, project: Callable[[np.ndarray], np.ndarray] | None = None) -> int:
-    """``max(0, max_k,± reference - loss_micro(point ± s_k))`` over the ``PROBES`` probes of ``global_flat``, each
-    ``s_k`` the probe rescaled to ``length`` (then ``project``-ed, when given): the loss (micro-units) a direction
-    carrying no information saves by luck at ``point``, whose own loss is ``reference``. 0 for ``length`` 0."""
-    best = 0
-    for k in range(PROBES if length > 0.0 else 0):
-        draw = probe_direction(global_flat, k)
-        step = draw * (length / norm(draw))
-        if project is not None:
-            step = project(step)
-        best = max(best, reference - loss_micro(point + step), reference - loss_micro(point - step))
-    return best

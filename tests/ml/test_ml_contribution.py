@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from aggregator.contribution import contributions, score_of
+from aggregator.contribution import PROBES, contributions, probe_direction, score_of
 from aggregator.freeriders import FreeRiderCheck, KnownUpdate
 from aggregator.scoring import PPM
 from aggregator.strategies import ClientUpdate
-from aggregator.strategies.ops import PROBES, flatten, probe_direction
+from aggregator.strategies.ops import flatten
 from aggregator.validation import RejectedUpdate
 from fedchain.architectures import initial_tensors
 
