@@ -98,11 +98,12 @@ class RoundComputer:
         return self.store.get(cid, sha256=digest, max_bytes=self.max_bytes)
 
     def inputs(self, task: TaskView, round_: int) -> RoundInputs:
+        revealed = self.reader.round_reveals(task.task_id, round_)
         reveals: list[Reveal] = []
         for trainer in self.reader.round_trainers(task.task_id, round_):  # commit order
-            entry = self.reader.trainer_entry(task.task_id, round_, trainer)
-            if entry.revealed:
-                reveals.append((trainer.lower(), entry.cid, entry.update_digest, entry.num_samples))
+            r = revealed.get(trainer.lower())
+            if r is not None:
+                reveals.append((trainer.lower(), r.cid, r.update_digest, r.num_samples))
         return RoundInputs(task.task_id, round_, task.global_model_cid, task.global_model_digest, tuple(reveals))
 
     def validation_set(self, task: TaskView, round_: int) -> ValidationSet:

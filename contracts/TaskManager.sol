@@ -7,15 +7,16 @@ import {IStaking} from "./interfaces/IStaking.sol";
 import {ITaskManager} from "./interfaces/ITaskManager.sol";
 import {IProtocolPolicy} from "./interfaces/IProtocolPolicy.sol";
 import {TaskManagerBase} from "./TaskManagerBase.sol";
-import {TaskStatus, Phase, TrainerStatus, TaskParams, AggregateResult, TaskInfo, RoundInfo, TrainerEntry} from
-    "./TaskTypes.sol";
+import {TrainerSlots} from "./TrainerSlots.sol";
+import {TaskStatus, Phase, TrainerStatus, TaskParams, AggregateResult, TaskInfo, RoundInfo} from "./TaskTypes.sol";
 
 /// @title TaskManager
 /// @notice Owns the fedchain protocol state of every task: the per-round phase machine, trainer commit-reveal with
 ///         bonds reserved in Staking, finalization with the result the AggregatorCommittee accepted, and the
 ///         trainers' slashing (docs/PROTOCOL.md). Budgets and rewards are held and paid by the RewardVault.
-/// @dev Per-trainer storage is constant per round; aggregator transactions do not grow with the number of
-///      trainers (scores live in the Merkle root of the accepted result).
+/// @dev Per-trainer storage is one word per round (TrainerSlots): a commit writes one new slot, a reveal rewrites
+///      it, and CIDs live in events. Aggregator transactions do not grow with the number of trainers (scores live in
+///      the Merkle root of the accepted result).
 contract TaskManager is TaskManagerBase {
     using SafeERC20 for IERC20;
 
@@ -55,20 +56,17 @@ contract TaskManager is TaskManagerBase {
         RoundInfo storage r = _rounds[taskId][round];
         _requireOpen(r, Phase.TrainerCommit);
         if (commitment == 0) revert ZeroCommitment();
-        TrainerEntry storage e = _trainers[taskId][round][msg.sender];
-        if (e.status != TrainerStatus.None) revert AlreadyCommitted();
+        mapping(address => uint256) storage words = _trainers[taskId][round];
+        if (words[msg.sender] != 0) revert AlreadyCommitted();
         if (r.committed >= t.params.maxTrainers) revert TrainerLimitReached();
         IProtocolPolicy pol = policy;
         if (address(pol) != address(0)) _requireNotPaused(pol);
-        uint256 bond = trainerBond(taskId);
+        uint256 bond = _roundBond[taskId][round];
 
-        e.status = TrainerStatus.Committed;
-        e.commitment = commitment;
-        e.bond = bond;
-        _roundTrainers[taskId][round].push(msg.sender);
+        words[msg.sender] = TrainerSlots.committed(commitment);
         r.committed += 1;
         emit UpdateCommitted(taskId, round, msg.sender, commitment, bond);
-        _reserve(msg.sender, bond);
+        staking.reserve(msg.sender, bond); // reverts InsufficientStake(free, bond) on a short stake
     }
 
     /// @inheritdoc ITaskManager
@@ -83,21 +81,16 @@ contract TaskManager is TaskManagerBase {
         uint256 round = t.currentRound;
         RoundInfo storage r = _rounds[taskId][round];
         _requireOpen(r, Phase.TrainerReveal);
-        TrainerEntry storage e = _trainers[taskId][round][msg.sender];
-        if (e.status == TrainerStatus.None) revert NotCommitted();
-        if (e.status != TrainerStatus.Committed) revert AlreadyRevealed();
+        mapping(address => uint256) storage words = _trainers[taskId][round];
+        _requireCommitted(words[msg.sender]);
         _requireCid(cid);
         if (numSamples == 0) revert ZeroSamples();
         uint64 maxSamples = t.params.maxSamples;
         if (maxSamples != 0 && numSamples > maxSamples) revert TooManySamples(maxSamples, numSamples);
-        if (computeTrainerCommitment(msg.sender, taskId, round, updateDigest, numSamples, salt) != e.commitment) {
-            revert CommitmentMismatch();
-        }
+        bytes32 computed = computeTrainerCommitment(msg.sender, taskId, round, updateDigest, numSamples, salt);
+        if (!TrainerSlots.holds(words[msg.sender], computed)) revert CommitmentMismatch();
 
-        e.status = TrainerStatus.Revealed;
-        e.updateDigest = updateDigest;
-        e.numSamples = numSamples;
-        e.cid = cid;
+        words[msg.sender] = TrainerSlots.revealed(numSamples);
         r.revealed += 1;
         emit UpdateRevealed(taskId, round, msg.sender, cid, updateDigest, numSamples);
     }
@@ -159,16 +152,15 @@ contract TaskManager is TaskManagerBase {
         Phase phase = r.phase;
         // The reveal phase is over once the round left it; a round that failed in TrainerCommit never had one.
         bool open = phase >= Phase.AggregatorCommit && !(phase == Phase.Failed && r.failedPhase == Phase.TrainerCommit);
-        TrainerEntry storage e = _trainers[taskId][round][trainer];
-        TrainerStatus status = e.status;
+        uint256 word = _trainers[taskId][round][trainer];
+        TrainerStatus status = TrainerSlots.status(word);
         if (status == TrainerStatus.None) revert NotCommitted();
         if (status == TrainerStatus.Slashed) revert AlreadySlashed();
         if (status != TrainerStatus.Committed) revert NotSlashable();
         if (!open) revert SlashingNotOpen(phase);
 
-        uint256 bond = e.bond;
-        e.status = TrainerStatus.Slashed;
-        e.bond = 0;
+        uint256 bond = _roundBond[taskId][round];
+        _trainers[taskId][round][trainer] = TrainerSlots.settled(word, TrainerStatus.Slashed);
         uint256 slashed = _settleBond(trainer, bond, trainerSlashBps, SLASH_NON_REVEALING_TRAINER);
         emit TrainerSlashed(taskId, round, trainer, slashed);
     }
@@ -185,13 +177,13 @@ contract TaskManager is TaskManagerBase {
         if (r.phase != Phase.Finalized) revert WrongPhase(Phase.Finalized, r.phase);
         if (block.timestamp > r.settledAt) revert SettlementClosed(r.settledAt);
         if (bps > BPS) revert InvalidSlashFraction(bps);
-        TrainerEntry storage e = _trainers[taskId][round][trainer];
-        if (e.status == TrainerStatus.Slashed) revert AlreadySlashed();
-        if (e.status != TrainerStatus.Revealed) revert NotRevealed();
+        uint256 word = _trainers[taskId][round][trainer];
+        TrainerStatus status = TrainerSlots.status(word);
+        if (status == TrainerStatus.Slashed) revert AlreadySlashed();
+        if (status != TrainerStatus.Revealed) revert NotRevealed();
 
-        uint256 bond = e.bond;
-        e.status = TrainerStatus.Slashed;
-        e.bond = 0;
+        uint256 bond = TrainerSlots.bondGone(word) ? 0 : _roundBond[taskId][round];
+        _trainers[taskId][round][trainer] = TrainerSlots.settled(word, TrainerStatus.Slashed);
         amount = _settleBond(trainer, bond, bps, reason);
         emit TrainerSlashed(taskId, round, trainer, amount);
     }
@@ -203,12 +195,15 @@ contract TaskManager is TaskManagerBase {
         Phase phase = r.phase;
         if (phase != Phase.Finalized && phase != Phase.Failed) revert NotSettled(0);
         if (phase == Phase.Finalized && block.timestamp <= r.settledAt) revert NotSettled(r.settledAt);
-        TrainerEntry storage e = _trainers[taskId][round][trainer];
-        uint256 amount = e.bond;
+        uint256 word = _trainers[taskId][round][trainer];
+        TrainerStatus status = TrainerSlots.status(word);
         // A commitment in a round that failed before its reveal phase was never asked to reveal: released too.
-        bool neverAsked = e.status == TrainerStatus.Committed && r.failedPhase == Phase.TrainerCommit;
-        if ((e.status != TrainerStatus.Revealed && !neverAsked) || amount == 0) revert NoBond();
-        e.bond = 0;
+        bool neverAsked = status == TrainerStatus.Committed && r.failedPhase == Phase.TrainerCommit;
+        uint256 amount = _roundBond[taskId][round];
+        if ((status != TrainerStatus.Revealed && !neverAsked) || TrainerSlots.bondGone(word) || amount == 0) {
+            revert NoBond();
+        }
+        _trainers[taskId][round][trainer] = TrainerSlots.settled(word, status);
         emit BondReleased(taskId, round, trainer, amount);
         staking.release(trainer, amount);
     }
@@ -216,11 +211,10 @@ contract TaskManager is TaskManagerBase {
     /// @inheritdoc ITaskManager
     function markClaimed(uint256 taskId, uint256 round, address trainer, uint256 amount) external {
         if (msg.sender != address(vault)) revert NotVault();
-        TrainerEntry storage e = _trainers[taskId][round][trainer];
-        if (e.status != TrainerStatus.Revealed) revert NotRevealed();
-        uint256 bond = e.bond;
-        e.status = TrainerStatus.Claimed;
-        e.bond = 0;
+        uint256 word = _trainers[taskId][round][trainer];
+        if (TrainerSlots.status(word) != TrainerStatus.Revealed) revert NotRevealed();
+        uint256 bond = TrainerSlots.bondGone(word) ? 0 : _roundBond[taskId][round];
+        _trainers[taskId][round][trainer] = TrainerSlots.settled(word, TrainerStatus.Claimed);
         emit RewardClaimed(taskId, round, trainer, amount);
         if (bond != 0) {
             emit BondReleased(taskId, round, trainer, bond);
@@ -256,6 +250,12 @@ contract TaskManager is TaskManagerBase {
 
     // ------------------------------------------------------------------ internals
 
+    function _requireCommitted(uint256 word) private pure {
+        TrainerStatus status = TrainerSlots.status(word);
+        if (status == TrainerStatus.None) revert NotCommitted();
+        if (status != TrainerStatus.Committed) revert AlreadyRevealed();
+    }
+
     function _accept(RoundInfo storage r, bytes32 key, AggregateResult memory result) private {
         r.acceptedKey = key;
         r.resultCid = result.resultCid;
@@ -266,12 +266,5 @@ contract TaskManager is TaskManagerBase {
         r.rejected = result.rejected;
         r.accuracyPpm = result.accuracyPpm;
         r.lossMicro = result.lossMicro;
-    }
-
-    /// @dev Reserve `bond` of `account`'s free stake, with the TaskManager's own error for a short stake.
-    function _reserve(address account, uint256 bond) private {
-        uint256 free = staking.freeStakeOf(account);
-        if (free < bond) revert InsufficientStake(free, bond);
-        staking.reserve(account, bond);
     }
 }

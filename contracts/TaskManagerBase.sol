@@ -9,6 +9,7 @@ import {ITaskManager} from "./interfaces/ITaskManager.sol";
 import {IProtocolPolicy} from "./interfaces/IProtocolPolicy.sol";
 import {IAggregatorCommittee} from "./interfaces/IAggregatorCommittee.sol";
 import {IRewardVault} from "./interfaces/IRewardVault.sol";
+import {TrainerSlots} from "./TrainerSlots.sol";
 import {
     TaskStatus, Phase, TrainerStatus, TaskParams, AggregateResult, TaskInfo, RoundInfo, TrainerEntry
 } from "./TaskTypes.sol";
@@ -60,8 +61,10 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
 
     mapping(uint256 taskId => TaskInfo) internal _tasks;
     mapping(uint256 taskId => mapping(uint256 round => RoundInfo)) internal _rounds;
-    mapping(uint256 taskId => mapping(uint256 round => address[])) internal _roundTrainers;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(address => TrainerEntry))) internal _trainers;
+    /// @dev One word per trainer and round (TrainerSlots); who committed is in the `UpdateCommitted` events.
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address => uint256))) internal _trainers;
+    /// @dev Each round's trainer bond, fixed when the round starts.
+    mapping(uint256 taskId => mapping(uint256 round => uint256)) internal _roundBond;
 
     /// @param token_ The reward token (FED).
     /// @param staking_ The staking contract; grant this contract its `SLASHER_ROLE`.
@@ -145,13 +148,12 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         returns (TrainerEntry memory)
     {
         _task(taskId);
-        return _trainers[taskId][round][trainer];
-    }
-
-    /// @inheritdoc ITaskManager
-    function getRoundTrainers(uint256 taskId, uint256 round) external view returns (address[] memory) {
-        _task(taskId);
-        return _roundTrainers[taskId][round];
+        uint256 word = _trainers[taskId][round][trainer];
+        TrainerStatus status = TrainerSlots.status(word);
+        bool held = status != TrainerStatus.None && !TrainerSlots.bondGone(word);
+        return TrainerEntry(
+            status, TrainerSlots.commitment(word), TrainerSlots.numSamples(word), held ? _roundBond[taskId][round] : 0
+        );
     }
 
     /// @inheritdoc ITaskManager
@@ -161,8 +163,19 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
     }
 
     /// @inheritdoc ITaskManager
-    function trainerBond(uint256 taskId) public view returns (uint256) {
-        uint256 taskMin = _task(taskId).params.minTrainerStake;
+    function trainerBond(uint256 taskId) external view returns (uint256) {
+        return _roundBond[taskId][_task(taskId).currentRound];
+    }
+
+    /// @inheritdoc ITaskManager
+    function roundTrainerBond(uint256 taskId, uint256 round) external view returns (uint256) {
+        _task(taskId);
+        return _roundBond[taskId][round];
+    }
+
+    /// @dev The trainer bond a round starting now fixes: the task's minimum or the policy floor.
+    function _newRoundTrainerBond(uint256 taskId) internal view returns (uint256) {
+        uint256 taskMin = _tasks[taskId].params.minTrainerStake;
         IProtocolPolicy pol = policy;
         if (address(pol) == address(0)) return taskMin;
         uint256 floor = pol.minTrainerStake();
@@ -191,7 +204,7 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         scoresRoot = r.scoresRoot;
         totalWeight = r.totalWeight;
         roundBudget = r.roundBudget;
-        status = _trainers[taskId][round][trainer].status;
+        status = TrainerSlots.status(_trainers[taskId][round][trainer]);
     }
 
     /// @inheritdoc ITaskManager
@@ -326,6 +339,7 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         r.phase = Phase.TrainerCommit;
         r.phaseDeadline = deadline;
         r.pausedAtEntry = _pausedTotal();
+        _roundBond[taskId][round] = _newRoundTrainerBond(taskId);
         emit RoundStarted(taskId, round, deadline);
     }
 

@@ -116,13 +116,14 @@ struct RoundInfo {
     Phase failedPhase;
 }
 
-/// @notice A trainer's entry in one round; `bond` is the stake reserved for it (0 once released or slashed).
+/// @notice A trainer's entry in one round as `getTrainerEntry` returns it: `commitment` is the commitment's top 240
+///         bits (low 16 bits zero) while `Committed`, else zero; `numSamples` is set by the reveal (0: never revealed);
+///         `bond` is the stake reserved for it (0 once released or slashed). The update's CID and digest are in the
+///         `UpdateRevealed` event (storage keeps one word per trainer and round: see TrainerSlots).
 struct TrainerEntry {
     TrainerStatus status;
     bytes32 commitment;
-    bytes32 updateDigest;
     uint64 numSamples;
-    string cid;
     uint256 bond;
 }
 

@@ -98,29 +98,47 @@ class RoundView:
 
 
 @dataclass(frozen=True)
-class TrainerEntryView:
-    """``getTrainerEntry(taskId, round, trainer)``."""
+class RevealView:
+    """An ``UpdateRevealed`` event: the update a trainer revealed (the chain keeps its CID and digest only in
+    the event; storage holds one word per trainer and round)."""
 
-    status: TrainerStatus
-    commitment: bytes
+    trainer: str
+    cid: str
     update_digest: bytes
     num_samples: int
-    cid: str
-    bond: int  # stake reserved for this commitment (0 once released or slashed)
-
-    NAMES = ("status", "commitment", "updateDigest", "numSamples", "cid", "bond")
 
     @classmethod
-    def from_chain(cls, raw: Any) -> TrainerEntryView:
-        status, commitment, digest, samples, cid, bond = _fields(raw, cls.NAMES)
-        return cls(TrainerStatus(int(status)), bytes(commitment), bytes(digest), int(samples), str(cid), int(bond))
+    def from_event(cls, event: ChainEvent) -> RevealView:
+        a = event.args
+        return cls(str(a["trainer"]), str(a["cid"]), bytes(a["updateDigest"]), int(a["numSamples"]))
+
+
+@dataclass(frozen=True)
+class TrainerEntryView:
+    """``getTrainerEntry(taskId, round, trainer)``, with the revealed update's CID and digest from its
+    ``UpdateRevealed`` event (empty before the reveal)."""
+
+    status: TrainerStatus
+    commitment: bytes  # the commitment's top 240 bits while committed, else zero
+    num_samples: int  # set by the reveal; 0: never revealed
+    bond: int  # stake reserved for this commitment (0 once released or slashed)
+    cid: str = ""
+    update_digest: bytes = b""
+
+    NAMES = ("status", "commitment", "numSamples", "bond")
+
+    @classmethod
+    def from_chain(cls, raw: Any, reveal: RevealView | None = None) -> TrainerEntryView:
+        status, commitment, samples, bond = _fields(raw, cls.NAMES)
+        return cls(TrainerStatus(int(status)), bytes(commitment), int(samples), int(bond),
+                   reveal.cid if reveal else "", reveal.update_digest if reveal else b"")
 
     @property
     def revealed(self) -> bool:
         """The trainer revealed an update in the round, whatever happened since (claimed, or slashed for a
         rejected update: the round's inputs never change after the reveal phase)."""
-        return self.status in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED) or (
-            self.status == TrainerStatus.SLASHED and bool(self.cid))
+        return self.status in (TrainerStatus.REVEALED, TrainerStatus.CLAIMED, TrainerStatus.SLASHED) and (
+            self.num_samples > 0)
 
 
 @dataclass(frozen=True)
@@ -250,7 +268,23 @@ class ChainReader(ABC):
         return task, rnd
 
     def trainer_entry(self, task_id: int, round_: int, trainer: str) -> TrainerEntryView:
-        return TrainerEntryView.from_chain(self.call("tasks", "getTrainerEntry", task_id, round_, trainer))
+        """The trainer's entry; a revealed one carries its update's CID and digest (one event query more)."""
+        raw = self.call("tasks", "getTrainerEntry", task_id, round_, trainer)
+        samples = int(_fields(raw, TrainerEntryView.NAMES)[2])
+        reveal = self.round_reveals(task_id, round_, trainer).get(str(trainer).lower()) if samples else None
+        return TrainerEntryView.from_chain(raw, reveal)
+
+    def round_reveals(self, task_id: int, round_: int, trainer: str | None = None) -> dict[str, RevealView]:
+        """The round's revealed updates (``UpdateRevealed`` events), keyed by lower-case trainer address in reveal
+        order; only ``trainer``'s when given."""
+        filters: dict[str, Any] = {"taskId": task_id, "round": round_}
+        if trainer is not None:
+            filters["trainer"] = trainer
+        out: dict[str, RevealView] = {}
+        for event in self.events("tasks", "UpdateRevealed", self.deployment.block, None, filters):
+            reveal = RevealView.from_event(event)
+            out.setdefault(reveal.trainer.lower(), reveal)  # the contract accepts one reveal per trainer
+        return out
 
     def aggregator_entry(self, task_id: int, round_: int, aggregator: str) -> AggregatorEntryView:
         return AggregatorEntryView.from_chain(
@@ -298,8 +332,13 @@ class ChainReader(ABC):
         return int(raw[0]), int(raw[1]), int(raw[2])
 
     def round_trainers(self, task_id: int, round_: int) -> list[str]:
-        """Trainers that committed in the round, in commit order."""
-        return [str(t) for t in self.call("tasks", "getRoundTrainers", task_id, round_)]
+        """Trainers that committed in the round (``UpdateCommitted`` events), in commit order."""
+        seen: dict[str, str] = {}
+        for event in self.events("tasks", "UpdateCommitted", self.deployment.block, None,
+                                 {"taskId": task_id, "round": round_}):
+            trainer = str(event.args["trainer"])
+            seen.setdefault(trainer.lower(), trainer)
+        return list(seen.values())
 
     def phase_reached_block(self, task_id: int, round_: int, phase: Phase) -> ChainEvent:
         """The ``PhaseAdvanced`` event that moved the round into ``phase``; ``LookupError`` if it has not."""

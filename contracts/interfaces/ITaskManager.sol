@@ -239,15 +239,16 @@ interface ITaskManager {
         view
         returns (TrainerEntry memory);
 
-    /// @notice The trainers that committed in a round, in commit order.
-    function getRoundTrainers(uint256 taskId, uint256 round) external view returns (address[] memory);
-
     /// @notice The deadline in force for the task's current phase: its base deadline plus the time paused since
     ///         the phase began.
     function currentDeadline(uint256 taskId) external view returns (uint64);
 
-    /// @notice The bond a trainer commitment reserves in `taskId` now (the task's minimum or the policy floor).
+    /// @notice The bond a trainer commitment reserves in the task's current round: the larger of the task's
+    ///         minimum and the policy floor when the round started (fixed for the round).
     function trainerBond(uint256 taskId) external view returns (uint256);
+
+    /// @notice The trainer bond of round `round` (0 before it starts).
+    function roundTrainerBond(uint256 taskId, uint256 round) external view returns (uint256);
 
     /// @notice The bond an aggregator commitment reserves in `taskId` now.
     function aggregatorBond(uint256 taskId) external view returns (uint256);

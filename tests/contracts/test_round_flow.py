@@ -47,9 +47,15 @@ def test_full_round_three_trainers_with_merkle_rewards(fed, chain):
             commitment=trainer_commitment(trainer, tid, 1, u["digest"], n, u["salt"]),
             bond=100 * 10**18,
         )
-    assert list(tm.getRoundTrainers(tid, 1)) == [t.address for t in samples]
+    committers = [log.event_arguments["trainer"] for log in tm.UpdateCommitted.query("*", start_block=0).itertuples()
+                  if log.event_arguments["taskId"] == tid]
+    assert committers == [t.address for t in samples]  # who committed, in order, is in the events
     e = tm.getTrainerEntry(tid, 1, t0)
-    assert e.status == TR_COMMITTED and e.numSamples == 0 and e.cid == "" and e.bond == 100 * 10**18
+    u0 = fed.update_of(t0, tid, 1, samples[t0])
+    committed = trainer_commitment(t0, tid, 1, u0["digest"], samples[t0], u0["salt"])
+    # one word per trainer-round: the commitment's top 240 bits, the status in the low byte
+    assert bytes(e.commitment) == committed[:30] + b"\0\0"
+    assert e.status == TR_COMMITTED and e.numSamples == 0 and e.bond == 100 * 10**18 == tm.trainerBond(tid)
     assert fed.staking.reservedOf(t0) == 100 * 10**18
     assert fed.round_of(tid).phaseDeadline > chain.pending_timestamp + 60  # the deadline is far away
     rcpt = tm.advance(tid, sender=fed.outsider)
@@ -69,8 +75,8 @@ def test_full_round_three_trainers_with_merkle_rewards(fed, chain):
             updateDigest=u["digest"],
             numSamples=n,
         )
-        e = tm.getTrainerEntry(tid, 1, trainer)
-        assert (e.status, bytes(e.updateDigest), e.numSamples, e.cid) == (TR_REVEALED, u["digest"], n, u["cid"])
+        e = tm.getTrainerEntry(tid, 1, trainer)  # the CID and digest live in the event only
+        assert (e.status, bytes(e.commitment), e.numSamples, e.bond) == (TR_REVEALED, b"\0" * 32, n, 100 * 10**18)
     rcpt = tm.advance(tid, sender=fed.outsider)
     assert_event(rcpt, tm.PhaseAdvanced, taskId=tid, round=1, phase=PH_AGG_COMMIT, deadline=_ts(chain, rcpt) + HOUR)
     assert fed.round_of(tid, 1).drawBlock == rcpt.block_number

@@ -8,6 +8,8 @@ from tests.support.contracts import (
     PH_AGG_REVEAL,
     PH_TRAINER_COMMIT,
     PH_TRAINER_REVEAL,
+    TR_COMMITTED,
+    TR_SLASHED,
     ZERO32,
     aggregator_commitment,
     result_key,
@@ -84,8 +86,9 @@ def test_reveal_update_reverts(fed):
     with reverts_with("ZeroSamples"):
         tm.revealUpdate(tid, u2["cid"], u2["digest"], 0, u2["salt"], sender=t2)
     assert fed.round_of(tid).revealed == 0
-    tm.revealUpdate(tid, "b" * 128, u["digest"], 10, u["salt"], sender=t0)  # the cid is not committed to
-    assert tm.getTrainerEntry(tid, 1, t0).cid == "b" * 128
+    rcpt = tm.revealUpdate(tid, "b" * 128, u["digest"], 10, u["salt"], sender=t0)  # the cid is not committed to
+    assert [log.cid for log in rcpt.decode_logs(tm.UpdateRevealed)] == ["b" * 128]
+    assert tm.getTrainerEntry(tid, 1, t0).numSamples == 10
     with reverts_with("AlreadyRevealed"):
         fed.reveal(tid, t0, 10)
     assert fed.round_of(tid).revealed == 1
@@ -222,3 +225,29 @@ def test_reveal_refuses_more_samples_than_the_task_allows(fed):
     fed.reveal(tid, t0, 500)
     with reverts_with("TooManySamples", maxSamples=500, numSamples=501):
         fed.reveal(tid, t1, 501)
+
+
+def test_a_commitment_cannot_pose_as_a_revealed_word(fed):
+    """Storage packs status, sample count and commitment into one word: a trainer choosing a commitment whose
+    low bits spell "Revealed, 5 samples" is still only committed, and cannot claim, skip the reveal or escape
+    the non-reveal slash."""
+    tm = fed.tm
+    t0, t1 = fed.trainers[:2]
+    tid = fed.create_task(minTrainers=1, maxTrainers=2)
+    forged = ((0xAB << 240) | (5 << 16) | 2).to_bytes(32, "big")  # numSamples 5, status Revealed in the low bits
+    tm.commitUpdate(tid, 1, forged, sender=t0)
+    fed.commit(tid, t1)
+    e = tm.getTrainerEntry(tid, 1, t0)
+    kept = (int.from_bytes(forged, "big") & ~0xFFFF).to_bytes(32, "big")  # the status byte is the contract's
+    assert (e.status, e.numSamples, bytes(e.commitment)) == (TR_COMMITTED, 0, kept)
+    assert fed.round_of(tid).revealed == 0
+    with reverts_with("AlreadyCommitted"):
+        tm.commitUpdate(tid, 1, forged, sender=t0)
+    tm.advance(tid, sender=fed.outsider)
+    with reverts_with("CommitmentMismatch"):  # nothing it can reveal hashes to the forged word
+        tm.revealUpdate(tid, "bafyforged", forged, 5, forged, sender=t0)
+    fed.reveal(tid, t1)
+    tm.advance(tid, sender=fed.outsider)
+    tm.slashNonRevealingTrainer(tid, 1, t0, sender=fed.outsider)
+    e = tm.getTrainerEntry(tid, 1, t0)
+    assert (e.status, e.numSamples, e.bond) == (TR_SLASHED, 0, 0)

@@ -91,7 +91,8 @@ def test_create_task(fed, chain):
     assert r.phaseDeadline == ts + HOUR
     assert (r.committed, r.revealed, r.drawBlock, r.finalizedAt, r.settledAt) == (0, 0, 0, 0, 0)
     assert tm.getRound(1, 2).phase == PH_NONE
-    assert list(tm.getRoundTrainers(1, 1)) == []
+    assert tm.roundTrainerBond(1, 1) == tm.trainerBond(1) == params["minTrainerStake"]  # fixed at the round's start
+    assert tm.roundTrainerBond(1, 2) == 0
 
     # ids count up
     assert fed.create_task() == 2
@@ -247,7 +248,7 @@ def test_views_reject_unknown_tasks(fed):
         view_reverts_with(tm, "getTask", task_id, name="UnknownTask", taskId=task_id)
         view_reverts_with(tm, "getRound", task_id, 1, name="UnknownTask", taskId=task_id)
         view_reverts_with(tm, "getTrainerEntry", task_id, 1, t, name="UnknownTask", taskId=task_id)
-        view_reverts_with(tm, "getRoundTrainers", task_id, 1, name="UnknownTask", taskId=task_id)
+        view_reverts_with(tm, "roundTrainerBond", task_id, 1, name="UnknownTask", taskId=task_id)
         view_reverts_with(tm, "phaseView", task_id, name="UnknownTask", taskId=task_id)
         view_reverts_with(tm, "committeeTerms", task_id, 1, name="UnknownTask", taskId=task_id)
         view_reverts_with(tm, "trainerBond", task_id, name="UnknownTask", taskId=task_id)
