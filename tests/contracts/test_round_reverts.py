@@ -247,7 +247,7 @@ def test_a_commitment_cannot_pose_as_a_revealed_word(fed):
     with reverts_with("CommitmentMismatch"):  # nothing it can reveal hashes to the forged word
         tm.revealUpdate(tid, "bafyforged", forged, 5, forged, sender=t0)
     fed.reveal(tid, t1)
-    tm.advance(tid, sender=fed.outsider)
+    fed.advance_after_deadline(tid)
     tm.slashNonRevealingTrainer(tid, 1, t0, sender=fed.outsider)
     e = tm.getTrainerEntry(tid, 1, t0)
     assert (e.status, e.numSamples, e.bond) == (TR_SLASHED, 0, 0)
