@@ -97,7 +97,7 @@ class Keeper:
         for trainer, score in sorted(details.scores.items()):
             if score != 0 or slasher.isSlashed(task_id, round_, trainer):
                 continue
-            if self.fed.trainer_entry(task_id, round_, trainer).revealed:
+            if self.fed.trainer_entry(task_id, round_, trainer, with_reveal=False).revealed:
                 count += self.attempt(f"slashing rejected trainer {trainer}", slasher.slashRejectedTrainer,
                                       task_id, round_, trainer, tree.proof(trainer))
         return count

@@ -91,7 +91,7 @@ class AggregatorNode:
         """Keeper duty: slash trainers who committed but never revealed (anyone may do this)."""
         count = 0
         for trainer in self.fed.round_trainers(task_id, round_):
-            if self.fed.trainer_entry(task_id, round_, trainer).status == TrainerStatus.COMMITTED:
+            if self.fed.trainer_entry(task_id, round_, trainer, with_reveal=False).status == TrainerStatus.COMMITTED:
                 count += self.keeper.attempt(f"slashing non-revealing trainer {trainer}",
                                              self.fed.tasks.slashNonRevealingTrainer, task_id, round_, trainer)
         return count

@@ -62,7 +62,8 @@ class PrivacyLedger:
         """The records of every earlier round of the task in which we committed (or journaled) an update."""
         out = []
         for r in range(1, before_round):
-            committed = self.reader.trainer_entry(task_id, r, self.address).status != TrainerStatus.NONE
+            entry = self.reader.trainer_entry(task_id, r, self.address, with_reveal=False)
+            committed = entry.status != TrainerStatus.NONE
             pending = self.journal.load(task_id, r)
             if committed or (self.journal.has(task_id, r) and not (pending is not None and pending.withheld)):
                 record = self.record(task_id, r)
@@ -102,7 +103,7 @@ class PrivacyLedger:
         a round trained without DP)."""
         out: dict[int, tuple[float | None, float | None]] = {}
         for r in range(1, up_to_round + 1):
-            if self.reader.trainer_entry(task_id, r, self.address).status == TrainerStatus.NONE:
+            if self.reader.trainer_entry(task_id, r, self.address, with_reveal=False).status == TrainerStatus.NONE:
                 continue
             pending = self.journal.load(task_id, r)
             try:

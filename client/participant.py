@@ -146,7 +146,7 @@ class TrainerNode:
         round_ = task.current_round
         if not open_for(Phase.TRAINER_COMMIT, rnd, self.fed.pending_timestamp()):
             raise NotReady(f"task {task_id} round {round_} is not taking commits (phase {rnd.phase.label})")
-        if self.fed.trainer_entry(task_id, round_, self.address).status != TrainerStatus.NONE:
+        if self.fed.trainer_entry(task_id, round_, self.address, with_reveal=False).status != TrainerStatus.NONE:
             raise NotReady(f"already committed to task {task_id} round {round_}")
         if self.fed.policy is not None and bool(self.fed.policy.paused()):
             until = int(self.fed.policy.pausedUntil())
@@ -242,7 +242,7 @@ class TrainerNode:
     def pending_reveals(self, task_id: int) -> list[int]:
         """Rounds of the task we committed to (journal and chain agree) and have not revealed."""
         return [r for r in self.journal.rounds(task_id)
-                if self.fed.trainer_entry(task_id, r, self.address).status == TrainerStatus.COMMITTED
+                if self.fed.trainer_entry(task_id, r, self.address, with_reveal=False).status == TrainerStatus.COMMITTED
                 and (self.journal.load(task_id, r) or PendingUpdate(task_id, r, "", "", 0, None)).cid]
 
     def reveal_pending(self, task_id: int, echo: Callable[[str], None] = log.info,
@@ -276,7 +276,8 @@ class TrainerNode:
         def open_for_us(task: TaskView, rnd: RoundView) -> bool:
             if not open_for(Phase.TRAINER_COMMIT, rnd, self.fed.pending_timestamp()):
                 return False
-            return self.fed.trainer_entry(task_id, task.current_round, self.address).status == TrainerStatus.NONE
+            entry = self.fed.trainer_entry(task_id, task.current_round, self.address, with_reveal=False)
+            return entry.status == TrainerStatus.NONE
 
         task, _ = wait_for(self.fed, task_id, open_for_us, sender=self.account, poll_seconds=poll, timeout=timeout)
         if task.status != TaskStatus.ACTIVE:

@@ -44,7 +44,7 @@ def release_bonds(fed: Fedchain, account: Any, task_id: int
     now = fed.pending_timestamp()
     released, rounds, waiting = 0, [], []
     for round_ in range(1, fed.task(task_id).current_round + 1):
-        entry = fed.trainer_entry(task_id, round_, address)
+        entry = fed.trainer_entry(task_id, round_, address, with_reveal=False)
         if entry.bond == 0:
             continue
         rnd = fed.round(task_id, round_)

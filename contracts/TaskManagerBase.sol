@@ -265,7 +265,7 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
     }
 
     function _requireNotPaused(IProtocolPolicy pol) internal view {
-        (uint64 until,) = pol.trainerGate();
+        uint64 until = pol.pausedUntil(); // shares a slot with what `_pausedTotal` reads: warm in a commit
         if (block.timestamp < until) revert NewRoundsPaused(until);
     }
 
@@ -281,9 +281,10 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         return r.phaseDeadline + (paused > r.pausedAtEntry ? paused - r.pausedAtEntry : 0);
     }
 
-    function _task(uint256 taskId) internal view returns (TaskInfo storage) {
-        if (taskId == 0 || taskId > taskCount) revert UnknownTask(taskId);
-        return _tasks[taskId];
+    /// @dev A created task (its status shares a slot with its current round: one read for both).
+    function _task(uint256 taskId) internal view returns (TaskInfo storage t) {
+        t = _tasks[taskId];
+        if (t.status == TaskStatus.None) revert UnknownTask(taskId);
     }
 
     function _requireOpen(RoundInfo storage r, Phase expected) internal view {

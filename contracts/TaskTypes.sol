@@ -93,15 +93,17 @@ struct TaskInfo {
 ///         the protocol was paused since the phase began (`pausedAtEntry` is the policy's `pausedTotal` then).
 ///         `roundBudget` is what the round allocated in all (trainers, committee and protocol fee; see the
 ///         RewardVault); `settledAt` is when bonds of the round can be released and rejections no longer slashed.
+///         Field order is storage layout: what a commit or reveal reads and writes (phase, deadline, counters)
+///         shares the first slot.
 struct RoundInfo {
     Phase phase;
     uint64 phaseDeadline;
     uint64 pausedAtEntry;
+    uint32 committed;
+    uint32 revealed;
     uint64 drawBlock;
     uint64 finalizedAt;
     uint64 settledAt;
-    uint32 committed;
-    uint32 revealed;
     bytes32 acceptedKey;
     string resultCid;
     bytes32 resultDigest;

@@ -57,11 +57,11 @@ class RoundView:
     phase: Phase
     phase_deadline: int  # as stored at phase entry; a pause extends it (``ChainReader.phase_view`` has the live one)
     paused_at_entry: int  # ProtocolPolicy.pausedTotal() when the phase began
+    committed: int
+    revealed: int
     draw_block: int  # the block whose hash seeds the committee draw (0 before the aggregator commit phase)
     finalized_at: int
     settled_at: int  # bonds are released and rejection slashes closed from this time on
-    committed: int
-    revealed: int
     accepted_key: bytes
     result_cid: str
     result_digest: bytes
@@ -75,8 +75,8 @@ class RoundView:
     failure_reason: bytes
     failed_phase: Phase
 
-    NAMES = ("phase", "phaseDeadline", "pausedAtEntry", "drawBlock", "finalizedAt", "settledAt", "committed",
-             "revealed", "acceptedKey", "resultCid", "resultDigest", "scoresRoot", "totalWeight", "accepted",
+    NAMES = ("phase", "phaseDeadline", "pausedAtEntry", "committed", "revealed", "drawBlock", "finalizedAt",
+             "settledAt", "acceptedKey", "resultCid", "resultDigest", "scoresRoot", "totalWeight", "accepted",
              "rejected", "accuracyPpm", "lossMicro", "roundBudget", "failureReason", "failedPhase")
 
     @classmethod
@@ -267,11 +267,15 @@ class ChainReader(ABC):
             rnd = replace(rnd, phase_deadline=self.phase_view(task_id).deadline)
         return task, rnd
 
-    def trainer_entry(self, task_id: int, round_: int, trainer: str) -> TrainerEntryView:
-        """The trainer's entry; a revealed one carries its update's CID and digest (one event query more)."""
+    def trainer_entry(self, task_id: int, round_: int, trainer: str, *, with_reveal: bool = True
+                      ) -> TrainerEntryView:
+        """The trainer's entry; a revealed one carries its update's CID and digest (one event query more, skipped
+        with ``with_reveal=False`` where status and bond are all that is needed)."""
         raw = self.call("tasks", "getTrainerEntry", task_id, round_, trainer)
         samples = int(_fields(raw, TrainerEntryView.NAMES)[2])
-        reveal = self.round_reveals(task_id, round_, trainer).get(str(trainer).lower()) if samples else None
+        reveal = None
+        if samples and with_reveal:
+            reveal = self.round_reveals(task_id, round_, trainer).get(str(trainer).lower())
         return TrainerEntryView.from_chain(raw, reveal)
 
     def round_reveals(self, task_id: int, round_: int, trainer: str | None = None) -> dict[str, RevealView]:

@@ -73,7 +73,7 @@ def claimable(reader: ChainReader, store: ContentStore, address: str, max_bytes:
     for task_id in tasks:
         task = reader.task(task_id)
         for round_ in range(1, task.current_round + 1):
-            entry = reader.trainer_entry(task_id, round_, address)
+            entry = reader.trainer_entry(task_id, round_, address, with_reveal=False)
             if entry.status != TrainerStatus.REVEALED:
                 continue
             rnd = reader.round(task_id, round_)

@@ -81,11 +81,6 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     }
 
     /// @inheritdoc IProtocolPolicy
-    function trainerGate() external view returns (uint64, uint256) {
-        return (pausedUntil, minTrainerStake);
-    }
-
-    /// @inheritdoc IProtocolPolicy
     function paused() public view returns (bool) {
         return block.timestamp < pausedUntil;
     }

@@ -36,8 +36,9 @@ interface IProtocolPolicy {
     /// @notice Reason a new task violates the policy (a `TaskParams` field name), or "" when it is allowed.
     function taskViolation(TaskParams calldata params) external view returns (string memory);
 
-    /// @notice What a trainer commit needs now: the pause end (`0` or past = not paused) and the stake floor.
-    function trainerGate() external view returns (uint64 pausedUntil, uint256 minStake);
+    /// @notice End of the current (or last) guardian pause: new commits are refused while
+    ///         `block.timestamp < pausedUntil()`.
+    function pausedUntil() external view returns (uint64);
 
     /// @notice Stake floor for aggregator commits.
     function minAggregatorStake() external view returns (uint256);
