@@ -52,9 +52,18 @@ def collect(start_block: int, addresses: dict[str, str], table: dict) -> dict[st
             contract = by_address.get(str(txn.receiver).lower())
             if contract is None:
                 continue
-            name = table.get((contract, bytes(txn.data[:4])), "0x" + bytes(txn.data[:4]).hex())
+            data = bytes(txn.data)
+            name = table.get((contract, data[:4]), "0x" + data[:4].hex())
+            if name == "claimRewards":  # one row per number of rounds claimed together
+                name += f"[{claimed_rounds(data)}]"
             gas[f"{contract}.{name}"].append(int(receipt.gas_used))
     return gas
+
+
+def claimed_rounds(calldata: bytes) -> int:
+    """The length of ``claimRewards``' ``rounds`` array, read from its ABI-encoded calldata."""
+    offset = int.from_bytes(calldata[4 + 32:4 + 64], "big")
+    return int.from_bytes(calldata[4 + offset:4 + offset + 32], "big")
 
 
 def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
@@ -85,7 +94,7 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     test = data["test"]
     console = Console(quiet=True)
     for r in range(1, rounds):
-        run_round(fed, task_id, r, nodes, aggs, console, test)
+        run_round(fed, task_id, r, nodes, aggs, console, test, settle=False)  # claims are measured below
     # last round: one trainer commits and never reveals (slashed), one reveals garbage (rejected, slashed)
     for node in nodes[:-1]:
         node.train_and_commit(task_id)
@@ -102,6 +111,11 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
     while fed.task(task_id).current_round == rounds:
         if not any([a.step(task_id) for a in aggs]):
             chain.mine(timestamp=int(chain.blocks.head.timestamp) + cfg.phase_seconds + 1)
+    for r in range(1, rounds + 1):  # the fee first, so that no claim below carries a round's one-off fee transfer
+        fed.vault.collectFee(task_id, r, sender=people.deployer)
+    single = nodes[0]  # claims each round alone (claimReward); the others all their rounds in one claimRewards
+    for claim in single.claimable(task_id):
+        fed.vault.claimReward(task_id, claim.round, claim.score, claim.weight, claim.proof, sender=single.account)
     for node in nodes:
         node.settle(task_id)
     for agg in aggs:
@@ -126,6 +140,38 @@ def scenario(trainers: int, rounds: int) -> tuple[int, dict[str, str]]:
                  "AggregatorCommittee": fed.committee.address, "RewardVault": fed.vault.address,
                  "RejectionSlasher": fed.rejection_slasher.address, "TaskRetention": fed.retention.address}
     return start, addresses
+
+
+FLOOR_PER_TX = 21_000 + 22_100  # a transaction's base cost plus one new storage slot
+FLAT_TOLERANCE = 1.05  # "flat in N": at most 5% more gas with twice the trainers
+AGGREGATOR_TXS = ("AggregatorCommittee.draw", "AggregatorCommittee.commitAggregate",
+                  "AggregatorCommittee.revealAggregate", "TaskManager.advance")
+
+
+def targets(rows: dict, doubled: dict | None, trainers: int) -> list[dict]:
+    """Issue 18's gas targets against the measured rows (``doubled``: the same scenario with twice the
+    trainers), each with its value and ``met``."""
+    out = []
+    commit, reveal = rows["TaskManager.commitUpdate"]["mean"], rows["TaskManager.revealUpdate"]["mean"]
+    out.append({"target": "commit + reveal per trainer-round <= 100,000", "value": commit + reveal,
+                "floor": 2 * FLOOR_PER_TX, "met": commit + reveal <= 100_000})
+    single = rows.get("RewardVault.claimReward", {}).get("mean")
+    if single:
+        out.append({"target": "a claim (claimReward, bond released) <= 50,000", "value": single,
+                    "met": single <= 50_000})
+    for name, row in rows.items():
+        if name.startswith("RewardVault.claimRewards[") and single:
+            k = int(name.split("[")[1].rstrip("]"))
+            if k > 1:
+                per = row["mean"] // k
+                out.append({"target": f"claimRewards over {k} rounds: per round < one claimReward", "value": per,
+                            "met": per < single})
+    for name in AGGREGATOR_TXS if doubled else ():
+        if name in rows and name in doubled:
+            ratio = doubled[name]["max"] / rows[name]["max"]
+            out.append({"target": f"{name} flat in trainers: max gas at {2 * trainers} / at {trainers} "
+                                  f"<= {FLAT_TOLERANCE}", "value": round(ratio, 3), "met": ratio <= FLAT_TOLERANCE})
+    return out
 
 
 PROTOCOL_CONTRACTS = ("FedToken", "Staking", "TaskManager", "AggregatorCommittee", "RewardVault", "RejectionSlasher",
@@ -172,12 +218,14 @@ def governance_scenario() -> tuple[int, dict[str, str]]:
 
 @click.command()
 @click.option("--trainers", default=5, show_default=True)
-@click.option("--rounds", default=2, show_default=True)
+@click.option("--rounds", default=3, show_default=True)
 @click.option("--governance/--no-governance", default=True, show_default=True,
               help="Also measure the DAO: propose, castVote, queue, execute, delegate, pause.")
+@click.option("--flat/--no-flat", default=True, show_default=True,
+              help="Also run the scenario with twice the trainers, to check the aggregator's gas is flat in N.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--markdown", "markdown", type=click.Path(dir_okay=False), help="Also write the table as Markdown.")
-def main(trainers: int, rounds: int, governance: bool, as_json: bool, markdown: str | None) -> None:
+def main(trainers: int, rounds: int, governance: bool, flat: bool, as_json: bool, markdown: str | None) -> None:
     """Print min/mean/max gas per contract function over a full local run."""
     from fedchain.config import ensure_tool_paths
 
@@ -193,19 +241,27 @@ def main(trainers: int, rounds: int, governance: bool, as_json: bool, markdown: 
     with networks.parse_network_choice("ethereum:local:foundry"):
         start, addresses = scenario(trainers, rounds)
         gas = collect(start, addresses, selectors(contracts_project()))
+        doubled = None
+        if flat:
+            start2, addresses2 = scenario(2 * trainers, rounds)
+            measured = collect(start2, addresses2, selectors(contracts_project()))
+            doubled = {k: {"max": max(v)} for k, v in measured.items()}
         if governance:
             gov_start, gov_addresses = governance_scenario()
             for name, values in collect(gov_start, gov_addresses, selectors(contracts_project())).items():
                 gas.setdefault(name, []).extend(values)
-    exercised = set(gas)
+    exercised = {name.split("[")[0] for name in gas}
     missing = sorted({f"{c}.{n}" for (c, _), n in selectors(contracts_project()).items()} - exercised)
     rows = {k: {"calls": len(v), "min": min(v), "mean": int(statistics.mean(v)), "max": max(v)}
             for k, v in sorted(gas.items())}
+    goals = targets(rows, doubled, trainers)
     if markdown:
-        Path(markdown).write_text(markdown_table(rows, missing, trainers, rounds))
+        Path(markdown).write_text(markdown_table(rows, missing, trainers, rounds, goals))
     if as_json:
-        click.echo(json.dumps({"functions": rows, "not_exercised": missing}, indent=2))
+        click.echo(json.dumps({"targets": goals, "functions": rows, "not_exercised": missing}, indent=2))
         return
+    for goal in goals:
+        click.echo(f"{'met    ' if goal['met'] else 'NOT MET'} {goal['target']}: {goal['value']:,}")
     click.echo(f"gas per function ({trainers} trainers, {rounds} rounds)")
     click.echo(f"{'function':<44}{'calls':>6}{'min':>10}{'mean':>10}{'max':>10}")
     for name, row in rows.items():
@@ -213,11 +269,17 @@ def main(trainers: int, rounds: int, governance: bool, as_json: bool, markdown: 
     click.echo("not exercised by this scenario (admin paths, covered by tests/contracts): " + ", ".join(missing))
 
 
-def markdown_table(rows: dict, missing: list[str], trainers: int, rounds: int) -> str:
+def markdown_table(rows: dict, missing: list[str], trainers: int, rounds: int, goals: list[dict]) -> str:
     lines = [f"# Gas per function\n\n`make gas` on a local anvil: {trainers} trainers, {rounds} rounds, a 2-of-3 drawn "
-             "committee, one non-revealing and one rejected trainer, claims, the committee's share, a 1% fee, "
-             "settlement, sweeping and reclaiming (bench/gas_report.py). Absolute gas: no baseline to divide by.\n",
-             "| function | calls | min | mean | max |", "|---|---:|---:|---:|---:|"]
+             "committee, one non-revealing and one rejected trainer, claims (one trainer claims each round alone, "
+             "the others all their rounds in one `claimRewards[k]`), the committee's share, a 1% fee, "
+             "settlement, sweeping and reclaiming (bench/gas_report.py). Absolute gas; the floor of a transaction "
+             f"that writes one new slot is {FLOOR_PER_TX:,}. The aggregator rows are compared with the same "
+             f"scenario at {2 * trainers} trainers.\n",
+             "## Targets (issue 18)\n", "| target | measured | floor | met |", "|---|---:|---:|---|"]
+    lines += [f"| {g['target']} | {g['value']:,} | {g.get('floor', '') and format(g['floor'], ',')} | "
+              f"{'yes' if g['met'] else '**no**'} |" for g in goals]
+    lines += ["\n## Every function\n", "| function | calls | min | mean | max |", "|---|---:|---:|---:|---:|"]
     lines += [f"| `{name}` | {r['calls']} | {r['min']:,} | {r['mean']:,} | {r['max']:,} |" for name, r in rows.items()]
     lines.append(f"\nNot exercised by the scenario (admin paths, covered by tests/contracts): {', '.join(missing)}\n")
     return "\n".join(lines)

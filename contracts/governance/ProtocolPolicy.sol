@@ -28,16 +28,17 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     uint32 public minAggregatorQuorum = 2;
     /// @notice Largest `aggregatorQuorum` a new task may choose.
     uint32 public maxAggregatorQuorum = 64;
-    /// @notice Longest single pause the guardian may impose, and the cooldown after each pause.
-    uint64 public maxPauseDuration;
+    /// @notice Earliest time the guardian may pause again.
+    uint64 public nextPauseAllowedAt;
+    // The pause clock shares one slot: every trainer commit and reveal reads it (`pausedTotal`, `pausedUntil`).
     /// @notice End of the current (or last) pause; paused while `block.timestamp < pausedUntil`.
     uint64 public pausedUntil;
     /// @notice Start of the current (or last) pause.
     uint64 public pauseStart;
     /// @notice Seconds paused in all pauses before the current (or last) one.
     uint64 public pausedBefore;
-    /// @notice Earliest time the guardian may pause again.
-    uint64 public nextPauseAllowedAt;
+    /// @notice Longest single pause the guardian may impose, and the cooldown after each pause.
+    uint64 public maxPauseDuration;
     /// @notice Whether `keccak256(bytes(strategy))` is on the allowlist.
     mapping(bytes32 strategyHash => bool) public strategyAllowedHash;
 

@@ -173,7 +173,7 @@ def run_demo(cfg: DemoConfig, console: Console, store: ContentStore | None = Non
 
 
 def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNode],
-              aggregators: list[AggregatorNode], console: Console, test: tuple) -> dict:
+              aggregators: list[AggregatorNode], console: Console, test: tuple, *, settle: bool = True) -> dict:
     start_block = chain.blocks.height + 1
     started = time.monotonic()
     trained_before = sum(t.training_seconds for t in trainers)
@@ -203,7 +203,7 @@ def run_round(fed: Fedchain, task_id: int, round_: int, trainers: list[TrainerNo
         node.keeper.settle_recent(task_id)
     rnd = fed.round(task_id, round_)
     rewards = {t.address: sum(c.reward for c in t.claimable(task_id)) for t in trainers}
-    for trainer in trainers:
+    for trainer in trainers if settle else ():
         trainer.settle(task_id)
     seconds = time.monotonic() - started
     training = sum(t.training_seconds for t in trainers) - trained_before
