@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc-bin
 export SE_OFFLINE := true
 
-.PHONY: setup node python compile demo test test-fast lint gas bench-ipfs bench-backend postgres chromium clean
+.PHONY: setup node python compile demo test test-fast lint gas bench-flower bench-ipfs bench-backend postgres chromium clean
 
 setup: python node compile postgres chromium
 
@@ -60,6 +60,9 @@ lint:
 
 gas: setup
 	$(BIN)/python bench/gas_report.py --markdown bench/results/gas.md
+
+bench-flower: setup ## round time and accuracy against Flower 1.42 on the same task (creates .flwr-venv/ once)
+	$(BIN)/python bench/vs_flower.py --markdown bench/results/vs_flower.md
 
 bench-ipfs: setup ## KuboStore vs raw HTTP throughput (10 MB, 200 MB) against a local js-ipfs node
 	$(BIN)/python bench/ipfs_throughput.py

@@ -130,8 +130,8 @@ def summarize(runs: list[dict], rounds: int) -> dict:
 
 def markdown(summary: dict, seeds: int, trainers: int) -> str:
     lines = ["# fedchain vs Flower 1.42: round time and accuracy\n",
-             f"`make bench-flower` (bench/vs_flower.py) on this machine: digits, {trainers} trainers, Dirichlet({ALPHA}) "
-             f"split, {ARCHITECTURE}, {EPOCHS} local epoch of SGD (lr {LR}, batch {BATCH}), FedAvg; means over "
+             f"`make bench-flower` (bench/vs_flower.py) on this machine: digits, {trainers} trainers, "
+             f"Dirichlet({ALPHA}) split, {ARCHITECTURE}, {EPOCHS} local epoch of SGD (lr {LR}, batch {BATCH}), FedAvg; means over "
              f"{seeds} seed(s), both in the same run on the same shards and initial weights. Flower's first round "
              "includes Ray's start-up; fedchain's set-up (deploy, stake, publish, create the task) took "
              f"{summary['fedchain_setup_seconds']:.1f} s and is not in its first round.\n",

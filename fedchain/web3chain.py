@@ -9,8 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic
+from eth_utils.abi import get_abi_output_types
 from web3 import Web3
+from web3._utils.abi import map_abi_data
 from web3._utils.events import get_event_data
+from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
+from web3.exceptions import ContractLogicError
 
 from fedchain.chainview import ChainEvent, ChainReader
 from fedchain.config import REPO_ROOT
@@ -92,6 +96,51 @@ def named(abi_param: dict[str, Any], value: Any) -> Any:
     return value
 
 
+def view_call(contract: Any, function: str, args: tuple, block: int | None = None) -> Any:
+    """A web3 view call at ``block`` (falls back to the latest state where the node has pruned history); struct
+    outputs as dicts of their Solidity names, several outputs as a tuple."""
+    fn = getattr(contract.functions, function)(*(_argument(a) for a in args))
+    outputs = fn.abi.get("outputs", [])
+    call = {"to": contract.address, "data": fn._encode_transaction_data()}
+    if block is None:
+        raw = _eth_call(contract.w3, call, "latest")
+    else:
+        try:
+            raw = _eth_call(contract.w3, call, hex(int(block)))
+        except Exception:  # noqa: BLE001 - non-archive nodes refuse old state; latest is the next best
+            raw = _eth_call(contract.w3, call, "latest")
+    types = get_abi_output_types(fn.abi)
+    value = map_abi_data(BASE_RETURN_NORMALIZERS, types, contract.w3.codec.decode(types, raw))
+    if len(outputs) == 1:
+        value = value[0]
+        return named(outputs[0], value)
+    return tuple(named(o, v) for o, v in zip(outputs, value, strict=True))
+
+
+def _eth_call(w3: Web3, call: dict[str, Any], block: str) -> bytes:
+    """One ``eth_call`` request, without web3's middleware (which adds a chain-id request or two per call)."""
+    reply = w3.provider.make_request("eth_call", [call, block])
+    error = reply.get("error")
+    if error:
+        data = error.get("data")
+        raise ContractLogicError(f"view call reverted: {error.get('message', error)}",
+                                 data=data if isinstance(data, str) else None)
+    return bytes.fromhex(str(reply["result"])[2:])
+
+
+def _argument(value: Any) -> Any:
+    """Accounts and lower-case addresses as the checksummed strings web3 wants."""
+    address = getattr(value, "address", None)
+    if address is not None:
+        return Web3.to_checksum_address(str(address))
+    if isinstance(value, str) and len(value) == 42 and value.startswith("0x"):
+        try:
+            return Web3.to_checksum_address(value)
+        except ValueError:
+            return value
+    return value
+
+
 class Web3Chain(ChainReader):
     """Logs and view calls for one deployment on one JSON-RPC endpoint."""
 
@@ -114,20 +163,8 @@ class Web3Chain(ChainReader):
 
     # --- ChainReader ----------------------------------------------------------------------------------
     def call(self, role: str, function: str, *args: Any, block: int | None = None) -> Any:
-        """A view call at ``block`` (falls back to the latest state where the node has pruned history); struct
-        outputs as dicts of their Solidity names."""
-        fn = getattr(self.contracts[role].functions, function)(*args)
-        outputs = fn.abi.get("outputs", [])
-        if block is None:
-            value = fn.call()
-        else:
-            try:
-                value = fn.call(block_identifier=block)
-            except Exception:  # noqa: BLE001 - non-archive nodes refuse old state; latest is the next best
-                value = fn.call()
-        if len(outputs) == 1:
-            return named(outputs[0], value)
-        return tuple(named(o, v) for o, v in zip(outputs, value, strict=True))
+        """A view call at ``block`` (see ``view_call``)."""
+        return view_call(self.contracts[role], function, args, block)
 
     def events(self, role: str, name: str, from_block: int, to_block: int | None = None,
                filters: Mapping[str, Any] | None = None) -> list[ChainEvent]:
