@@ -4,7 +4,8 @@ share one), so it imports nothing from fedchain.
 Reads the task that vs_flower.py exported (``task.npz``: every trainer's shard, the test set, the initial weights
 in ``state_dict`` order, the MLP's layer sizes and the local-training settings), runs it through Flower's
 simulation (Ray backend, FedAvg weighted by examples, centralized evaluation after every round) and prints one JSON
-line: per-round accuracy and the wall time at which each round's evaluation finished.
+line: per-round accuracy and the wall time at which each round's evaluation finished. A third argument ``equal``
+makes every update weigh the same (FedAvg over clients instead of examples), as fedchain's attested weights do.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch import nn
 
 TASK = dict(np.load(sys.argv[1]).items())  # plain arrays: Ray ships them to the client actors with client_fn
 ROUNDS = int(sys.argv[2])
+EQUAL = len(sys.argv) > 3 and sys.argv[3] == "equal"  # every update weighs the same, as fedchain's attested weights
 SIZES = [int(s) for s in TASK["sizes"]]
 LR, BATCH, EPOCHS, SEED = float(TASK["lr"]), int(TASK["batch"]), int(TASK["epochs"]), int(TASK["seed"])
 CLIENTS = int(TASK["clients"])
@@ -74,7 +76,7 @@ class Trainer(NumPyClient):
                 opt.zero_grad(set_to_none=True)
                 loss_fn(net(self.x[idx]), self.y[idx]).backward()
                 opt.step()
-        return arrays(net), len(self.y), {}
+        return arrays(net), 1 if EQUAL else len(self.y), {}
 
 
 def client_fn(context: Context):  # noqa: ANN201

@@ -83,13 +83,15 @@ def fedchain_run(seed: int, rounds: int, trainers: int, export: Path) -> dict:
     console = Console(quiet=True)
     rows = [run_round(fed, task_id, r, nodes, aggs, console, data["test"]) for r in range(1, rounds + 1)]
     return {"setup_seconds": setup_seconds, "seconds": [r["seconds"] for r in rows],
-            "accuracy": [r["test_accuracy"] for r in rows], "time_split": [r["time_split"] for r in rows]}
+            "accuracy": [r["test_accuracy"] for r in rows], "time_split": [r["time_split"] for r in rows],
+            "accepted": [r["accepted"] for r in rows], "rejected": [r["rejected"] for r in rows]}
 
 
-def flower_run(python: Path, export: Path, rounds: int) -> dict:
-    """The same task through Flower's simulation, in its own virtualenv and process."""
+def flower_run(python: Path, export: Path, rounds: int, weighting: str = "examples") -> dict:
+    """The same task through Flower's simulation, in its own virtualenv and process; ``weighting`` "equal" weighs
+    every update the same (what fedchain's attested weights do), "examples" by its sample count (Flower's FedAvg)."""
     env = {**os.environ, "RAY_DEDUP_LOGS": "0", "PYTHONWARNINGS": "ignore"}
-    out = subprocess.run([str(python), str(ROOT / "bench" / "flower_side.py"), str(export), str(rounds)],
+    out = subprocess.run([str(python), str(ROOT / "bench" / "flower_side.py"), str(export), str(rounds), weighting],
                          capture_output=True, text=True, env=env, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(f"the Flower run failed:\n{out.stderr[-3000:]}")
@@ -110,6 +112,7 @@ def summarize(runs: list[dict], rounds: int) -> dict:
 
     fc_s, fl_s = per_round("fedchain", "seconds"), per_round("flower", "seconds")
     fc_a, fl_a = per_round("fedchain", "accuracy"), per_round("flower", "accuracy")
+    fe_a = per_round("flower_equal", "accuracy")
     later_fc, later_fl = _mean(fc_s[1:]), _mean(fl_s[1:])
     targets = [
         {"target": "mean round after the first <= 3x Flower's", "fedchain": later_fc, "flower": later_fl,
@@ -122,7 +125,8 @@ def summarize(runs: list[dict], rounds: int) -> dict:
     split = {k: _mean([_mean([s[k] for s in run["fedchain"]["time_split"][1:]]) for run in runs])
              for k in ("training", "aggregation", "chain")}
     return {"rounds": [{"round": r + 1, "fedchain_seconds": fc_s[r], "flower_seconds": fl_s[r],
-                        "ratio": fc_s[r] / fl_s[r], "fedchain_accuracy": fc_a[r], "flower_accuracy": fl_a[r]}
+                        "ratio": fc_s[r] / fl_s[r], "fedchain_accuracy": fc_a[r], "flower_accuracy": fl_a[r],
+                        "flower_equal_accuracy": fe_a[r]}
                        for r in range(rounds)],
             "targets": targets, "fedchain_split_after_first": split,
             "fedchain_setup_seconds": _mean([run["fedchain"]["setup_seconds"] for run in runs])}
@@ -131,9 +135,10 @@ def summarize(runs: list[dict], rounds: int) -> dict:
 def markdown(summary: dict, seeds: int, trainers: int) -> str:
     lines = ["# fedchain vs Flower 1.42: round time and accuracy\n",
              f"`make bench-flower` (bench/vs_flower.py) on this machine: digits, {trainers} trainers, "
-             f"Dirichlet({ALPHA}) split, {ARCHITECTURE}, {EPOCHS} local epoch of SGD (lr {LR}, batch {BATCH}), FedAvg; means over "
-             f"{seeds} seed(s), both in the same run on the same shards and initial weights. Flower's first round "
-             "includes Ray's start-up; fedchain's set-up (deploy, stake, publish, create the task) took "
+             f"Dirichlet({ALPHA}) split, {ARCHITECTURE}, {EPOCHS} local epoch of SGD (lr {LR}, batch {BATCH}), "
+             f"FedAvg; means over {seeds} seed(s), both in the same run on the same shards and initial weights. "
+             "Flower's first round includes Ray's start-up; fedchain's set-up (deploy, stake, publish, create the "
+             "task) took "
              f"{summary['fedchain_setup_seconds']:.1f} s and is not in its first round.\n",
              "## Targets\n", "| target | fedchain | Flower | ratio / difference | met |", "|---|---:|---:|---:|---|"]
     for t in summary["targets"]:
@@ -145,10 +150,15 @@ def markdown(summary: dict, seeds: int, trainers: int) -> str:
     s = summary["fedchain_split_after_first"]
     lines += [f"\nWhere a fedchain round after the first goes (mean): training {s['training']:.2f} s, aggregation "
               f"{s['aggregation']:.2f} s, chain (transactions, receipts, uploads, polling) {s['chain']:.2f} s.\n",
-              "## Per round\n", "| round | fedchain s | Flower s | ratio | fedchain acc | Flower acc |",
-              "|---:|---:|---:|---:|---:|---:|"]
+              "fedchain weighs every accepted update the same (attested weights: a claimed sample count is "
+              "unverifiable, so it buys nothing; see aggregator/weights.py), while Flower's FedAvg weighs by "
+              "examples. The last column is Flower with equal weights, the same rule as fedchain's: it separates "
+              "the cost of that rule on this size-skewed split from everything else.\n",
+              "## Per round\n", "| round | fedchain s | Flower s | ratio | fedchain acc | Flower acc | "
+              "Flower acc, equal weights |", "|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['round']} | {r['fedchain_seconds']:.2f} | {r['flower_seconds']:.2f} | {r['ratio']:.1f}x | "
-              f"{100 * r['fedchain_accuracy']:.1f}% | {100 * r['flower_accuracy']:.1f}% |" for r in summary["rounds"]]
+              f"{100 * r['fedchain_accuracy']:.1f}% | {100 * r['flower_accuracy']:.1f}% | "
+              f"{100 * r['flower_equal_accuracy']:.1f}% |" for r in summary["rounds"]]
     return "\n".join(lines) + "\n"
 
 
@@ -181,7 +191,8 @@ def main() -> None:
             print(f"seed {seed}: fedchain ...", file=sys.stderr)
             fedchain = fedchain_run(seed, args.rounds, args.trainers, export)
             print(f"seed {seed}: Flower ...", file=sys.stderr)
-            runs.append({"seed": seed, "fedchain": fedchain, "flower": flower_run(python, export, args.rounds)})
+            runs.append({"seed": seed, "fedchain": fedchain, "flower": flower_run(python, export, args.rounds),
+                         "flower_equal": flower_run(python, export, args.rounds, "equal")})
     summary = summarize(runs, args.rounds)
     summary["runs"] = runs
     if args.markdown:
