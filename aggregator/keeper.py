@@ -38,11 +38,13 @@ class Keeper:
     def attempt(self, description: str, method: Callable[..., Any], *args: Any) -> int:
         """Send one keeper transaction; 1 if it went through, 0 if it reverted (e.g. another keeper was first)."""
         try:
-            method(*args, sender=self.account)
-            return 1
+            _, why = self.fed.try_send(method, *args, sender=self.account)
         except ContractLogicError as exc:
-            log.info("%s not done: %s", description, self.fed.explain_revert(exc))
+            why = self.fed.explain_revert(exc)
+        if why is not None:
+            log.info("%s not done: %s", description, why)
             return 0
+        return 1
 
     def slash_aggregators(self, task_id: int, round_: int, rnd: RoundView) -> int:
         """Slash committee members that did not reveal or revealed a result other than the accepted one."""

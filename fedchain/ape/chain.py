@@ -200,7 +200,7 @@ class Fedchain(ChainReader):
             pause = min(0.1, pause * 2)
         if int(receipt["status"], 16) != 1:
             return None, f"mined and reverted ({tx_hash})"
-        return chain.provider.get_receipt(tx_hash), None
+        return LazyReceipt(tx_hash), None
 
     def try_send(self, method: Any, *args: Any, sender: Any, timeout: float = 120.0) -> tuple[Any, str | None]:
         """Send where losing a race is expected: ``(receipt, None)``, or ``(None, why)`` when the transaction would
@@ -209,12 +209,31 @@ class Fedchain(ChainReader):
         estimate, data = self.preflight(method, args, sender)
         if estimate is None:
             return None, f"would revert ({self.revert_decoder().signature(data or b'')})"
+        key = getattr(sender, "private_key", None)
+        if key and is_local_network():
+            return self._send_signed(method, args, sender, key, estimate, timeout)
         signed = method.as_transaction(*args, sender=sender, gas=estimate + estimate // 4 + 20_000, sign=True)
         tx_hash = w3.eth.send_raw_transaction(signed.serialize_transaction())
         status = int(w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)["status"])
         if status != 1:
             return None, f"mined and reverted ({_hex(tx_hash)})"
         return chain.provider.get_receipt(_hex(tx_hash)), None
+
+
+class LazyReceipt:
+    """A mined, successful transaction's receipt, fetched through ape (events decoded, ...) only when used: most
+    callers of a hot-path send need nothing from it."""
+
+    def __init__(self, tx_hash: str) -> None:
+        self.txn_hash = tx_hash
+        self._receipt: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_receipt":
+            raise AttributeError(name)
+        if self._receipt is None:
+            self._receipt = chain.provider.get_receipt(self.txn_hash)
+        return getattr(self._receipt, name)
 
 
 def _rpc(provider: Any, name: str, params: list) -> Any:
