@@ -151,19 +151,33 @@ def create(account: Any, path: str, dry_run: bool, store: str | None, as_json: b
 
 @task.command("reveal-keys", cls=ConnectedProviderCommand)
 @account_option()
+@store_option
 @click.argument("task_id", type=click.IntRange(1))
 @click.option("--watch", is_flag=True, help="Keep publishing each round's key when due, until the task completes.")
 @click.option("--poll", type=click.FloatRange(0.1), default=2.0, show_default=True, help="Seconds between checks.")
-def reveal_keys(account: Any, task_id: int, watch: bool, poll: float) -> None:
+def reveal_keys(account: Any, store: str | None, task_id: int, watch: bool, poll: float) -> None:
     """Publish the keys of a sealed validation set: each round's, once its trainers can no longer commit or
-    reveal (the task's sponsor only; the keys are those `task create` saved)."""
+    reveal (the task's sponsor only; the keys are those `task create` saved, checked against the sealed file's key
+    hashes before any is sent)."""
     import time
 
+    from fedchain.codec import CodecError
+    from fedchain.config import settings
+    from fedchain.errors import FedchainError
     from fedchain.protocol import TaskStatus
-    from sponsor.keys import load_keys, publish_due_keys
+    from fedchain.sealed import read_sealed
+    from sponsor.keys import check_keys, load_keys, publish_due_keys
 
     fed = _connect()
-    keys = load_keys(fed.task(task_id).spec.validation_digest)
+    spec = fed.task(task_id).spec
+    keys = load_keys(spec.validation_digest)
+    blob = open_content_store(store).get(spec.validation_cid, sha256=spec.validation_digest,
+                                         max_bytes=settings().max_model_bytes)
+    try:
+        sealed = read_sealed(blob, len(blob))
+    except CodecError as exc:
+        raise FedchainError(f"task {task_id}'s validation set is not a sealed file ({exc}): it has no keys") from None
+    check_keys(keys, sealed.key_hashes)
     while True:
         for round_ in publish_due_keys(fed, account, task_id, keys):
             click.echo(f"task {task_id}: published the validation key of round {round_}")

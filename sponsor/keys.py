@@ -53,6 +53,20 @@ def load_keys(digest: bytes, path: Path | None = None) -> list[bytes]:
     return keys
 
 
+def check_keys(keys: list[bytes], key_hashes: tuple[bytes, ...]) -> None:
+    """``FedchainError`` unless ``keys`` are exactly the keys whose hashes the sealed file lists: a wrong key put
+    on chain cannot be taken back, and the committee could not score its round."""
+    from fedchain.sealed import key_hash
+
+    if len(keys) != len(key_hashes):
+        raise FedchainError(f"the keys file holds {len(keys)} key(s) but the sealed validation set has "
+                            f"{len(key_hashes)} section(s): it is not this set's keys file")
+    for index, (key, expected) in enumerate(zip(keys, key_hashes, strict=True)):
+        if key_hash(key) != expected:
+            raise FedchainError(f"key {index} of the keys file does not open section {index} of the sealed "
+                                "validation set: the keys file was altered or belongs to another file")
+
+
 def publish_due_keys(fed: Any, account: Any, task_id: int, keys: list[bytes]) -> list[int]:
     """Publish the current round's key when the round is in an aggregator phase (its trainers done, its committee
     at work) and its key is not on chain yet; returns the rounds published. A round past its reveal deadline is

@@ -68,3 +68,19 @@ def test_hostile_sealed_files_are_codec_errors() -> None:
     blob = _sealed_file({"sections": 1, "key_hashes": [key_hash(b"k" * 32).hex()]})
     with pytest.raises(CodecError):  # the right key, but the section is not a dataset
         read_sealed(blob).open(1, b"k" * 32)
+
+
+def test_a_sponsors_keys_are_checked_against_the_sealed_file_before_publishing() -> None:
+    from fedchain.errors import FedchainError
+    from sponsor.keys import check_keys
+
+    blob, keys = seal_dataset(X, Y, "val", 3)
+    hashes = read_sealed(blob).key_hashes
+    check_keys(keys, hashes)  # the right keys pass
+    with pytest.raises(FedchainError, match="key 1 of the keys file does not open section 1"):
+        check_keys([keys[0], keys[2], keys[1]], hashes)
+    with pytest.raises(FedchainError, match="holds 2 key"):
+        check_keys(keys[:2], hashes)
+    _, other = seal_dataset(X, Y, "val", 3)
+    with pytest.raises(FedchainError, match="key 0"):
+        check_keys(other, hashes)

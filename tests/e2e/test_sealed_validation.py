@@ -3,6 +3,7 @@ are done, the committee waits for them, and every round is scored on its own sec
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 
@@ -56,6 +57,14 @@ def test_a_sealed_validation_set_is_opened_round_by_round(fedchain_home, tmp_pat
     [line] = error_lines(fails([FEDCHAIN, "task", "reveal-keys", str(task_id), *ON, "--account", "TEST::2"],
                                elsewhere))
     assert "no validation keys" in line and "not sealed" in line, line
+    # a keys file whose keys do not open the sealed file's sections is refused before anything is sent
+    swapped = tmp_path / "other-home" / "validation-keys" / f"{spec.validation_digest.hex()}.json"
+    swapped.parent.mkdir()
+    swapped.write_text(json.dumps({"sealed_sha256": spec.validation_digest.hex(), "keys": [keys[1].hex(),
+                                                                                          keys[0].hex()]}))
+    [line] = error_lines(fails([FEDCHAIN, "task", "reveal-keys", str(task_id), *ON, "--account", "TEST::2",
+                                "--store", f"local:{fedchain_home / 'store'}"], elsewhere))
+    assert "key 0 of the keys file does not open section 0" in line, line
 
     for who, index, amount, stake in ((agg, 3, 200, 150), (t1, 4, 60, 50), (t2, 5, 60, 50)):
         run([FEDCHAIN, "token", "transfer", who.address, str(amount), *ON, "--account", "TEST::2"], env)
