@@ -7,6 +7,7 @@ it lets go; an operator may keep more (``RetentionPolicy.at_least``), never less
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,9 @@ class RetentionPolicy:
 
     @classmethod
     def from_chain(cls, raw: Any) -> RetentionPolicy:
-        """From TaskRetention's ``Retention`` struct (a tuple or an ape struct)."""
+        """From TaskRetention's ``Retention`` struct (a tuple, an ape struct, or a dict of its field names)."""
+        if isinstance(raw, Mapping):
+            raw = [raw[name] for name in ("modelRounds", "updateRounds", "keepRejected", "keepValidation")]
         models, updates, rejected, validation = (raw[i] for i in range(4))
         return cls(None if int(models) == KEEP_ALL else int(models),
                    None if int(updates) == KEEP_ALL else int(updates), bool(rejected), bool(validation))

@@ -125,7 +125,7 @@ def test_every_list_filter_and_page(world, client):
     assert [r["round"] for r in second["items"]] == [2] and second["total"] == 2
     # contribution status, as the chain's trainer entries say (3 = claimed)
     for status, code in (("claimed", 3), ("revealed", 2), ("slashed", 4)):
-        expected = sorted((r, t.lower()) for r in (1, 2) for t in tasks.getRoundTrainers(f.task_id, r)
+        expected = sorted((r, t.lower()) for r in (1, 2) for t in f.fed.round_trainers(f.task_id, r)
                           if tasks.getTrainerEntry(f.task_id, r, t).status == code)
         page = client.get("/contributions", params={"status": status, "limit": 500}).json()
         assert sorted((c["round"], c["trainer"]) for c in page["items"]) == expected

@@ -156,8 +156,8 @@ def test_contribution_epsilon_is_the_trainers_reported_local_epsilon(dp_world):
     assert len(contributions) == 6  # 2 trainers x 3 rounds
     spent: dict[str, list[float]] = {}
     for c in contributions:
-        entry = f.fed.tasks.getTrainerEntry(f.task_id, c["round"], c["trainer"])
-        manifest = fetch_manifest(f.store, entry.cid, bytes(entry.updateDigest), 1 << 26)
+        entry = f.fed.trainer_entry(f.task_id, c["round"], c["trainer"])  # CID and digest from the reveal event
+        manifest = fetch_manifest(f.store, entry.cid, entry.update_digest, 1 << 26)
         assert c["epsilon"] == manifest.epsilon_spent and 0 < c["epsilon"] <= LOCAL_EPSILON
         assert c["local_dp"] is True
         spent.setdefault(c["trainer"], []).append(c["epsilon"])

@@ -76,7 +76,7 @@ def assert_api_equals_chain(base: str, rpc: str, trainers: int) -> None:
     chain_task = source.call("tasks", "getTask", 1)
     assert tasks[0]["global_model_cid"] == chain_task["globalModelCid"] and tasks[0]["status"] == "completed"
     contributions = api_items(base, "/contributions")
-    chain_trainers = sorted(t.lower() for t in source.call("tasks", "getRoundTrainers", 1, 1))
+    chain_trainers = sorted(t.lower() for t in source.round_trainers(1, 1))
     assert sorted(c["trainer"] for c in contributions) == chain_trainers and len(chain_trainers) == trainers
     for c in contributions:
         account = httpx.get(f"{base}/accounts/{c['trainer']}", timeout=5).json()

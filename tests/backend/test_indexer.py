@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_indexed_read_model_equals_the_chain(world):
     f, engine = world.f, world.indexer.engine
-    fed, tasks = f.fed, f.fed.tasks
+    fed = f.fed
     with Session(engine) as db:
         task = db.get(Task, f.task_id)
         info = fed.task(f.task_id)
@@ -48,11 +48,11 @@ def test_indexed_read_model_equals_the_chain(world):
             assert (rnd.committed, rnd.revealed) == (chain_round.committed, chain_round.revealed) == (3, 3)
             blob = f.store.get(chain_round.result_cid, sha256=bytes(chain_round.result_digest), max_bytes=1 << 26)
             details = decode_model(blob)[1].details
-            for trainer in tasks.getRoundTrainers(f.task_id, round_):
-                entry = tasks.getTrainerEntry(f.task_id, round_, trainer)
+            for trainer in fed.round_trainers(f.task_id, round_):
+                entry = fed.trainer_entry(f.task_id, round_, trainer)
                 c = db.get(Contribution, (f.task_id, round_, trainer.lower()))
-                assert c.status == TRAINER_STATUS[entry.status]
-                assert (c.samples, c.update_cid) == (entry.numSamples, entry.cid)
+                assert c.status == TRAINER_STATUS[int(entry.status)]
+                assert (c.samples, c.update_cid) == (entry.num_samples, entry.cid)
                 assert c.score == details["scores"][trainer.lower()]
                 rejection = details["rejected"].get(trainer.lower())
                 assert c.accepted is (rejection is None)

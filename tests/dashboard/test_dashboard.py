@@ -158,7 +158,7 @@ async def test_contributions_filter_by_task_and_round(user: User, dashboard_worl
     await see(user, "contributions")
     user.find(marker="filter-task").type(str(w.f.task_id))
     user.find(marker="filter-round").type("2")
-    trainers = {t.lower() for t in w.f.fed.tasks.getRoundTrainers(w.f.task_id, 2)}
+    trainers = {t.lower() for t in w.f.fed.round_trainers(w.f.task_id, 2)}
     user.find(marker="apply-filters").click()
     await page_info_becomes(user, f"1–{len(trainers)} of {len(trainers)}")
     rows = table_rows(user, "contributions")

@@ -84,7 +84,7 @@ def test_two_aggregators_compute_identical_results(federation, tmp_path):
     first = f.aggregator.compute(f.task_id, 1)
     other_store = LocalContentStore(tmp_path / "other-store")
     for t in f.trainers:  # a second aggregator with its own copy of the content
-        entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, t.address)
+        entry = f.fed.trainer_entry(f.task_id, 1, t.address)
         other_store.put(f.store.get(entry.cid, max_bytes=1 << 26))
     task = f.fed.task(f.task_id)
     for cid in (task.global_model_cid, task.spec.validation_cid):

@@ -65,7 +65,7 @@ def test_task_bound_lower_than_trainer_target_wins_and_epsilon_is_reported(fedch
     for t in f.trainers:
         records = []
         for r in (1, 2):
-            entry = f.fed.tasks.getTrainerEntry(f.task_id, r, t.address)
+            entry = f.fed.trainer_entry(f.task_id, r, t.address)
             manifest = _manifest(f.store, entry.cid)
             record = PrivacyRecord.of_update(manifest)
             assert record is not None and manifest.epsilon_spent == record.epsilon_total
@@ -97,7 +97,7 @@ def test_client_stops_at_its_budget(fedchain_home):
     dp_trainer = f.trainers[0]
     dp_trainer.target_epsilon = 6.0
     run_round(f.fed, f.task_id, 1, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])
-    entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, dp_trainer.address)
+    entry = f.fed.trainer_entry(f.task_id, 1, dp_trainer.address)
     spent = PrivacyRecord.of_update(_manifest(f.store, entry.cid)).epsilon_total
     assert 0 < spent < 6.0
     # the trainer lowers its target below what it already spent: it must refuse, and commit nothing
@@ -121,9 +121,9 @@ def test_client_stops_at_its_budget(fedchain_home):
     # with the budget it planned for, the next rounds still fit: total stays inside 6.0 after round 3
     for r in (2, 3):
         run_round(f.fed, f.task_id, r, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])
-    entry = f.fed.tasks.getTrainerEntry(f.task_id, 3, dp_trainer.address)
+    entry = f.fed.trainer_entry(f.task_id, 3, dp_trainer.address)
     assert 6.0 - 0.05 < _manifest(f.store, entry.cid).epsilon_spent <= 6.0
-    other = f.fed.tasks.getTrainerEntry(f.task_id, 3, f.trainers[1].address)  # no DP asked: none spent
+    other = f.fed.trainer_entry(f.task_id, 3, f.trainers[1].address)  # no DP asked: none spent
     assert _manifest(f.store, other.cid).epsilon_spent is None
 
 
@@ -152,7 +152,7 @@ def test_central_dp_noise_is_seeded_by_the_round_and_identical_across_aggregator
     first = f.aggregator.compute(f.task_id, 1)
     other_store = LocalContentStore(tmp_path / "other-store")  # a second committee member, its own copy of the files
     for t in f.trainers:
-        entry = f.fed.tasks.getTrainerEntry(f.task_id, 1, t.address)
+        entry = f.fed.trainer_entry(f.task_id, 1, t.address)
         other_store.put(f.store.get(entry.cid, max_bytes=1 << 26))
     task = f.fed.task(f.task_id)
     for cid in (task.global_model_cid, task.spec.validation_cid):
@@ -183,7 +183,7 @@ def test_round_trained_without_dp_makes_the_total_infinite(fedchain_home):
     run_round(f.fed, f.task_id, 1, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])  # no DP
     trainer.config = replace(trainer.config, dp=True)  # DP from round 2 on, with no epsilon limit
     run_round(f.fed, f.task_id, 2, f.trainers, f.aggregators, Console(quiet=True), f.data["test"])
-    manifest = _manifest(f.store, f.fed.tasks.getTrainerEntry(f.task_id, 2, trainer.address).cid)
+    manifest = _manifest(f.store, f.fed.trainer_entry(f.task_id, 2, trainer.address).cid)
     record = PrivacyRecord.of_update(manifest)
     assert record.noise_multiplier > 0 and math.isfinite(record.epsilon_round)
     assert math.isinf(record.epsilon_total) and manifest.epsilon_spent is None  # round 1 had no noise
