@@ -102,7 +102,7 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_the_chains_retent
     report = settle(first)
     task = fed.task(task_id)
     rnd1 = fed.round(task_id, 1)
-    updates = [fed.tasks.getTrainerEntry(task_id, 1, t.address).cid for t in honest]
+    updates = [fed.trainer_entry(task_id, 1, t.address).cid for t in honest]
     expected = {task.spec.validation_cid, rnd1.result_cid, *updates}
     for cid in expected:
         assert pinner.store.is_pinned(cid), cid
@@ -140,7 +140,7 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_the_chains_retent
     final = follower()[0]
     settle(final)
     rnd2 = fed.round(task_id, 2)
-    updates2 = [fed.tasks.getTrainerEntry(task_id, 2, t.address).cid for t in honest]
+    updates2 = [fed.trainer_entry(task_id, 2, t.address).cid for t in honest]
     assert final.missing() == {}  # the missing update was rejected, so it is no longer wanted
     pinner = KuboStore(pinning_node.api_url)
 
