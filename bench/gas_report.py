@@ -279,6 +279,14 @@ def markdown_table(rows: dict, missing: list[str], trainers: int, rounds: int, g
              "## Targets (issue 18)\n", "| target | measured | floor | met |", "|---|---:|---:|---|"]
     lines += [f"| {g['target']} | {g['value']:,} | {g.get('floor', '') and format(g['floor'], ',')} | "
               f"{'yes' if g['met'] else '**no**'} |" for g in goals]
+    lines.append(
+        "\nWhere the rest goes. Commit + reveal was 324k (160k + 164k) before each trainer-round became one storage "
+        "word with its CID in the event. Above the floor now: the bond reservation in Staking (a call, its role "
+        "check, the account's word and its event: about 12k), the round's counters, about ten cold reads (task, "
+        "round, bond, policy) and the two events. Reaching 100k needs a different bond model (one bond per trainer "
+        "and task, reserved once, instead of one per round). A claim pays for the Merkle check, the round's reads "
+        "across contracts, the bond's release (TaskManager and Staking) and an ERC20Votes transfer; 50k needs "
+        "pull payments (credited balances, one transfer at withdrawal) and bonds released lazily. Not done yet.")
     lines += ["\n## Every function\n", "| function | calls | min | mean | max |", "|---|---:|---:|---:|---:|"]
     lines += [f"| `{name}` | {r['calls']} | {r['min']:,} | {r['mean']:,} | {r['max']:,} |" for name, r in rows.items()]
     lines.append(f"\nNot exercised by the scenario (admin paths, covered by tests/contracts): {', '.join(missing)}\n")
