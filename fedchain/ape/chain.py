@@ -185,9 +185,13 @@ class Fedchain(ChainReader):
         nonce = int(_rpc(provider, "eth_getTransactionCount", [address, "pending"]), 16)
         # twice the base fee plus 1 gwei: eth_gasPrice follows recent tips, so paying a multiple of it would
         # double the price with every transaction
-        base = int(_rpc(provider, "eth_getBlockByNumber", ["latest", False]).get("baseFeePerGas") or "0x0", 16)
+        head = _rpc(provider, "eth_getBlockByNumber", ["latest", False])
+        base = int(head.get("baseFeePerGas") or "0x0", 16)
+        # a generous limit (only the gas used is paid): the estimate is of the state before other processes' moves,
+        # and the same call can cost much more after them (the reveal that completes a quorum finalizes it)
+        gas = min(int(head["gasLimit"], 16), max(3 * estimate, estimate + 1_000_000))
         tx = {"to": str(method.contract.address), "data": _hex(method.encode_input(*args)), "value": 0,
-              "gas": estimate + estimate // 4 + 20_000, "nonce": nonce, "chainId": self.chain_id(),
+              "gas": gas, "nonce": nonce, "chainId": self.chain_id(),
               "gasPrice": 2 * base + 10**9}
         signed = Account.sign_transaction(tx, key)
         raw = getattr(signed, "raw_transaction", None) or signed.rawTransaction

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from ape import accounts
+from ape import accounts, chain
 
 from fedchain.ape.chain import Fedchain
 from fedchain.protocol import ONE_TOKEN, Phase, TaskStatus, TrainerStatus
@@ -87,22 +87,28 @@ def test_a_stopped_trainer_reveals_from_its_journal(fedchain_home):
         fed.token.mint(who, 1000 * ONE_TOKEN, sender=deployer)
     for index in (3, 4, 5):
         run([FEDCHAIN, "client", "stake", "50", "--account", f"TEST::{index}", "--network", NETWORK], env)
-    task_id = create_task(fed, sponsor, trainers=2, rounds=1)
+    # room for a third trainer: the commit phase stays open until its deadline, so a trainer that has committed
+    # waits there (a full round would move on at once, and a fast trainer reveal before the test can stop it)
+    task_id = create_task(fed, sponsor, trainers=2, rounds=1, max_trainers=3)
 
-    # both trainers start `client train` and are stopped (SIGKILL) right after their commitment lands
+    # both trainers start `client train` and are stopped (SIGKILL) once their commitment has landed
     for shard, (index, who) in enumerate(((4, t1), (5, t2)), start=1):
         proc = subprocess.Popen([FEDCHAIN, "client", "train", "--task", str(task_id), "--data", "digits", "--shard",
                                  f"{shard}/2", "--account", f"TEST::{index}", "--network", NETWORK], cwd=REPO,
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             _wait_until(lambda who=who: fed.trainer_entry(task_id, 1, who.address).status == TrainerStatus.COMMITTED,
                         240, "the commitment")
+        except AssertionError as exc:
+            proc.kill()
+            raise AssertionError(f"{exc}; the trainer said:\n{proc.communicate()[0][-3000:]}") from None
         finally:
             proc.kill()
             proc.wait()
     assert all(fed.trainer_entry(task_id, 1, w.address).status == TrainerStatus.COMMITTED for w in (t1, t2))
 
-    # t1 reveals with `client reveal` (it advances the full round into its reveal phase)
+    # past the commit deadline, t1 reveals with `client reveal` (it advances the round into its reveal phase)
+    chain.mine(timestamp=fed.phase_view(task_id).deadline + 1)
     out = run([FEDCHAIN, "client", "reveal", "--task", str(task_id), "--timeout", "120", "--account", "TEST::4",
                "--network", NETWORK], env)
     assert "round 1: revealed" in out, out

@@ -33,7 +33,8 @@ def run(args: list[str], env: dict[str, str], timeout: float = 180) -> str:
     return proc.stdout
 
 
-def create_task(fed: Fedchain, sponsor, trainers: int, rounds: int) -> int:
+def create_task(fed: Fedchain, sponsor, trainers: int, rounds: int, max_trainers: int | None = None) -> int:
+    """A digits task needing ``trainers`` (room for ``max_trainers``, default the same), phases of 120 s."""
     store = open_store(None)
     arch = "mlp:64-32-10"
     x, y = load_dataset("digits")
@@ -42,7 +43,8 @@ def create_task(fed: Fedchain, sponsor, trainers: int, rounds: int) -> int:
     val = encode_dataset(*validation, name="digits-validation")
     budget = 100 * ONE_TOKEN
     fed.token.approve(fed.tasks.address, budget, sender=sponsor)
-    params = (arch, store.put(model), sha256(model), store.put(val), sha256(val), budget, rounds, trainers, trainers,
+    params = (arch, store.put(model), sha256(model), store.put(val), sha256(val), budget, rounds, trainers,
+              max_trainers or trainers,
               1, 1, 120, 120, 120, 120, 10 * ONE_TOKEN, 10 * ONE_TOKEN, "fedavg", b"", 0, 0, 0)
     receipt = fed.tasks.createTask(params, sender=sponsor)
     return int(next(iter(receipt.events.filter(fed.tasks.TaskCreated))).taskId)
