@@ -147,7 +147,6 @@ def chance_gain(loss_micro: Callable[[np.ndarray], int], point: np.ndarray, refe
     return best
 
 
-
 def contributions(
     architecture: str,
     global_tensors: dict[str, np.ndarray],

@@ -128,8 +128,8 @@ class Fedchain(ChainReader):
             estimate, data = self.preflight(method, args, sender)
             if data is not None:
                 raise FedchainError(f"{description} failed: {self.revert_decoder().explain(data)}")
-            key = getattr(sender, "private_key", None)  # a local dev account: ape's keystore accounts have none
-            if key and not kwargs and estimate is not None and is_local_network():
+            key = _dev_key(sender)
+            if key and not kwargs:
                 receipt, why = self._send_signed(method, args, sender, key, estimate)
                 if why is not None:
                     raise FedchainError(f"{description} failed: {why}")
@@ -213,8 +213,8 @@ class Fedchain(ChainReader):
         estimate, data = self.preflight(method, args, sender)
         if estimate is None:
             return None, f"would revert ({self.revert_decoder().signature(data or b'')})"
-        key = getattr(sender, "private_key", None)
-        if key and is_local_network():
+        key = _dev_key(sender)
+        if key:
             return self._send_signed(method, args, sender, key, estimate, timeout)
         signed = method.as_transaction(*args, sender=sender, gas=estimate + estimate // 4 + 20_000, sign=True)
         tx_hash = w3.eth.send_raw_transaction(signed.serialize_transaction())
@@ -238,6 +238,13 @@ class LazyReceipt:
         if self._receipt is None:
             self._receipt = chain.provider.get_receipt(self.txn_hash)
         return getattr(self._receipt, name)
+
+
+def _dev_key(sender: Any) -> Any:
+    """The private key of a local network's dev account, which the hot path signs with; None for any other
+    account (ape's keystore accounts expose none) or network."""
+    key = getattr(sender, "private_key", None)
+    return key if key and is_local_network() else None
 
 
 def _rpc(provider: Any, name: str, params: list) -> Any:
