@@ -17,7 +17,6 @@ from fedchain.architectures import parse_architecture
 from fedchain.protocol import PPM
 
 MAX_UINT64 = 2**64 - 1
-_CHUNK_ELEMENTS = 1 << 22  # bound on samples * layer width per forward chunk
 
 
 @dataclass(frozen=True)
@@ -28,37 +27,9 @@ class Evaluation:
     loss: float
 
 
-def _linear(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """``h @ weight.T + bias`` accumulated feature by feature in a fixed order."""
-    out = np.broadcast_to(bias, (h.shape[0], bias.shape[0])).copy()
-    for k in range(weight.shape[1]):
-        out += h[:, k : k + 1] * weight[:, k]
-    return out
-
-
 def logits(architecture: str, tensors: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Float64 logits ``[n, classes]`` of the model on ``x``."""
-    spec = parse_architecture(architecture)
-    layers = [
-        (np.asarray(tensors[w], dtype=np.float64), np.asarray(tensors[b], dtype=np.float64))
-        for w, b in spec.linear_names()
-    ]
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != spec.num_features:
-        raise ValueError(f"x has shape {x.shape}, {architecture} expects [n, {spec.num_features}]")
-    chunk = max(1, _CHUNK_ELEMENTS // max(spec.sizes))
-    parts = []
-    with np.errstate(all="ignore"):
-        for start in range(0, len(x), chunk):
-            h = x[start : start + chunk]
-            for i, (weight, bias) in enumerate(layers):
-                if i > 0:
-                    h = np.maximum(h, 0.0)
-                h = _linear(h, weight, bias)
-            parts.append(h)
-    if not parts:
-        return np.zeros((0, spec.num_classes))
-    return np.concatenate(parts)
+    """Float64 logits ``[n, classes]`` of the model on ``x`` (the spec's deterministic forward pass)."""
+    return parse_architecture(architecture).logits(tensors, x)
 
 
 def evaluate(architecture: str, tensors: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Evaluation:

@@ -1,7 +1,8 @@
 """PyTorch modules for architecture ids, and plain float32 tensor dicts in and out of them.
 
-``mlp`` and ``logreg`` ids are ``torch.nn.Sequential`` modules, so tensors are named ``"0.weight"``, ``"0.bias"``,
-``"2.weight"``, ... exactly as in a plain ``state_dict``; outputs are logits for cross-entropy.
+Built-in families are ``torch.nn.Sequential`` modules whose ``state_dict`` names are the spec's tensor names
+(``fedchain.architectures``); a family from a plugin builds its own (``ArchitectureSpec.build_module``). Outputs
+are logits for cross-entropy.
 """
 
 from __future__ import annotations
@@ -10,20 +11,42 @@ import numpy as np
 import torch
 from torch import nn
 
-from fedchain.architectures import parse_architecture
+from fedchain.architectures import ArchitectureSpec, parse_architecture
+from fedchain.architectures.conv import KERNEL, ConvSpec
+from fedchain.architectures.dense import DenseSpec
 
 OPACUS_PREFIX = "_module."
 
 
 def build_model(architecture: str) -> nn.Module:
-    """A fresh (default-initialised) module for an architecture id."""
+    """A fresh (default-initialised) module for an architecture id; ``ValueError`` when its tensors are not the
+    spec's (a plugin whose module and spec disagree)."""
     spec = parse_architecture(architecture)
-    layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(spec.sizes[:-1], spec.sizes[1:], strict=True)):
-        if i > 0:
-            layers.append(nn.ReLU())
-        layers.append(nn.Linear(fan_in, fan_out))
-    return nn.Sequential(*layers)
+    model = _build(spec)
+    own = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    if own != spec.parameter_shapes():
+        raise ValueError(f"{architecture}: the module's tensors {sorted(own)[:4]} are not the spec's parameter spec")
+    return model
+
+
+def _build(spec: ArchitectureSpec) -> nn.Module:
+    if isinstance(spec, DenseSpec):
+        layers: list[nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(spec.sizes[:-1], spec.sizes[1:], strict=True)):
+            if i > 0:
+                layers.append(nn.ReLU())
+            layers.append(nn.Linear(fan_in, fan_out))
+        return nn.Sequential(*layers)
+    if isinstance(spec, ConvSpec):
+        layers = [nn.Unflatten(1, spec.input_shape)]
+        for (c_in, _, _), out in zip(spec.feature_maps(), spec.channels, strict=False):
+            layers += [nn.Conv2d(c_in, out, KERNEL, padding=KERNEL // 2), nn.ReLU(), nn.MaxPool2d(2)]
+        c, h, w = spec.feature_maps()[-1]
+        return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, spec.classes))
+    module = spec.build_module()
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"{spec.architecture}: build_module() returned {type(module).__name__}, not a torch module")
+    return module
 
 
 def _strip_prefix(name: str) -> str:
