@@ -113,11 +113,14 @@ def _top_up(clients: list[list[int]], min_size: int) -> None:
 
 
 def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """A user's local data: ``.npz`` with ``x`` (``[n, f]``) and integer ``y`` (``[n]``); never unpickles."""
+    """A user's local data: ``.npz`` with ``x`` (``[n, f]``, or images ``[n, C, H, W]`` / ``[n, H, W]``, flattened
+    here in channel, row, column order) and integer ``y`` (``[n]``); never unpickles."""
     with np.load(path, allow_pickle=False) as archive:
         if "x" not in archive.files or "y" not in archive.files:
             raise ValueError(f"{path}: npz file must hold arrays 'x' and 'y', found {sorted(archive.files)}")
         x, y = archive["x"], archive["y"]
+    if x.ndim in (3, 4) and y.ndim == 1 and len(x) == len(y):
+        x = x.reshape(len(x), -1)  # images: one row per image, as the cnn family reads them
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
         raise ValueError(f"{path}: expected x [n, features] and y [n], got x{x.shape} y{y.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):

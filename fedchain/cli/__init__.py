@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 
 import click
 
@@ -62,8 +63,9 @@ def _ape_logs_to_stderr() -> None:
               help="The DAO owns the protocol: hand every role to a Governor + Timelock and change one parameter "
                    "by proposal (time travel on the local chain).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("--example", default=None, help="Run one of examples/ (e.g. breast_cancer): its task file's "
-              "architecture, rounds, trainers and strategy on its [example] dataset.")
+@click.option("--example", default=None, help="Run one of examples/ (e.g. breast_cancer, digits_cnn): its task "
+              "file's architecture, rounds, trainers and strategy on its [example] dataset (--rounds and --trainers, "
+              "when given, override the file's).")
 @click.option("--backend", "backend_port", type=click.IntRange(1, 65535), default=None, is_flag=False,
               flag_value=8000, help="Also run `fedchain backend serve` (indexer + read API) on this port "
                                     "(default 8000); it keeps serving until Ctrl-C when stdin is a terminal.")
@@ -102,6 +104,11 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
                      architecture=DP_ARCHITECTURE if dp else ARCHITECTURE)
     if example is not None:
         cfg = _example_config(cfg, example)
+        given = click.get_current_context().get_parameter_source
+        if given("rounds") == click.core.ParameterSource.COMMANDLINE:
+            cfg = replace(cfg, rounds=rounds)
+        if given("trainers") == click.core.ParameterSource.COMMANDLINE:
+            cfg = replace(cfg, trainers=trainers)
     if dashboard_port is not None and backend_port is None:
         backend_port = 8000
     with networks.parse_network_choice(DEFAULT_NETWORK):
@@ -116,7 +123,6 @@ def demo(rounds: int, trainers: int, dp: bool, epsilon: float, seed: int, strate
 
 def _example_config(cfg, name: str):  # noqa: ANN001, ANN202 - DemoConfig, imported lazily
     """The demo's config for ``examples/NAME/task.toml``."""
-    from dataclasses import replace
 
     from fedchain.config import REPO_ROOT
     from fedchain.data import DATASETS

@@ -52,3 +52,17 @@ def test_demo_runs_an_example_task_file(fedchain_home):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "no example 'no_such_example'" in proc.stderr and "breast_cancer" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_runs_the_cnn_example_through_the_chain(fedchain_home):
+    """`fedchain demo --example digits_cnn --rounds 3`: digits as 1x8x8 images trained with the cnn family; the
+    aggregator scores with the family's numpy forward pass (bench/models.py runs the example's full 10 rounds)."""
+    env = cli_env(fedchain_home)
+    proc = subprocess.run([str(BIN / "fedchain"), "demo", "--example", "digits_cnn", "--rounds", "3", "--json"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["architecture"].startswith("cnn:1x8x8-") and len(summary["rounds"]) == 3
+    assert all(r["accepted"] == 5 and r["rejected"] == 0 for r in summary["rounds"])
+    accuracy = [r["test_accuracy"] for r in summary["rounds"]]
+    assert accuracy[-1] > 0.85 and accuracy[-1] > accuracy[0]  # learns through the chain, round after round
