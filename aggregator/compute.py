@@ -281,7 +281,8 @@ class RoundComputer:
                 free_riders.check(trainer, round_, tensors)
             except RejectedUpdate as exc:
                 rejected[trainer] = Rejection.bounded(exc.code, exc.message)
-                log.warning("round %s: rejected %s: %s", round_, trainer, rejected[trainer].code)
+                log.warning("round %s: rejected %s: %s (%s)", round_, trainer, rejected[trainer].code,
+                            rejected[trainer].message)
                 continue
             privacy[trainer] = report
             accepted.append(ClientUpdate(trainer, tensors, reveal[3]))

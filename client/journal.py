@@ -1,6 +1,7 @@
 """The trainer's journal: what it must remember between training and reveal, one JSON file per round.
 
-``$FEDCHAIN_HOME/journal/<chain id>-<TaskManager>-<task>-<round>-<trainer>.json`` holds the update's CID, digest,
+``$FEDCHAIN_HOME/journal/<deployment>-<task>-<round>-<trainer>.json`` (``Deployment.instance``: chain id,
+TaskManager address and the deployment block's hash) holds the update's CID, digest,
 sample count and the round's privacy record, and ``....safetensors`` beside it the update file itself. The entry
 is written right after training, before the update is uploaded or committed, so
 
@@ -53,8 +54,7 @@ class Journal:
         self.directory = directory or settings().journal_dir
 
     def path(self, task_id: int, round_: int) -> Path:
-        d = self.deployment
-        return self.directory / f"{d.chain_id}-{d.tasks.lower()}-{task_id}-{round_}-{self.trainer}.json"
+        return self.directory / f"{self.deployment.instance}-{task_id}-{round_}-{self.trainer}.json"
 
     def blob_path(self, task_id: int, round_: int) -> Path:
         return self.path(task_id, round_).with_suffix(".safetensors")
@@ -84,8 +84,7 @@ class Journal:
 
     def rounds(self, task_id: int) -> list[int]:
         """The rounds of a task with an entry, ascending."""
-        d = self.deployment
-        prefix = f"{d.chain_id}-{d.tasks.lower()}-{task_id}-"
+        prefix = f"{self.deployment.instance}-{task_id}-"
         pattern = re.compile(re.escape(prefix) + r"(\d+)-" + re.escape(self.trainer) + r"\.json")
         if not self.directory.is_dir():
             return []

@@ -40,6 +40,16 @@ class Deployment:
     committee: str | None = None  # AggregatorCommittee: approved aggregators, each round's drawn committee
     vault: str | None = None  # RewardVault: task budgets, reward claims, aggregator share, fee, claim window
     validation_keys: str | None = None  # ValidationKeys: sponsors' keys of sealed validation sets, per round
+    block_hash: str = ""  # hash of ``block``: tells apart two local chains that deployed at the same addresses
+
+    @property
+    def instance(self) -> str:
+        """A file-name-safe key unique to this deployment: the chain id, the TaskManager's address and, when
+        recorded, the start of ``block_hash`` (a restarted local chain deploys again at the same addresses, and
+        one chain's journal or cursor must not be read as the other's)."""
+        key = f"{self.chain_id}-{self.tasks.lower()}"
+        tag = self.block_hash.lower().removeprefix("0x")[:16]
+        return f"{key}-{tag}" if tag and all(c in "0123456789abcdef" for c in tag) else key
 
     @property
     def governed(self) -> bool:

@@ -65,7 +65,7 @@ def pin_follower(target_specs: tuple[str, ...], psa_token: str | None, store: st
         raise click.ClickException(str(exc)) from exc
     kubo = [t for t in targets if isinstance(t, KuboPinTarget)]
     reader = open_store(store) if store or not kubo else kubo[0].store
-    follower = PinFollower(fed, targets, state_file(config.home, fed.chain_id(), fed.tasks.address),
+    follower = PinFollower(fed, targets, state_file(config.home, fed.deployment),
                            reader=reader, confirmations=confirmations, from_block=from_block, override=override)
     click.echo(f"following TaskManager {fed.tasks.address} from block {follower.state.next_block}; "
                f"targets: {', '.join(t.name for t in targets)}")

@@ -24,6 +24,7 @@ from typing import Any
 
 from fedchain.chainview import ChainEvent, ChainReader
 from fedchain.cid import normalize_cid
+from fedchain.deployment import Deployment
 from fedchain.manifests import aggregate_details, fetch_manifest
 from fedchain.retention import RetentionPolicy, task_retention
 from fedchain.store.base import ContentError, ContentNotFound, ContentStore, StoreUnavailable
@@ -302,9 +303,10 @@ class PinFollower:
             target.close()
 
 
-def state_file(home: Path, chain_id: int, tasks_address: str) -> Path:
-    """Where the follower of one deployment keeps its cursor."""
-    return home / "pin-follower" / f"{chain_id}-{tasks_address.lower()}.json"
+def state_file(home: Path, deployment: Deployment) -> Path:
+    """Where the follower of one deployment keeps its cursor (``Deployment.instance``: a restarted local chain's
+    new deployment at the same addresses starts afresh)."""
+    return home / "pin-follower" / f"{deployment.instance}.json"
 
 
 __all__ = ["FollowerState", "PassReport", "PinFollower", "RetentionPolicy", "state_file"]

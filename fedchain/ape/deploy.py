@@ -73,6 +73,7 @@ def deploy_protocol(
         staking=staking.address,
         tasks=tasks.address,
         block=start_block,
+        block_hash="0x" + bytes(chain.blocks[start_block].hash).hex(),
         deployer=deployer.address,
         rejection_slasher=rejection.address,
         retention=retention.address,

@@ -6,7 +6,7 @@ float32), the input it takes (a row of ``num_features`` numbers) and its ``num_c
 the matching PyTorch module (``client.modules``); aggregators evaluate with the spec's float64 numpy forward
 pass, which gives the same bits on every machine (``fedchain.architectures.numeric``).
 
-Built-in families (see docs/MODELS.md):
+Built-in families (docs/PROTOCOL.md, Architectures):
 
 * ``mlp:<in>-<h1>-...-<out>``: ``Linear`` layers with ``ReLU`` between them.
 * ``logreg:<in>-<out>``: one ``Linear`` layer.

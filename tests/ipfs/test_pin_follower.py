@@ -84,7 +84,7 @@ def test_pin_follower_pins_resumes_reports_missing_and_applies_the_chains_retent
     trainers, aggregator = make_nodes(cfg, people, fed, data, store)
     f = Federation(cfg, people, fed, task_id, store, trainers, aggregator, data)
     honest, liar = f.trainers[:3], f.people.trainers[3]
-    path = state_file(tmp_path / "home", chain.chain_id, fed.tasks.address)
+    path = state_file(tmp_path / "home", fed.deployment)
 
     def follower(override=None, pin_retry=10.0):
         pinner = KuboPinTarget(pinning_node.api_url, fetch_timeout=4, retry_seconds=pin_retry)
@@ -221,4 +221,4 @@ def test_retention_and_pin_follower_clis(ipfs_pair, tmp_path, monkeypatch):
     assert "kept at least: all global models" in proc.stdout
     validation = fed.task(task_id).spec.validation_cid
     assert KuboStore(pinning_node.api_url).is_pinned(validation)
-    assert state_file(home, chain.chain_id, fed.tasks.address).exists()
+    assert state_file(home, fed.deployment).exists()

@@ -96,11 +96,12 @@ def test_cnn_learns_digits_and_trains_under_dp() -> None:
     start = initial_tensors(CNN, 1)
     plain = train_local(CNN, start, x, y, default_train_config(False, epochs=5, seed=2))
     assert evaluate(CNN, plain.tensors, xs, ys).accuracy > 0.85
-    private = train_local(CNN, start, x, y, default_train_config(True, dp=True, epochs=3, lr=2.0, seed=2, noise_multiplier=0.8))
+    dp = default_train_config(True, dp=True, epochs=3, lr=2.0, seed=2, noise_multiplier=0.8)
+    private = train_local(CNN, start, x, y, dp)
     assert private.dp_history and private.dp_history[-1][0] == 0.8  # Opacus' accountant saw every step
     assert private.steps == private.dp_history[-1][2]
     assert evaluate(CNN, private.tensors, xs, ys).accuracy > evaluate(CNN, start, xs, ys).accuracy + 0.2
-    again = train_local(CNN, start, x, y, default_train_config(True, dp=True, epochs=3, lr=2.0, seed=2, noise_multiplier=0.8))
+    again = train_local(CNN, start, x, y, dp)
     assert all(np.array_equal(again.tensors[k], private.tensors[k]) for k in private.tensors)  # seeded
 
 
