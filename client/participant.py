@@ -147,7 +147,10 @@ class TrainerNode:
         if round_ is not None and task.current_round != round_:
             raise NotReady(f"task {task_id} moved on to round {task.current_round} while we trained for round "
                            f"{round_}: that update is not committed")
-        problem = dataset_problem(task.spec.architecture, self.x, self.y)
+        try:
+            problem = dataset_problem(task.spec.architecture, self.x, self.y)
+        except ValueError as exc:  # a family this machine does not have installed, or a malformed id
+            raise FedchainError(f"task {task_id} cannot be trained here: {exc}") from None
         if problem is not None:
             raise FedchainError(f"your data cannot train task {task_id}'s {task.spec.architecture}: {problem}")
         round_ = task.current_round

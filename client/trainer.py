@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from client.batches import TensorBatches, batches_per_epoch, keep_batch
 from client.dp_step import GradientStep, make_private
 from client.modules import build_model, load_tensors, to_numpy
-from fedchain.architectures import check_dataset
+from fedchain.architectures import check_dataset, model_problem, parameter_spec_digest
 
 GRAD_SAMPLE_MODES = ("ghost",)
 # Local training defaults when the trainer trains with DP-SGD (a target epsilon or a task with a DP bound):
@@ -123,6 +123,10 @@ def train_local(
     xt, yt = _check_data(architecture, x, y)
     data_seed, noise_seed = _seeds(config.seed)
 
+    problem = model_problem(architecture, global_tensors)
+    if problem is not None:  # e.g. a plugin family installed here in another version than the sponsor's
+        raise ValueError(f"the global model is not a model of {architecture} as this machine implements it "
+                         f"(parameter spec {parameter_spec_digest(architecture).hex()[:16]}): {problem}")
     model = build_model(architecture)
     load_tensors(model, global_tensors)
     anchor = [p.detach().clone() for p in model.parameters()] if config.proximal_mu > 0 else []

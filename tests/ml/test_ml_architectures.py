@@ -161,3 +161,10 @@ def test_a_family_from_an_installed_package_trains_and_scores(tmp_path: Path) ->
     assert "ModuleNotFoundError" in done.stdout
     assert "notafamily:1-2 -> unknown architecture" in done.stdout and "bilinear:<in>-<hidden>-<out>" in done.stdout
     assert "bilinear" not in families()  # not installed in this process: nothing is loaded from elsewhere
+
+
+def test_a_global_model_of_another_implementation_is_refused_before_training() -> None:
+    (x, y), _ = _digits()
+    other = initial_tensors("cnn:1x8x8-8-12-10", 0)  # what a differing implementation of the id would hold
+    with pytest.raises(ValueError, match=r"not a model of cnn:1x8x8-8-16-10 as this machine implements it"):
+        train_local(CNN, other, x, y, default_train_config(False, epochs=1))
