@@ -1,7 +1,8 @@
 """Deterministic evaluation and quantised scores that every aggregator computes bit for bit alike.
 
-The forward pass runs in float64 numpy with a fixed accumulation order (one elementwise multiply-add per
-input feature; no BLAS, no threads), so results do not depend on thread counts or the BLAS build. Sums
+The forward pass is the architecture spec's: float64 numpy with a fixed accumulation order (elementwise
+multiply-adds only, ``fedchain.architectures.numeric``; no BLAS, no threads), so results do not depend on thread
+counts or the BLAS build. Sums
 over samples use ``math.fsum`` (exactly rounded, order-free).
 """
 

@@ -38,10 +38,11 @@ def _build(spec: ArchitectureSpec) -> nn.Module:
             layers.append(nn.Linear(fan_in, fan_out))
         return nn.Sequential(*layers)
     if isinstance(spec, ConvSpec):
+        maps = spec.feature_maps()
         layers = [nn.Unflatten(1, spec.input_shape)]
-        for (c_in, _, _), out in zip(spec.feature_maps(), spec.channels, strict=False):
+        for (c_in, _, _), out in zip(maps, spec.channels, strict=False):
             layers += [nn.Conv2d(c_in, out, KERNEL, padding=KERNEL // 2), nn.ReLU(), nn.MaxPool2d(2)]
-        c, h, w = spec.feature_maps()[-1]
+        c, h, w = maps[-1]
         return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, spec.classes))
     module = spec.build_module()
     if not isinstance(module, nn.Module):

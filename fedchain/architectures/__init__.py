@@ -110,10 +110,16 @@ def parse_architecture(architecture: str) -> ArchitectureSpec:
         raise ValueError(f"architecture id is longer than {MAX_ID_LENGTH} characters")
     name, sep, arguments = architecture.partition(":")
     family = _family(name if sep else "", architecture)
-    spec = family.parse(architecture, arguments)
-    if not isinstance(spec, ArchitectureSpec):
-        raise ValueError(f"architecture {architecture!r}: family {name!r} did not return an ArchitectureSpec")
-    _check_spec(architecture, spec)
+    try:
+        spec = family.parse(architecture, arguments)
+        if not isinstance(spec, ArchitectureSpec):
+            raise ValueError(f"architecture {architecture!r}: family {name!r} did not return an ArchitectureSpec")
+        _check_spec(architecture, spec)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug on a stranger's id is a refusal, never a crash
+        raise ValueError(f"architecture {architecture!r}: family {name!r} failed on it "
+                         f"({type(exc).__name__}: {exc})") from None
     return spec
 
 

@@ -21,6 +21,7 @@ from fedchain.architectures.numeric import conv2d_same, linear, max_pool2, relu
 KERNEL = 3
 MAX_ACTIVATIONS = 1 << 22  # values one sample may occupy in any layer
 MAX_CONV_LAYERS = 8
+MAX_KERNEL_LOOPS = 1 << 16  # input channels x kernel cells over all convs: the numpy forward's Python-level loops
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,12 @@ class ConvSpec(ArchitectureSpec):
         return int(np.prod(shape[1:]))
 
     def activations_per_sample(self) -> int:
-        c, h, w = self.input_shape
-        sizes = [c * h * w] + [out * (h >> i) * (w >> i) for i, out in enumerate(self.channels)]
-        return max(sizes)
+        maps = self.feature_maps()  # a conv's output has its input's height and width, before the pool
+        c, h, w = maps[0]
+        return max([c * h * w] + [out * h_in * w_in for (_, h_in, w_in), out in zip(maps, self.channels, strict=False)])
+
+    def kernel_loops(self) -> int:
+        return sum(c_in * KERNEL * KERNEL for c_in, _, _ in self.feature_maps()[:-1])
 
     def forward(self, tensors: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         h = x.reshape(len(x), *self.input_shape)
@@ -117,4 +121,7 @@ class ConvFamily:
         if spec.activations_per_sample() > MAX_ACTIVATIONS:
             raise ValueError(f"architecture {architecture!r}: a layer holds {spec.activations_per_sample()} values "
                              f"per sample, limit {MAX_ACTIVATIONS}")
+        if spec.kernel_loops() > MAX_KERNEL_LOOPS:
+            raise ValueError(f"architecture {architecture!r}: its convolutions read {spec.kernel_loops()} input "
+                             f"channel x kernel cells, limit {MAX_KERNEL_LOOPS}")
         return spec

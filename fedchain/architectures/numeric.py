@@ -37,8 +37,7 @@ def conv2d_same(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
 
 def max_pool2(h: np.ndarray) -> np.ndarray:
     """``torch.nn.MaxPool2d(2)``: 2x2 windows, stride 2, a trailing odd row or column dropped."""
-    n, channels, height, width = h.shape
-    rows, cols = height // 2, width // 2
+    rows, cols = h.shape[2] // 2, h.shape[3] // 2
     h = h[:, :, : 2 * rows, : 2 * cols]
     top = np.maximum(h[:, :, 0::2, 0::2], h[:, :, 0::2, 1::2])
     bottom = np.maximum(h[:, :, 1::2, 0::2], h[:, :, 1::2, 1::2])

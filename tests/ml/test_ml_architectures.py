@@ -49,7 +49,8 @@ def test_cnn_spec_shapes_and_bounds() -> None:
     for bad, why in [("cnn:1x8x8-10", "at least one conv"), ("cnn:1x8-4-10", "<C>x<H>x<W>"),
                      ("cnn:1x4x4-2-2-2-10", "too small"), ("cnn:1x8x8-4-1", "2 output classes"),
                      ("cnn:1x 8x8-4-10", "malformed"), ("cnn:1x2048x2048-8-10", "per sample"),
-                     ("cnn:1x8x8", "expected"), ("resnet:1x8x8-4-10", "unknown architecture")]:
+                     ("cnn:1x8x8", "expected"), ("cnn:8000x2x2-1-2", "kernel cells"),
+                     ("resnet:1x8x8-4-10", "unknown architecture")]:
         with pytest.raises(ValueError, match=why):
             parse_architecture(bad)
     assert set(families()) >= {"mlp", "logreg", "cnn"}
@@ -130,7 +131,7 @@ with torch.no_grad():
 y = np.arange(30) % 3
 r = train_local(arch, t, x.astype(np.float32), y, default_train_config(True, dp=True, epochs=1, noise_multiplier=1.0))
 assert r.dp_history
-for bad in ("broken:1-2", "notafamily:1-2"):
+for bad in ("broken:1-2", "notafamily:1-2", "bilinear:crash"):
     try:
         parse_architecture(bad)
     except ValueError as exc:
@@ -159,6 +160,7 @@ def test_a_family_from_an_installed_package_trains_and_scores(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "broken:1-2 -> architecture 'broken:1-2': the installed family 'broken' is unusable" in done.stdout
     assert "ModuleNotFoundError" in done.stdout
+    assert "bilinear:crash -> architecture 'bilinear:crash': family 'bilinear' failed on it (KeyError" in done.stdout
     assert "notafamily:1-2 -> unknown architecture" in done.stdout and "bilinear:<in>-<hidden>-<out>" in done.stdout
     assert "bilinear" not in families()  # not installed in this process: nothing is loaded from elsewhere
 

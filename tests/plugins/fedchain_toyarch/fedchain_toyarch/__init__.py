@@ -65,6 +65,8 @@ class BilinearFamily:
     usage = "bilinear:<in>-<hidden>-<out>"
 
     def parse(self, architecture: str, arguments: str) -> BilinearSpec:
+        if arguments == "crash":  # a plugin bug: fedchain must turn it into a refusal, not a crash
+            raise KeyError(arguments)
         sizes = bounded_sizes(architecture, arguments)
         if len(sizes) != 3:
             raise ValueError(f"malformed architecture {architecture!r}: expected {self.usage}")
