@@ -1,38 +1,52 @@
 """One round's result, computed from the chain and the content store alone: identical on every honest aggregator.
 
 ``RoundComputer.compute`` fetches each revealed update once, validates it (reason codes), rejects free riders,
-aggregates with the task's strategy, scores every trainer, encodes the result file and its score tree. The result
-is kept in memory keyed by everything the chain says about the round, so the reveal reuses the commit's result;
-after a restart it is recomputed, byte for byte the same. The validated updates of a round are kept for the replay
-checks of the next ``REPLAY_LOOKBACK_ROUNDS`` rounds (fetched again only after a restart).
+aggregates with the task's strategy, scores every trainer, writes the result file and its score tree. The result
+is kept keyed by everything the chain says about the round, so the reveal reuses the commit's result; after a
+restart it is recomputed, byte for byte the same.
+
+Updates are never held in memory whole: each is a file (the local store's own, or a download into the computer's
+scratch directory) read one tensor or one chunk at a time (``fedchain.modelfile``), and every file is bounded by
+the task's architecture (``model_file_bytes``) under the node's ``FEDCHAIN_MAX_MODEL_BYTES``. Replays and near
+copies are found through count sketches keyed by the round (``aggregator.fingerprints``); the structurally valid
+updates of a round are listed for the checks of the next ``REPLAY_LOOKBACK_ROUNDS`` rounds, which sketch them
+again under their own keys (listed again from the chain after a restart).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass, replace
+import weakref
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from aggregator.contribution import contributions
+from aggregator.fingerprints import SKETCH_DOMAIN, sketches
 from aggregator.freeriders import REPLAY_LOOKBACK_ROUNDS, FreeRiderCheck, KnownUpdate
 from aggregator.scoring import evaluate, quantize_micro, quantize_ppm
 from aggregator.strategies import Aggregation, ClientUpdate, RoundContext, Strategy, ValidationSet, get_strategy
 from aggregator.strategies.central_dp import round_seed
-from aggregator.strategies.ops import flatten
-from aggregator.validation import RejectedUpdate, check_change, validate_update
+from aggregator.validation import RejectedUpdate, check_change, validate_update_file
 from aggregator.weights import attested_weights
 from fedchain.architectures import check_dataset, expected_shapes, model_problem
 from fedchain.chainview import ChainReader, TaskView
-from fedchain.codec import CodecError, ModelManifest, decode_dataset, decode_model, encode_model, sha256
+from fedchain.codec import CodecError, ModelManifest, decode_dataset
 from fedchain.commitments import AggregateResult
+from fedchain.config import settings
 from fedchain.errors import FedchainError
 from fedchain.manifests import AggregateDetails, Rejection, ServerStateRef, aggregate_details, update_privacy
+from fedchain.modelfile import LazyTensors, model_file_bytes, open_model_file, write_model_file
 from fedchain.protocol import Phase
 from fedchain.sealed import SealedDataset, is_sealed, read_sealed, section_of
 from fedchain.store import ContentError, ContentStore, StoreUnavailable
+from fedchain.store.base import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +80,14 @@ class RoundComputation:
 
     inputs: RoundInputs
     result: AggregateResult
-    blob: bytes
+    result_file: Path  # the result's bytes, kept while this is the task's last computation
     details: AggregateDetails
+    scratch: ScratchDir | None = field(default=None, compare=False, repr=False)  # keeps result_file's directory
+
+    @property
+    def blob(self) -> bytes:
+        """The result file's bytes (read from disk: a large model's result is never held in memory whole)."""
+        return self.result_file.read_bytes()
 
     @property
     def scores(self) -> dict[str, int]:
@@ -78,24 +98,53 @@ class RoundComputation:
         return self.details.rejected
 
 
+class ScratchDir:
+    """A private temporary directory, removed when nothing refers to it any more."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        if path is None:
+            path = Path(tempfile.mkdtemp(prefix="fedchain-rounds-"))
+            weakref.finalize(self, shutil.rmtree, path, True)
+        self.path = path
+
+
 class RoundComputer:
     """Computes rounds for one aggregator: a chain reader, a content store and a size bound for files."""
 
     def __init__(self, reader: ChainReader, store: ContentStore, max_bytes: int,
-                 central_dp_secret: bytes | None = None) -> None:
+                 central_dp_secret: bytes | None = None, scratch: Path | None = None) -> None:
         self.reader = reader
         self.store = store
         self.max_bytes = max_bytes
+        self.dataset_bytes = min(max_bytes, settings().max_dataset_bytes)  # validation sets are read into memory
         self.central_dp_secret = central_dp_secret  # shared by the committee off chain; never logged
+        self.scratch = ScratchDir(scratch)  # downloads and results; a temporary one is removed after its last use
+        self._downloads = self.scratch.path / "downloads"
+        self._results = self.scratch.path / "results"
+        for directory in (self._downloads, self._results):
+            directory.mkdir(parents=True, exist_ok=True)
         self._validation: dict[bytes, ValidationSet | SealedDataset] = {}  # by the file's digest
         self._sections: dict[tuple[bytes, int], ValidationSet] = {}  # (sealed file digest, section) -> rows
-        self._validated: dict[tuple[int, int], list[KnownUpdate]] = {}
+        self._validated: dict[tuple[int, int], list[Reveal]] = {}  # structurally valid updates of a round
         self._last: dict[int, RoundComputation] = {}
         self.compute_seconds = 0.0  # time spent computing rounds so far (the demo's per-round time split)
 
     # --- inputs -----------------------------------------------------------------------------------------
     def _fetch(self, cid: str, digest: bytes) -> bytes:
-        return self.store.get(cid, sha256=digest, max_bytes=self.max_bytes)
+        return self.store.get(cid, sha256=digest, max_bytes=self.dataset_bytes)
+
+    def model_bound(self, shapes: dict[str, tuple[int, ...]]) -> int:
+        """The largest model file of the task's architecture this node reads: the architecture's float32 data and
+        a maximal header, under the node's ``FEDCHAIN_MAX_MODEL_BYTES``."""
+        return min(self.max_bytes, model_file_bytes(shapes))
+
+    def _model_file(self, cid: str, digest: bytes | None, bound: int) -> Path:
+        return self.store.verified_file(cid, sha256=digest, max_bytes=bound, scratch=self._downloads)
+
+    def _read_model(self, cid: str, digest: bytes | None, bound: int) -> tuple[dict[str, np.ndarray], ModelManifest]:
+        """A model file's tensors in memory (the global model and the like), read tensor by tensor."""
+        tensors, manifest = open_model_file(self._model_file(cid, digest, bound), bound)
+        return {name: tensors[name] for name in tensors}, manifest
 
     def inputs(self, task: TaskView, round_: int) -> RoundInputs:
         revealed = self.reader.round_reveals(task.task_id, round_)
@@ -113,10 +162,10 @@ class RoundComputer:
         if spec.validation_digest not in self._validation:
             try:
                 blob = self._fetch(spec.validation_cid, spec.validation_digest)
-                if is_sealed(blob, self.max_bytes):
-                    self._validation[spec.validation_digest] = read_sealed(blob, self.max_bytes)
+                if is_sealed(blob, self.dataset_bytes):
+                    self._validation[spec.validation_digest] = read_sealed(blob, self.dataset_bytes)
                 else:
-                    x, y = decode_dataset(blob, self.max_bytes)
+                    x, y = decode_dataset(blob, self.dataset_bytes)
                     check_dataset(spec.architecture, x, y)
                     self._validation[spec.validation_digest] = ValidationSet(spec.architecture, x, y)
             except StoreUnavailable:
@@ -134,7 +183,7 @@ class RoundComputer:
                 raise ValidationPending(f"task {task.task_id} round {round_}: waiting for the sponsor to publish "
                                         "the key of its sealed validation set")
             try:
-                x, y = found.open(round_, key, self.max_bytes)
+                x, y = found.open(round_, key, self.dataset_bytes)
                 check_dataset(spec.architecture, x, y)
             except (CodecError, ValueError) as exc:  # a wrong key, or a section that is not a fitting dataset
                 raise ValidationPending(f"task {task.task_id} round {round_}: the sponsor's sealed validation set "
@@ -146,8 +195,8 @@ class RoundComputer:
         """The task's current global model; ``UnservableTask`` when it is not a model of the task's architecture
         (only a sponsor's initial model can be: every later one is a committee's result)."""
         try:
-            tensors, manifest = decode_model(self._fetch(task.global_model_cid, task.global_model_digest),
-                                             self.max_bytes)
+            bound = self.model_bound(expected_shapes(task.spec.architecture))
+            tensors, manifest = self._read_model(task.global_model_cid, task.global_model_digest, bound)
         except StoreUnavailable:
             raise
         except (CodecError, ValueError) as exc:
@@ -164,41 +213,61 @@ class RoundComputer:
         if not parent:
             return None
         try:
-            tensors, _ = decode_model(self.store.get(parent, max_bytes=self.max_bytes), self.max_bytes)
+            tensors, _ = self._read_model(parent, None, self.model_bound(expected_shapes(task.spec.architecture)))
         except StoreUnavailable:
             raise
-        except (ContentError, CodecError, ValueError):
+        except (ContentError, CodecError, ValueError, OSError):
             return None
         return tensors if model_problem(task.spec.architecture, tensors) is None else None
 
     def _validate(self, task: TaskView, round_: int, reveal: Reveal, shapes: dict[str, tuple[int, ...]]
-                  ) -> tuple[dict[str, np.ndarray], ModelManifest]:
+                  ) -> tuple[LazyTensors, ModelManifest]:
         trainer, cid, digest, samples = reveal
+        bound = self.model_bound(shapes)
         try:
-            blob = self._fetch(cid, digest)
+            path = self._model_file(cid, digest, bound)
         except StoreUnavailable:
             raise  # our store is down, not the trainer's fault: never a rejection (results must not depend on it)
         except ContentError as exc:
             raise RejectedUpdate(type(exc).__name__, str(exc)) from exc
         except ValueError as exc:  # the revealed CID is not a CID
             raise RejectedUpdate("bad_cid", f"the revealed CID cannot be read: {exc}") from exc
-        return validate_update(blob, shapes, self.max_bytes)
+        return validate_update_file(path, shapes, bound)
 
-    def earlier_updates(self, task: TaskView, round_: int, shapes: dict[str, tuple[int, ...]]) -> list[KnownUpdate]:
-        """Validated updates revealed in the previous rounds (replay detection), from memory or the store."""
-        known: list[KnownUpdate] = []
-        for earlier in range(max(1, round_ - REPLAY_LOOKBACK_ROUNDS), round_):
-            if (task.task_id, earlier) not in self._validated:
+    def earlier_updates(self, task: TaskView, round_: int, shapes: dict[str, tuple[int, ...]], key: bytes
+                        ) -> list[KnownUpdate]:
+        """The structurally valid updates revealed in the previous rounds (replay detection), sketched under this
+        round's ``key``: listed from memory or (after a restart) from the chain, read from the store."""
+        earlier: list[tuple[int, LazyTensors, str]] = []
+        for past in range(max(1, round_ - REPLAY_LOOKBACK_ROUNDS), round_):
+            if (task.task_id, past) not in self._validated:
                 seen = []
-                for reveal in self.inputs(task, earlier).reveals:
+                for reveal in self.inputs(task, past).reveals:
                     try:
-                        tensors, _ = self._validate(task, earlier, reveal, shapes)
+                        self._validate(task, past, reveal, shapes)
                     except RejectedUpdate:
                         continue  # a broken old update cannot be replayed
-                    seen.append(KnownUpdate(reveal[0], earlier, flatten(tensors, np.float32)))
-                self._validated[(task.task_id, earlier)] = seen
-            known += self._validated[(task.task_id, earlier)]
-        return known
+                    seen.append(reveal)
+                self._validated[(task.task_id, past)] = seen
+            for reveal in self._validated[(task.task_id, past)]:
+                try:
+                    tensors, _ = self._validate(task, past, reveal, shapes)
+                except RejectedUpdate:
+                    continue  # gone from the store since (a retention policy): for every aggregator alike
+                earlier.append((past, tensors, reveal[0]))
+        found = sketches(key, [tensors for _, tensors, _ in earlier])
+        return [KnownUpdate(trainer, past, sketch) for (past, _, trainer), sketch in zip(earlier, found, strict=True)]
+
+    def sketch_key(self, inputs: RoundInputs) -> bytes:
+        """The round's sketch key: a hash of the deployment, the round and every revealed update's digest in
+        commit order, which nobody knows before the last reveal (``aggregator.fingerprints``)."""
+        d = self.reader.deployment
+        digest = hashlib.sha256(SKETCH_DOMAIN + b"/key" + int(d.chain_id).to_bytes(32, "big")
+                                + bytes.fromhex(d.tasks[2:]) + inputs.task_id.to_bytes(32, "big")
+                                + inputs.round.to_bytes(32, "big") + bytes(inputs.global_model_digest))
+        for trainer, _, update_digest, _ in inputs.reveals:
+            digest.update(bytes.fromhex(trainer[2:]) + bytes(update_digest))
+        return digest.digest()
 
     def _check_manifest(self, task: TaskView, round_: int, reveal: Reveal, manifest: ModelManifest
                         ) -> dict[str, Any]:
@@ -235,7 +304,7 @@ class RoundComputer:
         state = None
         ref = previous.server_state
         if strategy.uses_server_state and ref is not None and ref.strategy == strategy.name:
-            state, _ = decode_model(self._fetch(ref.cid, ref.sha256), self.max_bytes)
+            state, _ = self._read_model(ref.cid, ref.sha256, self.max_bytes)
         return RoundContext(task.task_id, round_, seed, global_manifest.details if global_manifest.kind == "aggregate"
                             else {}, released, validation, rejected, state)
 
@@ -249,8 +318,14 @@ class RoundComputer:
             return last
         self.validation_set(task, round_)  # a sealed set's key first: nothing is fetched before it is there
         started = time.monotonic()
-        computation = self._compute(task, round_, inputs)
+        try:
+            computation = self._compute(task, round_, inputs)
+        finally:  # downloaded updates are read again from the store when needed; results stay while they are last
+            shutil.rmtree(self._downloads, ignore_errors=True)
+            self._downloads.mkdir(parents=True, exist_ok=True)
         self.compute_seconds += time.monotonic() - started
+        if last is not None and last.result_file != computation.result_file:
+            last.result_file.unlink(missing_ok=True)
         self._last[task_id] = computation
         for key in [k for k in self._validated if k[0] == task_id and k[1] < round_ - REPLAY_LOOKBACK_ROUNDS]:
             del self._validated[key]
@@ -266,27 +341,37 @@ class RoundComputer:
             raise UnservableTask(f"task {task.task_id}: its parameters cannot be used: {exc}") from exc
         global_tensors, global_manifest = self.global_model(task)
         previous = self.previous_global(task, global_manifest)
-        free_riders = FreeRiderCheck(global_tensors, self.earlier_updates(task, round_, shapes), previous)
+        key = self.sketch_key(inputs)
+        free_riders = FreeRiderCheck(global_tensors, self.earlier_updates(task, round_, shapes, key), previous,
+                                     key=key)
         accepted: list[ClientUpdate] = []
         privacy: dict[str, Any] = {}
         rejected: dict[str, Rejection] = {}
-        validated: list[KnownUpdate] = []
+        valid: list[tuple[Reveal, LazyTensors, ModelManifest]] = []
+
+        def reject(trainer: str, exc: RejectedUpdate) -> None:
+            rejected[trainer] = Rejection.bounded(exc.code, exc.message)
+            log.warning("round %s: rejected %s: %s (%s)", round_, trainer, rejected[trainer].code,
+                        rejected[trainer].message)
+
         for reveal in inputs.reveals:
+            try:
+                valid.append((reveal, *self._validate(task, round_, reveal, shapes)))
+            except RejectedUpdate as exc:
+                reject(reveal[0], exc)
+        self._validated[(task.task_id, round_)] = [reveal for reveal, _, _ in valid]
+        found = sketches(key, [tensors for _, tensors, _ in valid])  # one pass over the coordinates of all
+        for (reveal, tensors, manifest), sketch in zip(valid, found, strict=True):  # commit order
             trainer = reveal[0]
             try:
-                tensors, manifest = self._validate(task, round_, reveal, shapes)
-                validated.append(KnownUpdate(trainer, round_, flatten(tensors, np.float32)))
                 report = self._check_manifest(task, round_, reveal, manifest)
                 check_change(tensors, global_tensors, max_ratio)
-                free_riders.check(trainer, round_, tensors)
+                free_riders.check(trainer, round_, tensors, sketch)
             except RejectedUpdate as exc:
-                rejected[trainer] = Rejection.bounded(exc.code, exc.message)
-                log.warning("round %s: rejected %s: %s (%s)", round_, trainer, rejected[trainer].code,
-                            rejected[trainer].message)
+                reject(trainer, exc)
                 continue
             privacy[trainer] = report
             accepted.append(ClientUpdate(trainer, tensors, reveal[3]))
-        self._validated[(task.task_id, round_)] = validated
         weights = attested_weights({u.trainer: u.num_samples for u in accepted}, spec.max_samples)
         accepted = [replace(u, num_samples=weights[u.trainer]) for u in accepted]
         context = self.round_context(task, round_, strategy, global_manifest, len(rejected))
@@ -311,16 +396,17 @@ class RoundComputer:
             kind="aggregate", architecture=spec.architecture, parent_cid=task.global_model_cid, task_id=task.task_id,
             round=round_, num_samples=sum(samples.values()),
             metrics={"accuracy": accuracy_ppm / 1e6, "loss": loss_micro / 1e6}, details=details.to_json())
-        blob = encode_model(aggregation.tensors, manifest)
+        path = write_model_file(aggregation.tensors, manifest, self._results / f"{task.task_id}-{round_}-{key.hex()}")
         result = AggregateResult(
-            result_cid=self.store.put(blob), result_digest=sha256(blob), scores_root=details.score_tree().root,
-            total_weight=sum(scores[t] * n for t, n in samples.items()), accepted=len(accepted),
-            rejected=len(rejected), accuracy_ppm=accuracy_ppm, loss_micro=loss_micro)
-        return RoundComputation(inputs, result, blob, details)
+            result_cid=self.store.put_file(path), result_digest=file_sha256(path),
+            scores_root=details.score_tree().root, total_weight=sum(scores[t] * n for t, n in samples.items()),
+            accepted=len(accepted), rejected=len(rejected), accuracy_ppm=accuracy_ppm, loss_micro=loss_micro)
+        return RoundComputation(inputs, result, path, details, self.scratch)
 
     def _store_state(self, architecture: str, strategy: Strategy, aggregation: Aggregation) -> ServerStateRef | None:
         if aggregation.server_state is None:
             return None
-        blob = encode_model(aggregation.server_state, ModelManifest(
-            kind="aggregate", architecture=architecture, details={"server_state_of": strategy.name}))
-        return ServerStateRef(strategy.name, self.store.put(blob), sha256(blob))
+        path = write_model_file(aggregation.server_state, ModelManifest(
+            kind="aggregate", architecture=architecture, details={"server_state_of": strategy.name}),
+            self._downloads / "server-state")
+        return ServerStateRef(strategy.name, self.store.put_file(path), file_sha256(path))

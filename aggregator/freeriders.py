@@ -20,12 +20,13 @@ Codes (written to the aggregate manifest's ``details.rejected``):
 Updates that escape these tolerances by adding noise gain nothing either: their contribution score counts only the
 part of the update outside the public directions, and noise makes the aggregate worse (``aggregator/contribution.py``).
 
-All norms are float64 with numpy's deterministic pairwise summation, so every aggregator decides alike.
+Comparisons with other updates (replays, near duplicates) use their count sketches keyed by the round
+(``aggregator.fingerprints``): distances and cosines of the sketched deltas. The checks against the global model
+(zero, global replay, public direction) are exact. All norms are float64 with numpy's deterministic pairwise
+summation, so every aggregator decides alike.
 
-Memory: replay detection compares with every earlier update, so the check keeps each update it has seen
-(this round's accepted ones and the earlier rounds' revealed ones) as one float32 vector: at most
-``(trainers of this round + trainers of the REPLAY_LOOKBACK_ROUNDS previous rounds) * P * 4`` bytes for ``P``
-parameters, plus a few float64 vectors of ``P`` while checking one update.
+Memory: one sketch (``8 * SKETCH_BUCKETS`` bytes) per update seen, the global model and its public basis (a few
+float64 vectors of ``P``) and one update's float64 delta while checking it: flat in the number of trainers.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aggregator.contribution import private_part, public_basis
-from aggregator.strategies.ops import cosine, flatten, norm
+from aggregator.fingerprints import sketch_cosine, sketch_norm, sketches
+from aggregator.strategies.ops import flatten, norm
 from aggregator.validation import RejectedUpdate
 
 REL_TOLERANCE = 1e-3
@@ -48,52 +50,59 @@ PUBLIC_TOLERANCE = 0.05
 
 @dataclass(frozen=True)
 class KnownUpdate:
-    """An update already seen: who revealed it, in which round, and its flattened weights.
-
-    Updates are float32 on the wire, so the weights are kept as float32 (exact, half the memory of float64);
-    distances are computed in float64.
-    """
+    """An update already seen: who revealed it, in which round, and its count sketch under this round's key."""
 
     trainer: str
     round: int
-    weights: np.ndarray
+    sketch: np.ndarray
+
+    @classmethod
+    def of(cls, trainer: str, round_: int, tensors: dict[str, np.ndarray], key: bytes) -> KnownUpdate:
+        return cls(trainer.lower(), round_, sketches(key, [tensors])[0])
 
 
 class FreeRiderCheck:
     """Checks one round's updates, in commit order, against the global model and every update seen before."""
 
     def __init__(self, global_tensors: dict[str, np.ndarray], earlier: Sequence[KnownUpdate] = (),
-                 previous_global: dict[str, np.ndarray] | None = None) -> None:
+                 previous_global: dict[str, np.ndarray] | None = None, *, key: bytes) -> None:
+        self.key = key  # the round's sketch key (fingerprints.sketch_key): every sketch compared is under it
         self.global_weights = flatten(global_tensors)
         self.global_norm = norm(self.global_weights)
+        self.global_sketch = sketches(key, [global_tensors])[0]
         self.known: list[KnownUpdate] = list(earlier)
         previous = None if previous_global is None else flatten(previous_global)
         self.public = public_basis(self.global_weights, previous)
 
-    def check(self, trainer: str, round_: int, tensors: dict[str, np.ndarray]) -> None:
-        """Raise ``RejectedUpdate`` for a free rider; otherwise remember the update for later checks."""
-        weights = flatten(tensors)
+    def check(self, trainer: str, round_: int, tensors: dict[str, np.ndarray], sketch: np.ndarray | None = None
+              ) -> None:
+        """Raise ``RejectedUpdate`` for a free rider; otherwise remember the update (its ``sketch`` under the
+        round's key, computed here unless given) for the later checks of the round."""
+        sketch = sketches(self.key, [tensors])[0] if sketch is None else sketch
+        delta = flatten(tensors) - self.global_weights
         limit = REL_TOLERANCE * self.global_norm
-        if norm(weights) <= limit:
+        if norm(delta + self.global_weights) <= limit:
             raise RejectedUpdate("zero_update", "the update's weights are all (nearly) zero")
-        own_change = norm(weights - self.global_weights)
+        own_change = norm(delta)
         if own_change <= limit:
             raise RejectedUpdate("global_replay", f"the update is the current global model (distance {own_change:.3g})")
-        delta = weights - self.global_weights
+        own = sketch - self.global_sketch
+        own_length = sketch_norm(own)
         for known in self.known:
             where = "this round" if known.round == round_ else f"round {known.round}"
-            other = known.weights.astype(np.float64) - self.global_weights
-            if norm(delta - other) <= REL_TOLERANCE * own_change:
+            other = known.sketch - self.global_sketch
+            if sketch_norm(own - other) <= REL_TOLERANCE * own_length:
                 raise RejectedUpdate("replayed_update", f"the update replays {known.trainer}'s update of {where}")
-            other_change = norm(other)
+            other_length = sketch_norm(other)
             if known.trainer == trainer.lower() and known.round < round_:
                 continue  # its own earlier update: a converged honest trainer's next one looks like it
-            if (cosine(delta, other) >= DUPLICATE_COSINE
-                    and min(own_change, other_change) >= DUPLICATE_NORM_RATIO * max(own_change, other_change)):
+            similarity = sketch_cosine(own, other)
+            if (similarity >= DUPLICATE_COSINE
+                    and min(own_length, other_length) >= DUPLICATE_NORM_RATIO * max(own_length, other_length)):
                 raise RejectedUpdate("near_duplicate", f"the update is a near copy of {known.trainer}'s update of "
-                                                       f"{where} (cosine {cosine(delta, other):.4f})")
+                                                       f"{where} (cosine {similarity:.4f})")
         residual = norm(private_part(delta, self.public))
         if residual <= PUBLIC_TOLERANCE * own_change:
             raise RejectedUpdate("public_direction", "the update is built from the public global models only "
                                                      f"(its own part is {residual / own_change:.2%} of its change)")
-        self.known.append(KnownUpdate(trainer.lower(), round_, weights.astype(np.float32)))
+        self.known.append(KnownUpdate(trainer.lower(), round_, sketch))

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import numpy as np
 
 from fedchain.codec import CodecError, ModelManifest, decode_model
+from fedchain.modelfile import LazyTensors, open_model_file
+
+FINITE_CHUNK = 1 << 22  # elements of a file's tensor checked for NaN/Inf at a time
 
 
 class RejectedUpdate(Exception):
@@ -39,24 +45,46 @@ def validate_update(
         raise
     except BaseException as exc:  # noqa: BLE001 - a Rust panic in safetensors is a BaseException
         raise RejectedUpdate("not_safetensors", f"cannot decode update: {type(exc).__name__}: {exc}") from exc
+    _check_tensors(tensors, manifest, expected_shapes)
+    return {name: np.ascontiguousarray(tensors[name]) for name in sorted(tensors)}, manifest
+
+
+def validate_update_file(path: str | os.PathLike[str], expected_shapes: dict[str, tuple[int, ...]], max_bytes: int
+                         ) -> tuple[LazyTensors, ModelManifest]:
+    """``validate_update`` for a file on disk: the same checks and codes, reading one chunk of one tensor at a
+    time; the tensors come back unread (``LazyTensors``)."""
+    try:
+        tensors, manifest = open_model_file(path, max_bytes)
+    except CodecError as exc:
+        raise RejectedUpdate(exc.code, str(exc)) from exc
+    except OSError as exc:
+        raise RejectedUpdate("not_safetensors", f"cannot read update: {type(exc).__name__}: {exc}") from exc
+    _check_tensors(tensors, manifest, expected_shapes)
+    return tensors, manifest
+
+
+def _check_tensors(tensors: Mapping[str, np.ndarray], manifest: ModelManifest,
+                   expected_shapes: dict[str, tuple[int, ...]]) -> None:
     if manifest.kind != "update":
         raise RejectedUpdate("bad_manifest", f"manifest kind is {manifest.kind!r}, expected 'update'")
     if set(tensors) != set(expected_shapes):
         missing = sorted(set(expected_shapes) - set(tensors))
         extra = sorted(set(tensors) - set(expected_shapes))
         raise RejectedUpdate("wrong_keys", f"missing tensors {missing[:10]}, unexpected tensors {extra[:10]}")
+    lazy = isinstance(tensors, LazyTensors)
     for name in sorted(expected_shapes):
-        array = tensors[name]
-        if array.dtype != np.float32:
-            raise RejectedUpdate("bad_dtype", f"tensor {name} is {array.dtype}, expected float32")
-        if tuple(array.shape) != tuple(expected_shapes[name]):
-            raise RejectedUpdate(
-                "wrong_shape",
-                f"tensor {name} has shape {tuple(array.shape)}, expected {expected_shapes[name]}",
-            )
-        if not np.isfinite(array).all():
-            raise RejectedUpdate("non_finite", f"tensor {name} contains NaN or Inf")
-    return {name: np.ascontiguousarray(tensors[name]) for name in sorted(tensors)}, manifest
+        dtype = tensors.dtype(name) if lazy else tensors[name].dtype
+        shape = tensors.shape(name) if lazy else tuple(tensors[name].shape)
+        if dtype != np.float32:
+            raise RejectedUpdate("bad_dtype", f"tensor {name} is {dtype}, expected float32")
+        if tuple(shape) != tuple(expected_shapes[name]):
+            raise RejectedUpdate("wrong_shape", f"tensor {name} has shape {tuple(shape)}, expected "
+                                                f"{expected_shapes[name]}")
+        chunks = range(0, tensors.size(name), FINITE_CHUNK) if lazy else (None,)
+        for start in chunks:
+            values = tensors[name] if start is None else tensors.read(name, start, start + FINITE_CHUNK)
+            if not np.isfinite(values).all():
+                raise RejectedUpdate("non_finite", f"tensor {name} contains NaN or Inf")
 
 
 def check_change(tensors: dict[str, np.ndarray], global_tensors: dict[str, np.ndarray], max_ratio: float) -> None:

@@ -26,6 +26,7 @@ from backend.db import session_factory, wipe
 from backend.details import load_round_details
 from backend.models import ChainEvent, IndexerState, Round
 from backend.projections import Projector, event_args_json, refresh_proposal_states
+from fedchain.config import settings
 from fedchain.deployment import Deployment
 from fedchain.store import ContentStore, open_store
 from fedchain.web3chain import Web3Chain, load_abis
@@ -53,7 +54,7 @@ class IndexerConfig:
     batch_blocks: int = 2000
     poll_seconds: float = 1.0
     store_spec: str | None = None
-    max_file_bytes: int = 64 * 1024 * 1024
+    max_file_bytes: int = field(default_factory=lambda: settings().max_model_bytes)  # only headers are read
     details_retry_seconds: float = 10.0
 
     @property

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aggregator.contribution import contributions  # noqa: E402
+from aggregator.fingerprints import sketch_key  # noqa: E402
 from aggregator.freeriders import FreeRiderCheck  # noqa: E402
 from aggregator.scoring import evaluate  # noqa: E402
 from aggregator.strategies import (  # noqa: E402
@@ -89,7 +90,7 @@ def run_federation(job: tuple) -> dict:
     first = set(range(round(0.3 * TRAINERS)))  # the 30% level's attackers: their honest share when they train
     rejected_attackers = 0
     for _ in range(rounds):
-        check = FreeRiderCheck(glob, previous_global=previous)
+        check = FreeRiderCheck(glob, previous_global=previous, key=sketch_key(b"bench"))
         accepted: list[ClientUpdate] = []
         samples: dict[str, int] = {}
         rejected = 0

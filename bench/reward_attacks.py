@@ -46,10 +46,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aggregator.contribution import contributions  # noqa: E402
+from aggregator.fingerprints import sketch_key  # noqa: E402
 from aggregator.freeriders import FreeRiderCheck, KnownUpdate  # noqa: E402
 from aggregator.scoring import evaluate  # noqa: E402
 from aggregator.strategies import ClientUpdate, FedAvg, RoundContext, ValidationSet, get_strategy  # noqa: E402
-from aggregator.strategies.ops import flatten  # noqa: E402
 from aggregator.validation import RejectedUpdate  # noqa: E402
 from aggregator.weights import attested_weights  # noqa: E402
 
@@ -140,7 +140,7 @@ def run_federation(job: tuple) -> dict:
     config = TrainConfig(epochs=5, seed=seed)
     rng = np.random.default_rng(seed)
     glob, previous, state = initial_tensors(arch, seed), None, None
-    earlier: list[KnownUpdate] = []
+    earlier: list[tuple[str, int, dict]] = []  # (trainer, round, tensors) of the last rounds
     last_round: dict[int, dict] = {}
     attacker_share = rounds_paid = once_share = 0.0
     dropped = {"honest": 0, "attackers": 0}  # updates the validation filter excluded, so far
@@ -155,7 +155,8 @@ def run_federation(job: tuple) -> dict:
                 third = parts[0][i::len(ATTACKERS)]
                 honest[i], sizes[i] = train_local(arch, glob, xt[third], yt[third], config).tensors, len(third)
         sybils = _split_sybil(honest[0], glob, rng) if attack == "split_sybil" else {}
-        check = FreeRiderCheck(glob, earlier, previous)
+        key = sketch_key(round_.to_bytes(8, "big"))
+        check = FreeRiderCheck(glob, [KnownUpdate.of(t, r, w, key) for t, r, w in earlier], previous, key=key)
         accepted, known = [], []
         for i in range(TRAINERS):
             sent = honest[i] if attack is None or i not in ATTACKERS else sybils[i] if sybils else _attack(
@@ -163,7 +164,7 @@ def run_federation(job: tuple) -> dict:
             if sent is None:
                 continue
             name = f"0x{i:040x}"
-            known.append(KnownUpdate(name, round_, flatten(sent, np.float32)))
+            known.append((name, round_, sent))
             try:
                 check.check(name, round_, sent)
             except RejectedUpdate:
@@ -187,9 +188,8 @@ def run_federation(job: tuple) -> dict:
             attacking = attack is not None and int(trainer, 16) in ATTACKERS
             dropped["attackers" if attacking else "honest"] += 1
         previous, (glob, state) = glob, (result.tensors, result.server_state)
-        earlier = [k for k in earlier if k.round >= round_ - 1] + known
-        last_round = {int(k.trainer, 16): dict(zip(sorted(glob), _split(k.weights, glob), strict=True))
-                      for k in known}
+        earlier = [k for k in earlier if k[1] >= round_ - 1] + known
+        last_round = {int(t, 16): dict(w) for t, _, w in known}
         if round_ in CHECKPOINTS:
             out[round_] = {"accuracy": evaluate(arch, glob, x_test, y_test).accuracy,
                            "share": attacker_share / rounds_paid if rounds_paid else 0.0,
@@ -212,15 +212,6 @@ def _share_sent_once(arch: str, glob: dict, accepted: list, full: dict, sizes: d
     scores = {t: c.score for t, c in contributions(arch, glob, updates, xv, yv, previous).items()}
     total = sum(scores[t] * weights[t] for t in scores)
     return scores[name] * weights[name] / total if total else 0.0
-
-
-def _split(flat: np.ndarray, like: dict) -> list[np.ndarray]:
-    pieces, start = [], 0
-    for k in sorted(like):
-        size = like[k].size
-        pieces.append(flat[start:start + size].reshape(like[k].shape).astype(np.float32))
-        start += size
-    return pieces
 
 
 def _rank_correlation(arch: str, glob: dict, accepted: list, scores: dict, x: np.ndarray, y: np.ndarray) -> float:

@@ -21,9 +21,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from fedchain.codec import ModelManifest
 from fedchain.config import settings
 from fedchain.deployment import Deployment
 from fedchain.manifests import PrivacyRecord
+from fedchain.modelfile import write_model_file
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,16 @@ class Journal:
             _write_atomic(self.blob_path(pending.task_id, pending.round), blob)
         _write_atomic(path, json.dumps(asdict(pending)).encode())
         return path
+
+    def write_update(self, task_id: int, round_: int, tensors: dict, manifest: ModelManifest) -> Path:
+        """Write a round's update file (atomically, tensor by tensor) before its entry is recorded."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return write_model_file(tensors, manifest, self.blob_path(task_id, round_))
+
+    def update_file(self, task_id: int, round_: int) -> Path | None:
+        """The journaled update file of a round, if it is still there."""
+        path = self.blob_path(task_id, round_)
+        return path if path.is_file() else None
 
     def withhold(self, pending: PendingUpdate) -> None:
         """Mark an entry as never uploaded (if it was not) and drop its file: it released nothing."""

@@ -12,7 +12,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NETWORK = "ethereum:local:foundry"
-DEFAULT_MAX_MODEL_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_MODEL_BYTES = 4 * 1024**3  # model files are streamed and bounded per task by their architecture
+DEFAULT_MAX_DATASET_BYTES = 256 * 1024**2  # validation sets are read into memory
 
 
 def env(name: str) -> str | None:
@@ -46,7 +47,8 @@ class Settings:
     ipfs_api: str | None  # FEDCHAIN_IPFS_API: a Kubo RPC URL used when no store spec is given
     ipfs_timeout: float
     ipfs_retry_seconds: float
-    max_model_bytes: int
+    max_model_bytes: int  # FEDCHAIN_MAX_MODEL_BYTES: the largest model file this node reads (each task: less)
+    max_dataset_bytes: int  # FEDCHAIN_MAX_DATASET_BYTES: the largest validation set it reads
     poll_seconds: float
     rpc_url: str  # FEDCHAIN_RPC_URL, else APE_FOUNDRY_HOST (ape's local node): for web3 readers
     backend_url: str  # FEDCHAIN_BACKEND_URL: the read API the dashboard uses
@@ -74,6 +76,7 @@ def settings() -> Settings:
         ipfs_timeout=_number("FEDCHAIN_IPFS_TIMEOUT", 60.0),
         ipfs_retry_seconds=_number("FEDCHAIN_IPFS_RETRY_SECONDS", 120.0),
         max_model_bytes=int(_number("FEDCHAIN_MAX_MODEL_BYTES", DEFAULT_MAX_MODEL_BYTES)),
+        max_dataset_bytes=int(_number("FEDCHAIN_MAX_DATASET_BYTES", DEFAULT_MAX_DATASET_BYTES)),
         poll_seconds=_number("FEDCHAIN_POLL_SECONDS", 1.0),
         rpc_url=env("FEDCHAIN_RPC_URL") or env("APE_FOUNDRY_HOST") or "http://127.0.0.1:8545",
         backend_url=env("FEDCHAIN_BACKEND_URL") or "http://127.0.0.1:8000",

@@ -14,12 +14,15 @@ another exception, and nothing unbounded is kept.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fedchain.codec import MANIFEST_KEY, CodecError, ModelManifest, read_header
 from fedchain.commitments import MAX_SCORE, ScoreTree
+from fedchain.modelfile import read_file_header
 
 MAX_REASON_CODE = 64
 MAX_REASON_MESSAGE = 500
@@ -272,5 +275,15 @@ def read_manifest(blob: bytes, max_bytes: int) -> ModelManifest:
 
 
 def fetch_manifest(store: Any, cid: str, digest: bytes | None, max_bytes: int) -> ModelManifest:
-    """The manifest of a stored model file, fetched with the on-chain digest and a size bound."""
-    return read_manifest(store.get(cid, sha256=digest, max_bytes=max_bytes), max_bytes)
+    """The manifest of a stored model file, fetched with the on-chain digest and a size bound: the file is checked
+    as it streams (to a temporary file unless the store keeps one on disk), and only its header is read."""
+    verified_file = getattr(store, "verified_file", None)
+    if verified_file is None:  # a reader that only gets bytes
+        return read_manifest(store.get(cid, sha256=digest, max_bytes=max_bytes), max_bytes)
+    with tempfile.TemporaryDirectory(prefix="fedchain-manifest-") as scratch:
+        path = verified_file(cid, sha256=digest, max_bytes=max_bytes, scratch=Path(scratch))
+        header, _, _ = read_file_header(path, max_bytes)
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict) or not isinstance(metadata.get(MANIFEST_KEY), str):
+        raise _bad("file has no fedchain manifest")
+    return ModelManifest.from_json(metadata[MANIFEST_KEY])

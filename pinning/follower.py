@@ -24,6 +24,7 @@ from typing import Any
 
 from fedchain.chainview import ChainEvent, ChainReader
 from fedchain.cid import normalize_cid
+from fedchain.config import settings
 from fedchain.deployment import Deployment
 from fedchain.manifests import aggregate_details, fetch_manifest
 from fedchain.retention import RetentionPolicy, task_retention
@@ -86,7 +87,7 @@ class PinFollower:
 
     def __init__(self, chain: ChainReader, targets: Sequence[PinTarget], state_path: Path, *,
                  reader: ContentStore, override: RetentionPolicy | None = None,
-                 confirmations: int = 0, max_result_bytes: int = 64 * 1024 * 1024, batch_blocks: int = 2000,
+                 confirmations: int = 0, max_result_bytes: int | None = None, batch_blocks: int = 2000,
                  from_block: int = 0, head: Callable[[], int] | None = None) -> None:
         if not targets:
             raise ValueError("the pin follower needs at least one target")
@@ -100,7 +101,7 @@ class PinFollower:
         self.reader = reader
         self.override = override
         self.confirmations = confirmations
-        self.max_result_bytes = max_result_bytes
+        self.max_result_bytes = settings().max_model_bytes if max_result_bytes is None else max_result_bytes
         self.batch_blocks = batch_blocks
         self._head = head or chain.head
 

@@ -52,6 +52,13 @@ def spec_problem(spec: TaskSpec) -> str | None:
     return None
 
 
+def input_limit(what: str) -> int:
+    """The size bound aggregators apply to a task input: ``FEDCHAIN_MAX_DATASET_BYTES`` for the validation set
+    (read into memory), ``FEDCHAIN_MAX_MODEL_BYTES`` for models."""
+    config = settings()
+    return config.max_dataset_bytes if what == "validation set" else config.max_model_bytes
+
+
 def read_bounded(path: Path, what: str) -> bytes:
     """A local file of at most ``FEDCHAIN_MAX_MODEL_BYTES``; ``FedchainError`` naming ``what`` otherwise."""
     limit = settings().max_model_bytes
@@ -68,12 +75,12 @@ def check_task_inputs(store: ContentStore, spec: TaskSpec, max_bytes: int | None
     initial model and validation set are in the store under their CIDs and digests, the model holds the
     architecture's finite float32 tensors, the validation set fits it, and its strategy parameters decode.
     ``StoreUnavailable`` passes through (try again when the node is back)."""
-    limit = max_bytes or settings().max_model_bytes
     problem = spec_problem(spec)
     if problem is not None:
         raise FedchainError(f"the task spec cannot be used: {problem}")
     for what, cid, digest in (("initial model", spec.initial_model_cid, spec.initial_model_digest),
                               ("validation set", spec.validation_cid, spec.validation_digest)):
+        limit = max_bytes or input_limit(what)
         try:
             problem = blob_problem(spec, what, store.get(cid, sha256=digest, max_bytes=limit), limit)
         except StoreUnavailable:
@@ -139,10 +146,9 @@ def resolve_task(task: TaskFile) -> tuple[TaskSpec, bytes, bytes, list[bytes]]:
         x, y = decode_dataset(validation)
         validation, keys = seal_dataset(x, y, task.validation.stem, task.sealed_sections)
     spec = task.spec(cid_for_bytes(model), sha256(model), cid_for_bytes(validation), sha256(validation))
-    limit = settings().max_model_bytes  # what every aggregator and trainer will accept
     for what, blob, source in (("initial model", model, task.model.file or f"init_seed {task.model.seed}"),
                                ("validation set", validation, task.validation)):
-        problem = blob_problem(spec, what, blob, limit, keys)
+        problem = blob_problem(spec, what, blob, input_limit(what), keys)  # what aggregators and trainers accept
         if problem is not None:
             raise FedchainError(f"the {what} ({source}) does not fit {spec.architecture}: {problem}")
     problem = spec_problem(spec)  # the architecture already parsed (task_file_blobs)

@@ -3,9 +3,13 @@ parameter validation. Deterministic: updates sorted by lower-case trainer addres
 order (numpy's elementwise ufuncs are correctly rounded and single-threaded; sums of a contiguous float64 vector
 use numpy's pairwise summation), so results do not depend on threads or BLAS.
 
-Median and trimmed mean work column chunk by column chunk: at most ``CHUNK_ELEMENTS`` values (updates x columns)
-are gathered and sorted at a time, so their extra memory is about ``3 * 8 * CHUNK_ELEMENTS`` bytes plus the
-float32 output, whatever the number of updates.
+Updates may be ``fedchain.modelfile.LazyTensors`` (read from disk when asked for). FedAvg's weighted sum reads
+``CHUNK_ELEMENTS`` coordinates of one update at a time and keeps one float64 chunk: its memory is the float32 output
+plus about ``3 * 8 * CHUNK_ELEMENTS`` bytes, whatever the number of updates. Median and trimmed mean work column
+chunk by column chunk: at most ``CHUNK_ELEMENTS`` values (updates x columns) are gathered and sorted at a time, so
+their extra memory is about ``3 * 8 * CHUNK_ELEMENTS`` bytes plus the float32 output, whatever the number of
+updates. The other rules (Krum, norm clipping, the default robust rule) hold every update's flattened delta:
+``8 * n * P`` bytes for ``n`` updates of ``P`` parameters.
 """
 
 from __future__ import annotations
@@ -55,6 +59,21 @@ def integer(value: Any, name: str, low: int = 0) -> int:
     return int(value)
 
 
+# --- tensors that may live on disk ----------------------------------------------------------------------
+def shape_of(tensors: Mapping[str, np.ndarray], name: str) -> tuple[int, ...]:
+    """A tensor's shape without reading a lazily loaded one."""
+    shape = getattr(tensors, "shape", None)
+    return tuple(shape(name)) if callable(shape) else tuple(np.shape(tensors[name]))
+
+
+def read_flat(tensors: Mapping[str, np.ndarray], name: str, start: int, stop: int) -> np.ndarray:
+    """Elements ``[start, stop)`` of tensor ``name`` flattened; only those are read from a lazily loaded one."""
+    read = getattr(tensors, "read", None)
+    if callable(read):
+        return read(name, start, stop)
+    return np.asarray(tensors[name]).reshape(-1)[start:stop]
+
+
 # --- updates -------------------------------------------------------------------------------------------
 def ordered_updates(global_tensors: Mapping[str, np.ndarray], updates: Sequence[ClientUpdate]) -> list[ClientUpdate]:
     """Check updates against the global model and return them sorted by lower-case trainer address."""
@@ -69,7 +88,7 @@ def ordered_updates(global_tensors: Mapping[str, np.ndarray], updates: Sequence[
         if set(update.tensors) != set(global_tensors):
             raise ValueError(f"update from {update.trainer} has different tensor names than the global model")
         for name, ref in global_tensors.items():
-            if np.shape(update.tensors[name]) != np.shape(ref):
+            if shape_of(update.tensors, name) != np.shape(ref):
                 raise ValueError(f"update from {update.trainer}: tensor {name} has the wrong shape")
         if isinstance(update.num_samples, bool) or not isinstance(update.num_samples, int | np.integer):
             raise ValueError(f"update from {update.trainer}: num_samples must be an integer")
@@ -85,13 +104,20 @@ def sample_weights(ordered: Sequence[ClientUpdate], rule: str) -> list[np.float6
 
 
 def weighted_average(ordered: Sequence[ClientUpdate], weights: Sequence[float]) -> Tensors:
-    """``sum_i w_i * t_i`` accumulated in float64 in the given order, cast to float32."""
+    """``sum_i w_i * t_i`` accumulated in float64 in the given order, cast to float32; chunk by chunk of
+    ``CHUNK_ELEMENTS`` coordinates (elementwise, so the chunking does not change a bit of the result)."""
     out: Tensors = {}
     for name in sorted(ordered[0].tensors):
-        acc = np.zeros(np.shape(ordered[0].tensors[name]), dtype=np.float64)
-        for update, weight in zip(ordered, weights, strict=True):
-            acc = acc + np.asarray(update.tensors[name], dtype=np.float64) * np.float64(weight)
-        out[name] = np.ascontiguousarray(acc.astype(np.float32))
+        shape = shape_of(ordered[0].tensors, name)
+        size = math.prod(shape)
+        result = np.empty(size, dtype=np.float32)
+        for start in range(0, size, CHUNK_ELEMENTS):
+            stop = min(size, start + CHUNK_ELEMENTS)
+            acc = np.zeros(stop - start, dtype=np.float64)
+            for update, weight in zip(ordered, weights, strict=True):
+                acc = acc + read_flat(update.tensors, name, start, stop).astype(np.float64) * np.float64(weight)
+            result[start:stop] = acc
+        out[name] = result.reshape(shape)
     return out
 
 
@@ -152,18 +178,18 @@ def chunked_order_statistic(ordered: Sequence[ClientUpdate], reduce_sorted: Call
     columns = max(1, (CHUNK_ELEMENTS if chunk_elements is None else chunk_elements) // n)
     out: Tensors = {}
     for name in sorted(ordered[0].tensors):
-        flats = [np.asarray(u.tensors[name]).reshape(-1) for u in ordered]
-        size = flats[0].size
+        shape = shape_of(ordered[0].tensors, name)
+        size = math.prod(shape)
         result = np.empty(size, dtype=np.float32)
         buffer = np.empty((min(columns, max(size, 1)), n), dtype=np.float64)
         for start in range(0, size, columns):
             stop = min(size, start + columns)
             block = buffer[: stop - start]
-            for col, flat in enumerate(flats):
-                block[:, col] = flat[start:stop]
+            for col, update in enumerate(ordered):
+                block[:, col] = read_flat(update.tensors, name, start, stop)
             block.sort(axis=1)
             result[start:stop] = reduce_sorted(block)
-        out[name] = result.reshape(np.shape(ordered[0].tensors[name]))
+        out[name] = result.reshape(shape)
     return out
 
 

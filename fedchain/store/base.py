@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 
 class ContentError(Exception):
@@ -55,6 +57,29 @@ class ContentStore(ABC):
         differs from the content's sha256.
         """
 
+    def get_file(self, cid: str, dest: str | os.PathLike[str], *, sha256: bytes | None = None,
+                 max_bytes: int) -> Path:
+        """Write the content of ``cid`` to ``dest`` (atomically, only after every check passed) and return
+        ``dest``; the same errors as ``get``. Stores that can stream override this; here it goes through memory."""
+        dest = Path(dest)
+        data = self.get(cid, sha256=sha256, max_bytes=max_bytes)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return dest
+
+    def verified_file(self, cid: str, *, sha256: bytes | None = None, max_bytes: int, scratch: Path) -> Path:
+        """A local file holding the checked content of ``cid``, to be read but never written: the store's own
+        copy where it keeps one on disk, otherwise a download to ``scratch/<cid>`` (the caller removes it)."""
+        from fedchain.cid import normalize_cid
+
+        return self.get_file(cid, Path(scratch) / normalize_cid(cid), sha256=sha256, max_bytes=max_bytes)
+
     @abstractmethod
     def has(self, cid: str) -> bool:
         """Whether the content of ``cid`` is available without fetching it from elsewhere."""
@@ -94,6 +119,15 @@ def check_content(cid: str, data: bytes, *, sha256: bytes | None, max_bytes: int
     return data
 
 
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 22) -> bytes:
+    """sha256 of a file, read one chunk at a time."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb", buffering=0) as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.digest()
+
+
 def validate_max_bytes(max_bytes: int) -> int:
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
         raise ValueError(f"max_bytes must be a non-negative int, got {max_bytes!r}")
@@ -108,5 +142,6 @@ __all__ = [
     "DigestMismatch",
     "StoreUnavailable",
     "check_content",
+    "file_sha256",
     "validate_max_bytes",
 ]

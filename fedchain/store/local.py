@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from fedchain.store.base import (
     ContentNotFound,
     ContentStore,
     ContentTooLarge,
+    DigestMismatch,
     check_content,
     validate_max_bytes,
 )
@@ -99,6 +101,53 @@ class LocalContentStore(ContentStore):
                 raise ContentTooLarge(f"{cid} is {size} bytes, limit {max_bytes}")
             data = fh.read(max_bytes + 1)
         return check_content(cid, data, sha256=sha256, max_bytes=max_bytes)
+
+    def _checked_file(self, cid: str, sha256: bytes | None, max_bytes: int, copy_to: Path | None) -> Path:
+        """The object file of ``cid`` after the size check and (streamed) digest check; copied on the way to
+        ``copy_to`` when given."""
+        validate_max_bytes(max_bytes)
+        cid = normalize_cid(cid)
+        if sha256 is not None and len(sha256) != 32:
+            raise ValueError("sha256 must be a 32-byte digest")
+        path = self._objects / cid
+        try:
+            fh = path.open("rb", buffering=0)
+        except FileNotFoundError:
+            raise ContentNotFound(cid) from None
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise ContentTooLarge(f"{cid} is {size} bytes, limit {max_bytes}")
+            if sha256 is None and copy_to is None:
+                return path
+            digest = hashlib.sha256()
+            out = None if copy_to is None else tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below
+                dir=copy_to.parent, delete=False, prefix=f".{copy_to.name}.")
+            try:
+                while block := fh.read(CHUNK_SIZE * 16):
+                    digest.update(block)
+                    if out is not None:
+                        out.write(block)
+                if sha256 is not None and digest.digest() != bytes(sha256):
+                    raise DigestMismatch(f"{cid}: sha256 is {digest.hexdigest()}, expected {bytes(sha256).hex()}")
+                if out is not None:
+                    out.close()
+                    os.replace(out.name, copy_to)
+            except BaseException:
+                if out is not None:
+                    out.close()
+                    Path(out.name).unlink(missing_ok=True)
+                raise
+        return path if copy_to is None else copy_to
+
+    def get_file(self, cid: str, dest: str | os.PathLike[str], *, sha256: bytes | None = None,
+                 max_bytes: int) -> Path:
+        return self._checked_file(cid, sha256, max_bytes, Path(dest))
+
+    def verified_file(self, cid: str, *, sha256: bytes | None = None, max_bytes: int, scratch: Path) -> Path:
+        """The store's own object file (objects are never rewritten: a put of content already there writes
+        nothing), after the size and digest checks."""
+        return self._checked_file(cid, sha256, max_bytes, None)
 
     def has(self, cid: str) -> bool:
         return self._path(cid).is_file()

@@ -24,6 +24,10 @@ class CountingStore(LocalContentStore):
         self.reads[normalize_cid(cid)] += 1
         return super().get(cid, **kwargs)
 
+    def verified_file(self, cid: str, **kwargs):  # noqa: ANN003, ANN201
+        self.reads[normalize_cid(cid)] += 1
+        return super().verified_file(cid, **kwargs)
+
 
 def _play_trainers(f, round_: int) -> list[str]:  # noqa: ANN001
     """Every trainer commits and reveals; returns the revealed update CIDs."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from aggregator.contribution import PROBES, contributions, probe_direction, score_of
+from aggregator.fingerprints import sketch_key
 from aggregator.freeriders import FreeRiderCheck, KnownUpdate
 from aggregator.scoring import PPM
 from aggregator.strategies import ClientUpdate
-from aggregator.strategies.ops import flatten
 from aggregator.validation import RejectedUpdate
 from fedchain.architectures import initial_tensors
 
@@ -20,6 +20,7 @@ def _model(w: list[list[float]], b: list[float]) -> dict[str, np.ndarray]:
 
 
 GLOBAL = _model([[1, 0], [0, 1]], [0, 0])
+KEY = sketch_key(b"round seed")
 
 
 def _code(check: FreeRiderCheck, tensors, trainer="0xa", round_=2) -> str | None:
@@ -32,8 +33,8 @@ def _code(check: FreeRiderCheck, tensors, trainer="0xa", round_=2) -> str | None
 
 def test_free_riders_are_rejected_with_reasons() -> None:
     honest = _model([[1.5, 0], [0, 1.2]], [0.1, -0.1])
-    earlier = KnownUpdate("0xold", 1, flatten(_model([[3, 1], [1, 3]], [1, 1])))
-    check = FreeRiderCheck(GLOBAL, [earlier])
+    earlier = KnownUpdate.of("0xold", 1, _model([[3, 1], [1, 3]], [1, 1]), KEY)
+    check = FreeRiderCheck(GLOBAL, [earlier], key=KEY)
     assert _code(check, _model([[0, 0], [0, 0]], [0, 0])) == "zero_update"
     assert _code(check, GLOBAL) == "global_replay"
     assert _code(check, _model([[1, 1e-7], [0, 1]], [0, 0])) == "global_replay"  # nearly the global model
@@ -49,16 +50,16 @@ def test_a_trainers_own_last_update_is_not_a_near_copy_of_itself() -> None:
     """A converged honest trainer's update resembles its previous one: only another identity's near copy of it is
     rejected; an exact replay of one's own earlier update still is."""
     earlier_update = _model([[1.5, 0], [0, 1.2]], [0.1, -0.1])
-    earlier = [KnownUpdate("0xa", 1, flatten(earlier_update))]
+    earlier = [KnownUpdate.of("0xa", 1, earlier_update, KEY)]
     similar = {k: v + np.float32(0.004) for k, v in earlier_update.items()}  # cosine > 0.995, not an exact copy
-    assert _code(FreeRiderCheck(GLOBAL, earlier), similar, "0xa") is None
-    assert _code(FreeRiderCheck(GLOBAL, earlier), similar, "0xb") == "near_duplicate"
-    assert _code(FreeRiderCheck(GLOBAL, earlier), earlier_update, "0xa") == "replayed_update"
+    assert _code(FreeRiderCheck(GLOBAL, earlier, key=KEY), similar, "0xa") is None
+    assert _code(FreeRiderCheck(GLOBAL, earlier, key=KEY), similar, "0xb") == "near_duplicate"
+    assert _code(FreeRiderCheck(GLOBAL, earlier, key=KEY), earlier_update, "0xa") == "replayed_update"
 
 
 def test_near_copies_and_public_extrapolations_are_rejected() -> None:
     previous = _model([[0.8, 0.1], [0.1, 0.9]], [0.1, 0.0])  # the global model before GLOBAL
-    check = FreeRiderCheck(GLOBAL, previous_global=previous)
+    check = FreeRiderCheck(GLOBAL, previous_global=previous, key=KEY)
     honest = _model([[1.5, 0], [0, 1.2]], [0.1, -0.1])
     assert _code(check, honest, "0xfirst") is None
     jittered = {k: v + np.float32(0.004) for k, v in honest.items()}  # beyond the replay tolerance, still a copy

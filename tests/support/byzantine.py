@@ -101,7 +101,7 @@ class DishonestAggregator(AggregatorNode):
         r = honest.result
         forged = AggregateResult(r.result_cid, r.result_digest, bytes(31) + bytes([self.favour]),
                                  r.total_weight * 2, r.accepted, r.rejected, r.accuracy_ppm, r.loss_micro)
-        return RoundComputation(honest.inputs, forged, honest.blob, honest.details)
+        return RoundComputation(honest.inputs, forged, honest.result_file, honest.details, honest.scratch)
 
 
 @dataclass
