@@ -14,8 +14,10 @@ updates. The other rules (Krum, norm clipping, the default robust rule) hold eve
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,19 +108,37 @@ def sample_weights(ordered: Sequence[ClientUpdate], rule: str) -> list[np.float6
 def weighted_average(ordered: Sequence[ClientUpdate], weights: Sequence[float]) -> Tensors:
     """``sum_i w_i * t_i`` accumulated in float64 in the given order, cast to float32; chunk by chunk of
     ``CHUNK_ELEMENTS`` coordinates (elementwise, so the chunking does not change a bit of the result)."""
-    out: Tensors = {}
-    for name in sorted(ordered[0].tensors):
-        shape = shape_of(ordered[0].tensors, name)
-        size = math.prod(shape)
-        result = np.empty(size, dtype=np.float32)
-        for start in range(0, size, CHUNK_ELEMENTS):
-            stop = min(size, start + CHUNK_ELEMENTS)
-            acc = np.zeros(stop - start, dtype=np.float64)
-            for update, weight in zip(ordered, weights, strict=True):
-                acc = acc + read_flat(update.tensors, name, start, stop).astype(np.float64) * np.float64(weight)
-            result[start:stop] = acc
-        out[name] = result.reshape(shape)
-    return out
+    names = sorted(ordered[0].tensors)
+    shapes = {name: shape_of(ordered[0].tensors, name) for name in names}
+    spans = [(name, start, min(math.prod(shapes[name]), start + CHUNK_ELEMENTS))
+             for name in names for start in range(0, math.prod(shapes[name]), CHUNK_ELEMENTS)]
+    chunks = prefetched(functools.partial(read_flat, update.tensors, name, start, stop)
+                        for name, start, stop in spans for update in ordered)
+    flat = {name: np.empty(math.prod(shapes[name]), dtype=np.float32) for name in names}
+    longest = max((stop - start for _, start, stop in spans), default=0)
+    buffers = np.empty((2, longest), dtype=np.float64)  # reused: fresh large buffers cost page faults per chunk
+    for name, start, stop in spans:
+        acc, term = buffers[0, : stop - start], buffers[1, : stop - start]
+        acc.fill(0.0)
+        for weight in weights:  # acc + float64(t) * w, in place, in the updates' order
+            np.multiply(next(chunks), np.float64(weight), out=term, dtype=np.float64)
+            acc += term
+        flat[name][start:stop] = acc
+    return {name: flat[name].reshape(shapes[name]) for name in names}
+
+
+def prefetched(reads: Iterable[Callable[[], np.ndarray]]) -> Iterator[np.ndarray]:
+    """The results of ``reads`` in order, each next one read in a worker thread while the caller works on the
+    current one (file reads release the GIL): reading and summing overlap. At most two results are held."""
+    with ThreadPoolExecutor(1, thread_name_prefix="fedchain-read") as pool:
+        pending = None
+        for read in reads:
+            future = pool.submit(read)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
 
 
 # --- vectors -------------------------------------------------------------------------------------------
