@@ -14,10 +14,11 @@ import numpy as np
 from aggregator.strategies.base import Aggregation, ClientUpdate, RoundContext, Strategy, Tensors
 from aggregator.strategies.ops import (
     chunked_order_statistic,
-    flat_deltas,
+    delta_combination,
+    delta_distances,
+    delta_norms,
     integer,
     median_of_sorted,
-    norm,
     number,
     ordered_updates,
     sample_weights,
@@ -63,11 +64,17 @@ class TrimmedMean(Strategy):
 def krum_scores(deltas: Sequence[np.ndarray], byzantine: int) -> list[float]:
     """Krum score of each update: the sum of squared distances to its ``n - f - 2`` nearest neighbours."""
     n = len(deltas)
-    neighbours = max(1, n - byzantine - 2)
     distances = np.zeros((n, n), dtype=np.float64)
     for i in range(n):
         for j in range(i + 1, n):
             distances[i, j] = distances[j, i] = squared_norm(deltas[i] - deltas[j])
+    return krum_scores_of(distances, byzantine)
+
+
+def krum_scores_of(distances: np.ndarray, byzantine: int) -> list[float]:
+    """Krum scores from the matrix of squared distances between the updates."""
+    n = len(distances)
+    neighbours = max(1, n - byzantine - 2)
     scores = []
     for i in range(n):
         others = np.sort(np.delete(distances[i], i))[:neighbours]
@@ -95,7 +102,7 @@ class MultiKrum(Strategy):
         """The updates Multi-Krum keeps, in address order."""
         ordered = ordered_updates(global_tensors, updates)
         keep = min(len(ordered), self.keep if self.keep is not None else max(1, len(ordered) - self.byzantine))
-        scores = krum_scores(flat_deltas(global_tensors, ordered), self.byzantine)
+        scores = krum_scores_of(delta_distances(global_tensors, ordered), self.byzantine)  # in chunks
         ranked = sorted(range(len(ordered)), key=lambda i: (scores[i], i))[:keep]
         return [ordered[i] for i in sorted(ranked)]
 
@@ -124,18 +131,13 @@ class NormBoundedAverage(Strategy):
         self.clip_norm = number(clip_norm, "clip_norm", 0.0, None, low_open=True)
 
     def clip_factors(self, global_tensors: Tensors, ordered: Sequence[ClientUpdate]) -> list[float]:
-        norms = [norm(d) for d in flat_deltas(global_tensors, ordered)]
+        norms = delta_norms(global_tensors, ordered)  # in chunks
         return [1.0 if n <= self.clip_norm else self.clip_norm / n for n in norms]
 
     def aggregate(self, global_tensors, updates, context: RoundContext | None = None) -> Aggregation:
         ordered = ordered_updates(global_tensors, updates)
         weights = sample_weights(ordered, self.name)
         factors = self.clip_factors(global_tensors, ordered)
-        out: Tensors = {}
-        for name in sorted(global_tensors):
-            base = np.asarray(global_tensors[name], dtype=np.float64)
-            acc = np.zeros(base.shape, dtype=np.float64)
-            for update, factor, weight in zip(ordered, factors, weights, strict=True):
-                acc = acc + (np.asarray(update.tensors[name], dtype=np.float64) - base) * np.float64(factor) * weight
-            out[name] = np.ascontiguousarray((base + acc).astype(np.float32))
-        return Aggregation(out)
+        coefficients = {i: np.float64(factor) * weight for i, (factor, weight) in enumerate(zip(factors, weights,
+                                                                                               strict=True))}
+        return Aggregation(delta_combination(global_tensors, ordered, coefficients))

@@ -158,6 +158,59 @@ def unflatten(flat: np.ndarray, like: Mapping[str, np.ndarray]) -> Tensors:
     return out
 
 
+def delta_blocks(global_tensors: Mapping[str, np.ndarray], ordered: Sequence[ClientUpdate]
+                 ) -> Iterator[tuple[str, int, int, np.ndarray, np.ndarray]]:
+    """The updates' deltas from the global model chunk by chunk, tensor by tensor in name order: ``(name, start,
+    stop, g, block)`` with ``g`` the global model's float64 elements ``[start, stop)`` of the flattened tensor and
+    ``block[i]`` update ``i``'s minus ``g``. A block holds at most ``CHUNK_ELEMENTS`` values, whatever ``n``."""
+    n = len(ordered)
+    columns = max(1, CHUNK_ELEMENTS // max(1, n))
+    for name in sorted(global_tensors):
+        size = math.prod(shape_of(global_tensors, name))
+        for start in range(0, size, columns):
+            stop = min(size, start + columns)
+            g = read_flat(global_tensors, name, start, stop).astype(np.float64)
+            block = np.empty((n, stop - start), dtype=np.float64)
+            for i, update in enumerate(ordered):
+                block[i] = read_flat(update.tensors, name, start, stop)
+                block[i] -= g
+            yield name, start, stop, g, block
+
+
+def delta_norms(global_tensors: Mapping[str, np.ndarray], ordered: Sequence[ClientUpdate]) -> list[float]:
+    """``||u_i - g||`` for every update, in chunks (the chunks' pairwise sums added in order)."""
+    totals = [0.0] * len(ordered)
+    for *_, block in delta_blocks(global_tensors, ordered):
+        for i in range(len(ordered)):
+            totals[i] += squared_norm(block[i])
+    return [math.sqrt(t) for t in totals]
+
+
+def delta_distances(global_tensors: Mapping[str, np.ndarray], ordered: Sequence[ClientUpdate]) -> np.ndarray:
+    """The matrix of squared distances ``||u_i - u_j||^2`` between updates, in chunks."""
+    n = len(ordered)
+    distances = np.zeros((n, n), dtype=np.float64)
+    for *_, block in delta_blocks(global_tensors, ordered):
+        for i in range(n):
+            for j in range(i + 1, n):
+                distances[i, j] += squared_norm(block[i] - block[j])
+    return distances + distances.T
+
+
+def delta_combination(global_tensors: Mapping[str, np.ndarray], ordered: Sequence[ClientUpdate],
+                      coefficients: Mapping[int, float]) -> Tensors:
+    """``g + sum_i c_i (u_i - g)`` over the updates ``coefficients`` names (in index order), float64 elementwise,
+    cast to float32; chunk by chunk."""
+    out = {name: np.empty(math.prod(shape_of(global_tensors, name)), dtype=np.float32) for name in global_tensors}
+    chosen = sorted(coefficients)
+    for name, start, stop, g, block in delta_blocks(global_tensors, ordered):
+        acc = np.zeros(stop - start, dtype=np.float64)
+        for i in chosen:
+            acc = acc + block[i] * np.float64(coefficients[i])
+        out[name][start:stop] = g + acc
+    return {name: out[name].reshape(shape_of(global_tensors, name)) for name in sorted(global_tensors)}
+
+
 def flat_deltas(global_tensors: Mapping[str, np.ndarray], ordered: Sequence[ClientUpdate]) -> list[np.ndarray]:
     """Each update minus the global model, flattened over the sorted tensor names, in float64."""
     base = flatten(global_tensors)

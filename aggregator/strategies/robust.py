@@ -27,7 +27,7 @@ import numpy as np
 
 from aggregator.scoring import evaluate, quantize_micro
 from aggregator.strategies.base import Aggregation, ClientUpdate, RoundContext, Strategy, Tensors
-from aggregator.strategies.ops import flat_deltas, flatten, integer, norm, number, ordered_updates, unflatten
+from aggregator.strategies.ops import delta_combination, delta_norms, integer, number, ordered_updates
 from fedchain.protocol import PPM
 
 
@@ -59,9 +59,8 @@ class RobustAverage(Strategy):
         cap = 2 * counts[mid] if len(counts) % 2 else counts[mid - 1] + counts[mid]
         return [min(max(1, int(u.num_samples)), cap) for u in ordered]
 
-    def clip_factors(self, deltas: Sequence[np.ndarray]) -> list[float]:
-        """``min(1, C / ||d_i||)`` with ``C = clip_ratio * median ||d_j||``."""
-        norms = [norm(d) for d in deltas]
+    def clip_factors(self, norms: Sequence[float]) -> list[float]:
+        """``min(1, C / ||d_i||)`` with ``C = clip_ratio * median ||d_j||``, from the deltas' norms."""
         bound = self.clip_ratio * float(np.median(np.asarray(norms, dtype=np.float64)))
         return [1.0 if n <= bound else bound / n for n in norms]
 
@@ -75,17 +74,13 @@ class RobustAverage(Strategy):
     def aggregate(self, global_tensors: Tensors, updates: Sequence[ClientUpdate],
                   context: RoundContext | None = None) -> Aggregation:
         ordered = ordered_updates(global_tensors, updates)
-        base = flatten(global_tensors)
-        deltas = flat_deltas(global_tensors, ordered)
-        factors = self.clip_factors(deltas)
+        factors = self.clip_factors(delta_norms(global_tensors, ordered))
         weights = self.capped_weights(ordered)
 
-        def combine(kept: Sequence[int]) -> Tensors:
+        def combine(kept: Sequence[int]) -> Tensors:  # reads the kept updates once, chunk by chunk
             total = np.float64(sum(weights[i] for i in kept))
-            acc = np.zeros_like(base)
-            for i in kept:  # address order, fixed
-                acc = acc + deltas[i] * (np.float64(factors[i]) * (np.float64(weights[i]) / total))
-            return unflatten(base + acc, global_tensors)
+            return delta_combination(global_tensors, ordered, {  # address order, fixed
+                i: np.float64(factors[i]) * (np.float64(weights[i]) / total) for i in kept})
 
         kept = list(range(len(ordered)))
         budget = self.exclusion_budget(len(ordered), context)
