@@ -1,6 +1,6 @@
-"""The aggregator computes a round once: in a normal run it reads each update from the store once per round (the
-reveal reuses the commit's result, the next rounds' replay checks reuse what it validated), and a restarted
-aggregator recomputes the same result from the chain and the store alone."""
+"""The aggregator computes a round once: in a normal run it fetches each update of a round once while computing it
+(the reveal reuses the commit's result; the next rounds' replay checks fetch it again, to sketch it under their own
+keys), and a restarted aggregator recomputes the same result from the chain and the store alone."""
 
 from __future__ import annotations
 
