@@ -68,17 +68,3 @@ def sketches(key: bytes, models: Sequence[Mapping[str, np.ndarray]]) -> list[np.
                     values[lo - start:hi - start] = read_flat(model, name, lo - int(first), hi - int(first))
             acc += np.bincount(buckets, weights=values * signs, minlength=SKETCH_BUCKETS)
     return out
-
-
-def sketch_norm(vector: np.ndarray) -> float:
-    return math.sqrt(float(np.sum(np.square(vector))))
-
-
-def sketch_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Estimated cosine of the two vectors sketched (0 when ``a`` is zero, 1 when only ``b`` is)."""
-    na, nb = sketch_norm(a), sketch_norm(b)
-    if na == 0.0:
-        return 0.0
-    if nb == 0.0:
-        return 1.0
-    return float(np.sum(a * b)) / (na * nb)

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aggregator.contribution import private_part, public_basis
-from aggregator.fingerprints import sketch_cosine, sketch_norm, sketches
-from aggregator.strategies.ops import flatten, norm
+from aggregator.fingerprints import sketches
+from aggregator.strategies.ops import cosine, flatten, norm
 from aggregator.validation import RejectedUpdate
 
 REL_TOLERANCE = 1e-3
@@ -87,16 +87,16 @@ class FreeRiderCheck:
         if own_change <= limit:
             raise RejectedUpdate("global_replay", f"the update is the current global model (distance {own_change:.3g})")
         own = sketch - self.global_sketch
-        own_length = sketch_norm(own)
+        own_length = norm(own)
         for known in self.known:
             where = "this round" if known.round == round_ else f"round {known.round}"
             other = known.sketch - self.global_sketch
-            if sketch_norm(own - other) <= REL_TOLERANCE * own_length:
+            if norm(own - other) <= REL_TOLERANCE * own_length:
                 raise RejectedUpdate("replayed_update", f"the update replays {known.trainer}'s update of {where}")
-            other_length = sketch_norm(other)
+            other_length = norm(other)
             if known.trainer == trainer.lower() and known.round < round_:
                 continue  # its own earlier update: a converged honest trainer's next one looks like it
-            similarity = sketch_cosine(own, other)
+            similarity = cosine(own, other)
             if (similarity >= DUPLICATE_COSINE
                     and min(own_length, other_length) >= DUPLICATE_NORM_RATIO * max(own_length, other_length)):
                 raise RejectedUpdate("near_duplicate", f"the update is a near copy of {known.trainer}'s update of "

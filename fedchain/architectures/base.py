@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-MAX_PARAMETERS = 50_000_000
+MAX_PARAMETERS = 1 << 30  # a 4 GiB float32 model: FEDCHAIN_MAX_MODEL_BYTES by default
 MAX_LAYER_WIDTH = 1_000_000
 MAX_LAYERS = 64
 _CHUNK_ELEMENTS = 1 << 22  # bound on samples * activations per sample in one forward chunk

@@ -7,6 +7,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from fedchain.cid import CHUNK_SIZE, CidBuilder, cid_for_bytes, normalize_cid
 from fedchain.store.base import (
@@ -88,36 +89,34 @@ class LocalContentStore(ContentStore):
             tmp_path.unlink(missing_ok=True)
             raise
 
-    def get(self, cid: str, *, sha256: bytes | None = None, max_bytes: int) -> bytes:
+    def _open(self, cid: str, max_bytes: int) -> tuple[BinaryIO, Path]:
+        """The object file of ``cid``, open, after the size check; ``ContentNotFound`` / ``ContentTooLarge``."""
         validate_max_bytes(max_bytes)
-        cid = normalize_cid(cid)
+        path = self._objects / normalize_cid(cid)
         try:
-            fh = (self._objects / cid).open("rb")
+            fh = path.open("rb", buffering=0)
         except FileNotFoundError:
-            raise ContentNotFound(cid) from None
+            raise ContentNotFound(path.name) from None
+        size = os.fstat(fh.fileno()).st_size
+        if size > max_bytes:
+            fh.close()
+            raise ContentTooLarge(f"{path.name} is {size} bytes, limit {max_bytes}")
+        return fh, path
+
+    def get(self, cid: str, *, sha256: bytes | None = None, max_bytes: int) -> bytes:
+        fh, path = self._open(cid, max_bytes)
         with fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_bytes:
-                raise ContentTooLarge(f"{cid} is {size} bytes, limit {max_bytes}")
             data = fh.read(max_bytes + 1)
-        return check_content(cid, data, sha256=sha256, max_bytes=max_bytes)
+        return check_content(path.name, data, sha256=sha256, max_bytes=max_bytes)
 
     def _checked_file(self, cid: str, sha256: bytes | None, max_bytes: int, copy_to: Path | None) -> Path:
         """The object file of ``cid`` after the size check and (streamed) digest check; copied on the way to
         ``copy_to`` when given."""
-        validate_max_bytes(max_bytes)
-        cid = normalize_cid(cid)
         if sha256 is not None and len(sha256) != 32:
             raise ValueError("sha256 must be a 32-byte digest")
-        path = self._objects / cid
-        try:
-            fh = path.open("rb", buffering=0)
-        except FileNotFoundError:
-            raise ContentNotFound(cid) from None
+        fh, path = self._open(cid, max_bytes)
+        cid = path.name
         with fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_bytes:
-                raise ContentTooLarge(f"{cid} is {size} bytes, limit {max_bytes}")
             if sha256 is None and copy_to is None:
                 return path
             digest = hashlib.sha256()

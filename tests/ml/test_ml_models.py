@@ -84,7 +84,7 @@ def test_non_string_id_raises() -> None:
 
 def test_parameter_bound_message() -> None:
     with pytest.raises(ValueError, match="parameters"):
-        parse_architecture("mlp:10000-10000-2")
+        parse_architecture("mlp:100000-100000-2")
     assert parse_architecture("mlp:1000-1000-10").num_parameters() < MAX_PARAMETERS
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aggregator.fingerprints import HASH_BLOCK, SKETCH_BUCKETS, _hashes, sketch_cosine, sketch_key, sketches
+from aggregator.fingerprints import HASH_BLOCK, SKETCH_BUCKETS, _hashes, sketch_key, sketches
 from aggregator.freeriders import FreeRiderCheck, KnownUpdate
 from aggregator.strategies import ClientUpdate, RoundContext, ValidationSet, get_strategy, ops, strategy_ids
 from aggregator.strategies.ops import cosine, flatten, norm
@@ -138,7 +138,7 @@ def test_sketched_cosines_are_close_to_the_exact_ones() -> None:
     for i in range(len(honest)):
         for j in range(i + 1, len(honest)):
             exact = cosine(flatten(honest[i]) - flatten(glob), flatten(honest[j]) - flatten(glob))
-            estimate = sketch_cosine(found[i] - g, found[j] - g)
+            estimate = cosine(found[i] - g, found[j] - g)
             errors.append(abs(exact - estimate) / max(1e-9, 1 - exact ** 2))
     # the standard deviation of the estimate is about (1 - c^2) / sqrt(buckets): 6 of them bound it safely
     assert max(errors) < 6 / np.sqrt(SKETCH_BUCKETS), max(errors)
