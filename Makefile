@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc-bin
 export SE_OFFLINE := true
 
-.PHONY: setup node python compile demo test test-fast lint gas bench-flower bench-ipfs bench-backend postgres chromium clean
+.PHONY: setup node python compile demo test test-fast lint gas bench-flower bench-large bench-ipfs bench-backend postgres chromium clean
 
 setup: python node compile postgres chromium
 
@@ -63,6 +63,9 @@ gas: setup
 
 bench-flower: setup ## round time and accuracy against Flower 1.42 on the same task (creates .flwr-venv/ once)
 	$(BIN)/python bench/vs_flower.py --markdown bench/results/vs_flower.md
+
+bench-large: setup ## large models: streamed aggregation of 10M/100M-parameter updates, a 100M-parameter federation
+	$(BIN)/python bench/large_models.py --markdown bench/results/large_models.md
 
 bench-ipfs: setup ## KuboStore vs raw HTTP throughput (10 MB, 200 MB) against a local js-ipfs node
 	$(BIN)/python bench/ipfs_throughput.py
