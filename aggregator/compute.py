@@ -133,10 +133,12 @@ class RoundComputer:
     def _fetch(self, cid: str, digest: bytes) -> bytes:
         return self.store.get(cid, sha256=digest, max_bytes=self.dataset_bytes)
 
-    def model_bound(self, shapes: dict[str, tuple[int, ...]]) -> int:
-        """The largest model file of the task's architecture this node reads: the architecture's float32 data and
-        a maximal header, under the node's ``FEDCHAIN_MAX_MODEL_BYTES``."""
-        return min(self.max_bytes, model_file_bytes(shapes))
+    def model_bound(self, task: TaskView) -> int:
+        """The largest model file of the task this node reads: the task's on-chain ``maxModelBytes``, the
+        architecture's float32 data and a maximal header, and the node's ``FEDCHAIN_MAX_MODEL_BYTES``, whichever
+        is least (``ValueError`` for an architecture that does not parse)."""
+        shapes = expected_shapes(task.spec.architecture)
+        return min(self.max_bytes, task.spec.max_model_bytes, model_file_bytes(shapes))
 
     def _model_file(self, cid: str, digest: bytes | None, bound: int) -> Path:
         return self.store.verified_file(cid, sha256=digest, max_bytes=bound, scratch=self._downloads)
@@ -195,7 +197,7 @@ class RoundComputer:
         """The task's current global model; ``UnservableTask`` when it is not a model of the task's architecture
         (only a sponsor's initial model can be: every later one is a committee's result)."""
         try:
-            bound = self.model_bound(expected_shapes(task.spec.architecture))
+            bound = self.model_bound(task)
             tensors, manifest = self._read_model(task.global_model_cid, task.global_model_digest, bound)
         except StoreUnavailable:
             raise
@@ -213,7 +215,7 @@ class RoundComputer:
         if not parent:
             return None
         try:
-            tensors, _ = self._read_model(parent, None, self.model_bound(expected_shapes(task.spec.architecture)))
+            tensors, _ = self._read_model(parent, None, self.model_bound(task))
         except StoreUnavailable:
             raise
         except (ContentError, CodecError, ValueError, OSError):
@@ -223,7 +225,7 @@ class RoundComputer:
     def _validate(self, task: TaskView, round_: int, reveal: Reveal, shapes: dict[str, tuple[int, ...]]
                   ) -> tuple[LazyTensors, ModelManifest]:
         trainer, cid, digest, samples = reveal
-        bound = self.model_bound(shapes)
+        bound = self.model_bound(task)
         try:
             path = self._model_file(cid, digest, bound)
         except StoreUnavailable:

@@ -205,7 +205,8 @@ class TrainerNode:
     def global_model(self, task: TaskView) -> dict[str, np.ndarray]:
         """The task's global model, streamed from the store (to a temporary file unless the store keeps one) and
         read tensor by tensor; bounded by the architecture's size under ``FEDCHAIN_MAX_MODEL_BYTES``."""
-        bound = min(self.max_bytes, model_file_bytes(expected_shapes(task.spec.architecture)))
+        bound = min(self.max_bytes, task.spec.max_model_bytes,
+                    model_file_bytes(expected_shapes(task.spec.architecture)))
         with tempfile.TemporaryDirectory(prefix="fedchain-global-") as scratch:
             path = self.store.verified_file(task.global_model_cid, sha256=task.global_model_digest, max_bytes=bound,
                                             scratch=Path(scratch))
@@ -250,6 +251,11 @@ class TrainerNode:
             details={"privacy": privacy.to_record()} if privacy else {},
         )
         update = self.journal.write_update(task_id, round_, result.tensors, manifest)
+        size = update.stat().st_size
+        if size > task.spec.max_model_bytes:  # every aggregator would reject it: it is never uploaded
+            update.unlink()
+            raise FedchainError(f"task {task_id}'s update file is {size} bytes, over the task's maxModelBytes "
+                                f"{task.spec.max_model_bytes}; nothing was committed")
         pending = PendingUpdate(task_id, round_, "", file_sha256(update).hex(), claimed, spent,
                                 privacy.to_record() if privacy else None, parent_cid=task.global_model_cid)
         self.journal.record(pending)

@@ -61,6 +61,9 @@ struct TaskParams {
     uint64 dpEpsilonMilli;
     uint64 dpDeltaE18;
     uint64 maxSamples;
+    /// @notice Largest model file of the task in bytes (initial model, updates, results), at most the policy's
+    ///         `maxModelBytes`; fedchain's tools set it to the architecture's bound (`8 + 2^20 + 4 * parameters`).
+    uint64 maxModelBytes;
 }
 
 /// @notice What an aggregator reveals (field order is ABI: do not reorder). `totalWeight` is the sum of

@@ -68,6 +68,8 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in [
               "2 (committees of at least 3: a task's committee is a strict majority above its quorum)"),
     Parameter("maxAggregatorQuorum", "policy", "maxAggregatorQuorum", "int",
               ("minAggregatorQuorum", "maxAggregatorQuorum"), "setAggregatorQuorumBounds(uint32,uint32)", "64"),
+    Parameter("maxModelBytes", "policy", "maxModelBytes", "int", ("maxModelBytes",), "setMaxModelBytes(uint64)",
+              "4 GiB (4294967296): the largest model file a new task may declare; cap 1 TiB"),
     Parameter("maxPauseDuration", "policy", "maxPauseDuration", "int", ("maxPauseDuration",),
               "setMaxPauseDuration(uint64)", "7 days (local: 1 hour); cap 30 days"),
     Parameter("trainerSlashBps", "tasks", "trainerSlashBps", "int", ("trainerSlashBps", "aggregatorSlashBps"),

@@ -83,6 +83,7 @@ HINTS: dict[str, dict[str, str]] = {
         "SettlementClosed": "the round is settled: it can no longer be slashed",
         "TooManySamples": "the update reports more samples than the task allows per trainer",
         "InvalidStakeFloors": "stake floors must be above zero",
+        "InvalidMaxModelBytes": "the largest model file must be above zero and at most the protocol's cap (1 TiB)",
         "DrawTooEarly": "the committee is drawn from the hash of the block that opened the phase: wait one block",
         "NotInCommittee": "this aggregator was not drawn for this round's committee",
         "TooManyAggregators": "the committee already has the maximum number of approved aggregators",

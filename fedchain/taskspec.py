@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from fedchain.codec import canonical_json, loads_bounded
+from fedchain.config import DEFAULT_MAX_MODEL_BYTES
 
 MAX_STRATEGY_PARAMS_BYTES = 4096
 DEFAULT_PROXIMAL_MU = 0.01  # FedProx's mu when a fedprox task does not set one
@@ -32,7 +33,21 @@ SOLIDITY_NAMES = (
     "numRounds", "minTrainers", "maxTrainers", "aggregatorQuorum", "maxAggregators", "commitDuration",
     "revealDuration", "aggregatorCommitDuration", "aggregatorRevealDuration", "minTrainerStake",
     "minAggregatorStake", "strategy", "strategyParams", "dpEpsilonMilli", "dpDeltaE18", "maxSamples",
+    "maxModelBytes",
 )
+
+
+def architecture_bound(architecture: str) -> int:
+    """The largest model file of an architecture (its float32 data and a maximal header): what fedchain's tools
+    declare as a task's ``maxModelBytes``; ``DEFAULT_MAX_MODEL_BYTES`` for an id that does not parse (such a task
+    is refused before it is sent)."""
+    from fedchain.architectures import expected_shapes
+    from fedchain.modelfile import model_file_bytes
+
+    try:
+        return model_file_bytes(expected_shapes(architecture))
+    except ValueError:
+        return DEFAULT_MAX_MODEL_BYTES
 
 
 def encode_strategy_params(params: Mapping[str, Any] | None) -> bytes:
@@ -86,6 +101,7 @@ class TaskSpec:
     dp_epsilon_milli: int = 0  # 0: no DP bound
     dp_delta_e18: int = 0
     max_samples: int = 0  # per-trainer sample maximum revealUpdate enforces (0: none); the committee caps further
+    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES  # the task's largest model file (sponsors: architecture_bound)
 
     def to_chain(self) -> tuple:
         """The ``TaskParams`` tuple in ABI order."""

@@ -16,7 +16,7 @@ from fedchain.codec import MAX_JSON_DEPTH
 from fedchain.errors import FedchainError
 from fedchain.protocol import parse_tokens
 from fedchain.retention import MAX_ROUNDS, RetentionPolicy, parse_count
-from fedchain.taskspec import TaskSpec, decode_strategy_params, encode_strategy_params
+from fedchain.taskspec import TaskSpec, architecture_bound, decode_strategy_params, encode_strategy_params
 
 MAX_TASK_FILE_BYTES = 64 * 1024
 MAX_DURATION = 365 * 24 * 3600  # the contract's cap on a phase (the deployment may bound it tighter)
@@ -73,7 +73,8 @@ class TaskFile:
             min_trainer_stake=self.trainer_bond, min_aggregator_stake=self.aggregator_bond, strategy=self.strategy,
             strategy_params=encode_strategy_params(self.strategy_params),
             dp_epsilon_milli=0 if self.epsilon is None else round(self.epsilon * 1000),
-            dp_delta_e18=0 if self.delta is None else round(self.delta * 1e18), max_samples=self.max_samples)
+            dp_delta_e18=0 if self.delta is None else round(self.delta * 1e18), max_samples=self.max_samples,
+            max_model_bytes=architecture_bound(self.architecture))
 
 
 class _Table:

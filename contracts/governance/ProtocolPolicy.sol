@@ -8,8 +8,8 @@ import {TaskParams} from "../TaskTypes.sol";
 /// @title ProtocolPolicy
 /// @notice Protocol-wide parameters owned by the DAO (the timelock holds `PARAMETER_ROLE` and
 ///         `DEFAULT_ADMIN_ROLE`): global stake floors (always above zero) applied at every commit, bounds on the
-///         aggregator quorum of new tasks (by default at least 2: committees of 3 or more), the allowlist of
-///         aggregation strategies, and a guardian that can only pause new tasks and trainer commits for a bounded
+///         aggregator quorum of new tasks (by default at least 2: committees of 3 or more), the largest model
+///         file a new task may declare (4 GiB by default), the allowlist of aggregation strategies, and a guardian that can only pause new tasks and trainer commits for a bounded
 ///         time. A pause never fails a round: the TaskManager extends every running phase by the time paused
 ///         (`pausedTotal`). The DAO revokes the guardian with `revokeRole`.
 contract ProtocolPolicy is IProtocolPolicy, AccessControl {
@@ -19,6 +19,8 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
     /// @notice Hard cap on `maxPauseDuration`; the DAO cannot raise it.
     uint64 public constant PAUSE_CAP = 30 days;
+    /// @notice Hard cap on `maxModelBytes` (1 TiB); the DAO cannot raise it.
+    uint64 public constant MODEL_BYTES_CAP = 1 << 40;
 
     /// @inheritdoc IProtocolPolicy
     uint256 public minTrainerStake;
@@ -28,6 +30,9 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
     uint32 public minAggregatorQuorum = 2;
     /// @notice Largest `aggregatorQuorum` a new task may choose.
     uint32 public maxAggregatorQuorum = 64;
+    /// @notice Largest `TaskParams.maxModelBytes` a new task may declare: every model file of the task (initial
+    ///         model, updates, results) is at most its task's bound, which nodes derive from the architecture.
+    uint64 public maxModelBytes = 4 << 30;
     /// @notice Earliest time the guardian may pause again.
     uint64 public nextPauseAllowedAt;
     // The pause clock shares one slot: every trainer commit and reveal reads it (`pausedTotal`, `pausedUntil`).
@@ -68,6 +73,7 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
         emit MaxPauseDurationChanged(0, maxPauseDuration_);
         emit StakeFloorsChanged(trainerFloor, aggregatorFloor);
         emit AggregatorQuorumBoundsChanged(minAggregatorQuorum, maxAggregatorQuorum);
+        emit MaxModelBytesChanged(0, maxModelBytes);
     }
 
     // ------------------------------------------------------------------ views for the TaskManager
@@ -78,6 +84,7 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
             return "aggregatorQuorum";
         }
         if (!strategyAllowedHash[keccak256(bytes(p.strategy))]) return "strategy";
+        if (p.maxModelBytes == 0 || p.maxModelBytes > maxModelBytes) return "maxModelBytes";
         return "";
     }
 
@@ -117,6 +124,15 @@ contract ProtocolPolicy is IProtocolPolicy, AccessControl {
         minAggregatorQuorum = min;
         maxAggregatorQuorum = max;
         emit AggregatorQuorumBoundsChanged(min, max);
+    }
+
+    /// @notice Set the largest model file a new task may declare; running tasks keep their own bound. Only
+    ///         `PARAMETER_ROLE`.
+    /// @dev Emits {MaxModelBytesChanged}. Reverts with `InvalidMaxModelBytes` for zero or above `MODEL_BYTES_CAP`.
+    function setMaxModelBytes(uint64 maxBytes) external onlyRole(PARAMETER_ROLE) {
+        if (maxBytes == 0 || maxBytes > MODEL_BYTES_CAP) revert InvalidMaxModelBytes(maxBytes, MODEL_BYTES_CAP);
+        emit MaxModelBytesChanged(maxModelBytes, maxBytes);
+        maxModelBytes = maxBytes;
     }
 
     /// @notice Add (`allowed = true`) or remove a strategy id for new tasks. Only `PARAMETER_ROLE`.

@@ -13,6 +13,8 @@ interface IProtocolPolicy {
     event AggregatorQuorumBoundsChanged(uint32 min, uint32 max);
     /// @notice A strategy id was added to or removed from the allowlist.
     event StrategyAllowed(string strategy, bool allowed);
+    /// @notice The largest model file a new task may declare (`TaskParams.maxModelBytes`) changed.
+    event MaxModelBytesChanged(uint64 oldBytes, uint64 newBytes);
     /// @notice The longest pause the guardian may impose changed.
     event MaxPauseDurationChanged(uint64 oldDuration, uint64 newDuration);
     /// @notice New tasks and trainer commits are paused until `until`.
@@ -32,6 +34,8 @@ interface IProtocolPolicy {
     error EmptyStrategy();
     /// @notice Stake floors must be above zero (a free seat costs an attacker nothing).
     error InvalidStakeFloors(uint256 trainerFloor, uint256 aggregatorFloor);
+    /// @notice A model-size maximum of zero or above the hard cap.
+    error InvalidMaxModelBytes(uint64 maxModelBytes, uint64 cap);
 
     /// @notice Reason a new task violates the policy (a `TaskParams` field name), or "" when it is allowed.
     function taskViolation(TaskParams calldata params) external view returns (string memory);

@@ -27,7 +27,7 @@ from fedchain.data import dirichlet_partition, load_dataset, split_holdout
 from fedchain.manifests import aggregate_details
 from fedchain.protocol import ONE_TOKEN, Phase, to_tokens
 from fedchain.store import ContentStore, open_store
-from fedchain.taskspec import TaskSpec, encode_strategy_params
+from fedchain.taskspec import TaskSpec, architecture_bound, encode_strategy_params
 from sponsor.publish import Published, publish_dataset, publish_initial_model
 from sponsor.tasks import create_task
 
@@ -102,6 +102,7 @@ def task_spec(cfg: DemoConfig, model: Published, validation: Published) -> TaskS
         min_trainer_stake=TRAINER_BOND, min_aggregator_stake=AGGREGATOR_BOND,
         strategy=cfg.strategy, strategy_params=encode_strategy_params(cfg.strategy_params),
         dp_epsilon_milli=int(cfg.epsilon * 1000) if cfg.dp else 0, dp_delta_e18=int(cfg.delta * 1e18) if cfg.dp else 0,
+        max_model_bytes=architecture_bound(cfg.architecture),
     )
 
 

@@ -142,6 +142,7 @@ BAD_PARAMS = [
     ("strategy", {"strategy": ""}),
     ("dpDeltaE18", {"dpDeltaE18": 10**18}),
 ]
+# the protocol policy's bounds (the DAO's) are checked in tests/governance/test_lifecycle.py
 
 
 @pytest.mark.parametrize("reason,overrides", BAD_PARAMS, ids=[f"{r}-{i}" for i, (r, _) in enumerate(BAD_PARAMS)])

@@ -4,14 +4,18 @@ updates with their attested weights, byte for byte what an in-memory aggregation
 
 from __future__ import annotations
 
+import pytest
+
 from aggregator.service import AggregatorNode
 from aggregator.strategies import ClientUpdate, FedAvg
 from client.trainer import TrainConfig
 from fedchain.architectures import expected_shapes
 from fedchain.codec import decode_model, encode_model
+from fedchain.errors import FedchainError
 from fedchain.modelfile import model_file_bytes, open_model_file
-from fedchain.protocol import Phase
+from fedchain.protocol import Phase, TrainerStatus
 from fedchain.store.local import LocalContentStore
+from tests.support import byzantine
 from tests.support.chain import warp
 from tests.support.federation import advance_to, build_federation
 
@@ -56,3 +60,22 @@ def test_a_model_over_the_old_64_mib_limit_goes_through_a_round(fedchain_home, t
     glob, _ = decode_model(f.store.get(manifest.parent_cid, max_bytes=1 << 30), 1 << 30)  # the round's global
     in_memory = FedAvg().aggregate(glob, updates).tensors  # the blobs held in memory, as before
     assert encode_model(in_memory, manifest) == result.read_bytes() and sorted(tensors) == sorted(glob)
+
+
+def test_the_tasks_own_file_bound_holds_for_trainers_and_aggregators(fedchain_home) -> None:
+    """A task declares its largest model file on chain: an honest trainer whose update would be larger refuses
+    before anything is uploaded or committed, and the aggregator rejects a larger update someone committed."""
+    f = byzantine.federation(fedchain_home, trainers=3)
+    initial = f.store.get(f.fed.task(f.task_id).global_model_cid, max_bytes=1 << 26)
+    task_id = byzantine.create_task(f, strategy="fedavg", max_model_bytes=len(initial) + 64)  # updates say more
+    assert f.fed.task(task_id).spec.max_model_bytes == len(initial) + 64
+    with pytest.raises(FedchainError, match="maxModelBytes"):
+        f.trainers[0].train_and_commit(task_id)
+    assert f.fed.trainer_entry(task_id, 1, f.trainers[0].address).status == TrainerStatus.NONE
+    accounts = f.people.trainers[1:]
+    reveals = {a: byzantine.commit_tensors(f, task_id, a, *byzantine.train_shard(f, task_id, i + 1))
+               for i, a in enumerate(accounts)}
+    warp(byzantine.PHASE_SECONDS + 1)  # two of three trainers committed: the phase ends at its deadline
+    byzantine.reveal_all(f, task_id, 1, reveals)  # and advances to the aggregators' commit
+    comp = f.aggregator.compute(task_id, 1)
+    assert {code.code for code in comp.rejected.values()} == {"ContentTooLarge"} and len(comp.rejected) == 2

@@ -113,6 +113,7 @@ def privileged_calls(dao) -> list[tuple[str, object, tuple]]:
         ("ProtocolPolicy.setAggregatorQuorumBounds", fed.policy.setAggregatorQuorumBounds, (1, 2)),
         ("ProtocolPolicy.setStrategyAllowed", fed.policy.setStrategyAllowed, ("x", True)),
         ("ProtocolPolicy.setMaxPauseDuration", fed.policy.setMaxPauseDuration, (1,)),
+        ("ProtocolPolicy.setMaxModelBytes", fed.policy.setMaxModelBytes, (1,)),
         ("ProtocolPolicy.unpause", fed.policy.unpause, ()),
         ("ProtocolPolicy.pause", fed.policy.pause, (60,)),
         ("ProtocolPolicy.grantRole", fed.policy.grantRole, (fed.policy.GUARDIAN_ROLE(), anyone)),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ape
 import pytest
+from eth_utils import keccak
 
 from fedchain.ape import governance as gov
 from fedchain.ape.deploy import privileged_holders
 from fedchain.protocol import ONE_TOKEN, Phase
+from tests.governance.test_dao_security import revert_selector
 from tests.support.governance import CONFIG, TRAINER_STAKE, create_task, now, pass_proposal, travel, travel_to
 
 
@@ -128,6 +130,27 @@ def test_strategy_allowlist_and_quorum_bounds_apply_to_new_tasks(dao):
         create_task(dao, strategy="fedavg", quorum=2)
     with ape.reverts(fed.tasks.InvalidTaskParams, reason="aggregatorQuorum"):
         create_task(dao, strategy="my-secret-rule", quorum=1)
+
+
+def test_the_dao_bounds_the_model_size_new_tasks_may_declare(dao):
+    fed = dao.fed
+    assert fed.policy.maxModelBytes() == 4 << 30
+    with ape.reverts(fed.tasks.InvalidTaskParams, reason="maxModelBytes"):
+        create_task(dao, max_model_bytes=(4 << 30) + 1)
+    with ape.reverts(fed.tasks.InvalidTaskParams, reason="maxModelBytes"):
+        create_task(dao, max_model_bytes=0)
+    for bad in (0, (1 << 40) + 1):  # the setter bounds what even the DAO may set (an eth_call from the timelock)
+        assert revert_selector(fed.policy, "setMaxModelBytes", (bad,), fed.timelock.address) == \
+            keccak(text="InvalidMaxModelBytes(uint64,uint64)")[:4]
+    running = create_task(dao, max_model_bytes=1 << 30)
+    pass_proposal(dao, gov.parameter_actions(fed, {"maxModelBytes": str(1 << 20)}))
+    assert fed.policy.maxModelBytes() == 1 << 20
+    with ape.reverts(fed.tasks.InvalidTaskParams, reason="maxModelBytes"):
+        create_task(dao, max_model_bytes=1 << 30)
+    create_task(dao, max_model_bytes=1 << 20)
+    assert fed.task(running).spec.max_model_bytes == 1 << 30  # a running task keeps the bound it declared
+    with pytest.raises(gov.GovernanceError):
+        gov.parameter_actions(fed, {"maxModelBytes": "-1"})
 
 
 def test_treasury_receives_slashes_and_only_a_proposal_spends_it(dao):

@@ -23,10 +23,11 @@ SALT = b"\x22" * 32
 
 
 def create_task(f: Federation, *, strategy: str, params: dict | None = None, rounds: int = 1, min_trainers: int = 2,
-                quorum: int = 1, committee: int = 1) -> int:
+                quorum: int = 1, committee: int = 1, max_model_bytes: int | None = None) -> int:
     """A new task on the federation's deployment reusing its initial model and validation set."""
     first = f.fed.task(f.task_id).spec
     spec = replace(first, num_rounds=rounds, min_trainers=min_trainers, max_trainers=len(f.people.trainers),
+                   max_model_bytes=first.max_model_bytes if max_model_bytes is None else max_model_bytes,
                    aggregator_quorum=quorum, max_aggregators=committee, commit_duration=PHASE_SECONDS,
                    reveal_duration=PHASE_SECONDS, aggregator_commit_duration=PHASE_SECONDS,
                    aggregator_reveal_duration=PHASE_SECONDS, strategy=strategy,

@@ -86,6 +86,7 @@ def default_params(**overrides) -> dict:
         "dpEpsilonMilli": 8_000,
         "dpDeltaE18": 10**13,
         "maxSamples": 0,
+        "maxModelBytes": 1 << 26,
     }
     unknown = set(overrides) - set(params)
     assert not unknown, unknown

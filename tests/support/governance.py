@@ -68,7 +68,7 @@ def travel_to(timestamp: int) -> None:
 
 
 def task_spec(rounds: int = 3, phase: int = 60, stake: int = 100 * ONE_TOKEN, strategy: str = "fedavg",
-              quorum: int = 2) -> TaskSpec:
+              quorum: int = 2, max_model_bytes: int = 1 << 26) -> TaskSpec:
     """A valid task (one trainer per round, a committee of ``2 * quorum - 1`` with a majority ``quorum``) whose
     files need not exist."""
     digest = b"\x11" * 32
@@ -76,7 +76,7 @@ def task_spec(rounds: int = 3, phase: int = 60, stake: int = 100 * ONE_TOKEN, st
                 validation_digest=digest, reward_budget=300 * ONE_TOKEN, num_rounds=rounds, min_trainers=1,
                 max_trainers=1, aggregator_quorum=quorum, max_aggregators=2 * quorum - 1, commit_duration=phase,
                 reveal_duration=phase, aggregator_commit_duration=phase, aggregator_reveal_duration=phase,
-                min_trainer_stake=stake, min_aggregator_stake=stake, strategy=strategy)
+                min_trainer_stake=stake, min_aggregator_stake=stake, strategy=strategy, max_model_bytes=max_model_bytes)
 
 
 def create_task(dao: Dao, **kwargs: Any) -> int:
