@@ -29,6 +29,8 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
     uint64 internal constant MIN_SETTLEMENT_WINDOW = 1 minutes;
     uint64 internal constant MAX_SETTLEMENT_WINDOW = 30 days;
     uint32 internal constant MAX_TRAINERS_CAP = 1024;
+    /// @dev Largest `maxModelBytes` any task may declare (1 TiB); a ProtocolPolicy bounds it further.
+    uint64 internal constant MODEL_BYTES_CAP = 1 << 40;
     bytes32 internal constant TOO_FEW_TRAINERS = "TooFewTrainers";
     bytes32 internal constant NO_QUORUM = "NoQuorum";
     bytes32 internal constant SLASH_NON_REVEALING_TRAINER = "NonRevealingTrainer";
@@ -331,6 +333,7 @@ abstract contract TaskManagerBase is ITaskManager, AccessControl, ReentrancyGuar
         if (p.minAggregatorStake == 0) revert InvalidTaskParams("minAggregatorStake");
         if (bytes(p.strategy).length == 0) revert InvalidTaskParams("strategy");
         if (p.dpDeltaE18 >= 1e18) revert InvalidTaskParams("dpDeltaE18");
+        if (p.maxModelBytes == 0 || p.maxModelBytes > MODEL_BYTES_CAP) revert InvalidTaskParams("maxModelBytes");
     }
 
     function _startRound(uint256 taskId, TaskInfo storage t, uint256 round) internal {

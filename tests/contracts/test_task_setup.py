@@ -141,8 +141,10 @@ BAD_PARAMS = [
     ("minAggregatorStake", {"minAggregatorStake": 0}),
     ("strategy", {"strategy": ""}),
     ("dpDeltaE18", {"dpDeltaE18": 10**18}),
+    ("maxModelBytes", {"maxModelBytes": 0}),
+    ("maxModelBytes", {"maxModelBytes": (1 << 40) + 1}),
 ]
-# the protocol policy's bounds (the DAO's) are checked in tests/governance/test_lifecycle.py
+# the protocol policy's bound (the DAO's, 4 GiB by default) is checked in tests/governance/test_lifecycle.py
 
 
 @pytest.mark.parametrize("reason,overrides", BAD_PARAMS, ids=[f"{r}-{i}" for i, (r, _) in enumerate(BAD_PARAMS)])
