@@ -11,10 +11,13 @@ import numpy as np
 
 
 def linear(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """``h @ weight.T + bias`` for ``h`` of shape ``[n, in]``, accumulated input feature by input feature."""
+    """``h @ weight.T + bias`` for ``h`` of shape ``[n, in]``, accumulated input feature by input feature (each
+    feature's weights read as one contiguous row of ``weight.T``: the same products in the same order, without a
+    strided column read per feature, which made large layers several times slower)."""
     out = np.broadcast_to(bias, (h.shape[0], bias.shape[0])).copy()
-    for k in range(weight.shape[1]):
-        out += h[:, k : k + 1] * weight[:, k]
+    columns = np.ascontiguousarray(weight.T)
+    for k in range(columns.shape[0]):
+        out += h[:, k : k + 1] * columns[k]
     return out
 
 
