@@ -141,7 +141,7 @@ def test_resolving_a_task_file_checks_its_files_against_the_architecture(tmp_pat
     np.savez(tmp_path / "val.npz", x=rng.normal(size=(3000, 4)), y=np.arange(3000) % 3)  # beyond the size limit
     too_big = "validation set .* does not fit logreg:4-3: .*limit"
     with pytest.MonkeyPatch.context() as mp, pytest.raises(FedchainError, match=too_big):
-        mp.setenv("FEDCHAIN_MAX_MODEL_BYTES", "20000")
+        mp.setenv("FEDCHAIN_MAX_DATASET_BYTES", "20000")  # validation sets have their own bound
         resolve_task(_load(tmp_path, MINIMAL.replace('file = "init.safetensors"', "init_seed = 2")))
     np.savez(tmp_path / "val.npz", x=rng.normal(size=(12, 4)), y=np.arange(12) % 5)  # labels beyond 3 classes
     with pytest.raises(FedchainError, match="validation set .* does not fit logreg:4-3"):

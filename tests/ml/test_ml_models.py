@@ -64,7 +64,7 @@ def test_initial_tensors_deterministic_float32() -> None:
         "logreg:4-3-2",
         "logreg:4",
         "mlp:1.5-2",
-        "mlp:100000-1000-10",
+        "mlp:1000000-2000-10",  # 2e9 parameters, over 2^30
         "mlp:2000000-2",
         "mlp:" + "-".join(["2"] * 70),
         "mlp:" + "1" * 600,
