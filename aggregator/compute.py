@@ -242,21 +242,16 @@ class RoundComputer:
         round's ``key``: listed from memory or (after a restart) from the chain, read from the store."""
         earlier: list[tuple[int, LazyTensors, str]] = []
         for past in range(max(1, round_ - REPLAY_LOOKBACK_ROUNDS), round_):
-            if (task.task_id, past) not in self._validated:
-                seen = []
-                for reveal in self.inputs(task, past).reveals:
-                    try:
-                        self._validate(task, past, reveal, shapes)
-                    except RejectedUpdate:
-                        continue  # a broken old update cannot be replayed
-                    seen.append(reveal)
-                self._validated[(task.task_id, past)] = seen
-            for reveal in self._validated[(task.task_id, past)]:
+            listed = self._validated.get((task.task_id, past))
+            seen = []
+            for reveal in self.inputs(task, past).reveals if listed is None else listed:
                 try:
                     tensors, _ = self._validate(task, past, reveal, shapes)
                 except RejectedUpdate:
-                    continue  # gone from the store since (a retention policy): for every aggregator alike
+                    continue  # a broken old update cannot be replayed (nor one gone from every store since)
+                seen.append(reveal)
                 earlier.append((past, tensors, reveal[0]))
+            self._validated.setdefault((task.task_id, past), seen)
         found = sketches(key, [tensors for _, tensors, _ in earlier])
         return [KnownUpdate(trainer, past, sketch) for (past, _, trainer), sketch in zip(earlier, found, strict=True)]
 
