@@ -234,7 +234,7 @@ class RoundComputer:
             raise RejectedUpdate(type(exc).__name__, str(exc)) from exc
         except ValueError as exc:  # the revealed CID is not a CID
             raise RejectedUpdate("bad_cid", f"the revealed CID cannot be read: {exc}") from exc
-        return validate_update_file(path, shapes, bound)
+        return validate_update_file(path, shapes, bound, task.spec.update_dtype())
 
     def earlier_updates(self, task: TaskView, round_: int, shapes: dict[str, tuple[int, ...]], key: bytes
                         ) -> list[KnownUpdate]:
@@ -333,6 +333,7 @@ class RoundComputer:
         try:  # the sponsor's parameters: bad ones make the task unservable, not the aggregator crash
             shapes = expected_shapes(spec.architecture)
             max_ratio = spec.max_update_ratio()
+            spec.update_dtype()  # the transport, checked here once: an unknown one makes the task unservable
             strategy = get_strategy(spec.strategy, spec.strategy_config())
         except ValueError as exc:
             raise UnservableTask(f"task {task.task_id}: its parameters cannot be used: {exc}") from exc

@@ -49,22 +49,23 @@ def validate_update(
     return {name: np.ascontiguousarray(tensors[name]) for name in sorted(tensors)}, manifest
 
 
-def validate_update_file(path: str | os.PathLike[str], expected_shapes: dict[str, tuple[int, ...]], max_bytes: int
-                         ) -> tuple[LazyTensors, ModelManifest]:
+def validate_update_file(path: str | os.PathLike[str], expected_shapes: dict[str, tuple[int, ...]], max_bytes: int,
+                         code: str = "F32") -> tuple[LazyTensors, ModelManifest]:
     """``validate_update`` for a file on disk: the same checks and codes, reading one chunk of one tensor at a
-    time; the tensors come back unread (``LazyTensors``)."""
+    time; the tensors come back unread (``LazyTensors``, float32 when read). ``code``: the task's transport dtype
+    (``TaskSpec.update_dtype``), which every tensor must be stored in."""
     try:
         tensors, manifest = open_model_file(path, max_bytes)
     except CodecError as exc:
         raise RejectedUpdate(exc.code, str(exc)) from exc
     except OSError as exc:
         raise RejectedUpdate("not_safetensors", f"cannot read update: {type(exc).__name__}: {exc}") from exc
-    _check_tensors(tensors, manifest, expected_shapes)
+    _check_tensors(tensors, manifest, expected_shapes, code)
     return tensors, manifest
 
 
 def _check_tensors(tensors: Mapping[str, np.ndarray], manifest: ModelManifest,
-                   expected_shapes: dict[str, tuple[int, ...]]) -> None:
+                   expected_shapes: dict[str, tuple[int, ...]], code: str = "F32") -> None:
     if manifest.kind != "update":
         raise RejectedUpdate("bad_manifest", f"manifest kind is {manifest.kind!r}, expected 'update'")
     if set(tensors) != set(expected_shapes):
@@ -73,6 +74,8 @@ def _check_tensors(tensors: Mapping[str, np.ndarray], manifest: ModelManifest,
         raise RejectedUpdate("wrong_keys", f"missing tensors {missing[:10]}, unexpected tensors {extra[:10]}")
     lazy = isinstance(tensors, LazyTensors)
     for name in sorted(expected_shapes):
+        if lazy and tensors.code(name) != code:
+            raise RejectedUpdate("bad_dtype", f"tensor {name} is {tensors.code(name)}, the task's updates are {code}")
         dtype = tensors.dtype(name) if lazy else tensors[name].dtype
         shape = tensors.shape(name) if lazy else tuple(tensors[name].shape)
         if dtype != np.float32:

@@ -70,10 +70,12 @@ class Journal:
         _write_atomic(path, json.dumps(asdict(pending)).encode())
         return path
 
-    def write_update(self, task_id: int, round_: int, tensors: dict, manifest: ModelManifest) -> Path:
-        """Write a round's update file (atomically, tensor by tensor) before its entry is recorded."""
+    def write_update(self, task_id: int, round_: int, tensors: dict, manifest: ModelManifest, code: str = "F32"
+                     ) -> Path:
+        """Write a round's update file (atomically, tensor by tensor, in the task's transport ``code``) before its
+        entry is recorded."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        return write_model_file(tensors, manifest, self.blob_path(task_id, round_))
+        return write_model_file(tensors, manifest, self.blob_path(task_id, round_), code)
 
     def update_file(self, task_id: int, round_: int) -> Path | None:
         """The journaled update file of a round, if it is still there."""

@@ -39,7 +39,7 @@ from fedchain.commitments import ape_signer, derive_salt, trainer_commitment
 from fedchain.config import settings
 from fedchain.errors import FedchainError
 from fedchain.manifests import PrivacyRecord
-from fedchain.modelfile import model_file_bytes, open_model_file
+from fedchain.modelfile import from_compact, model_file_bytes, open_model_file, to_compact
 from fedchain.protocol import Phase, TaskStatus, TrainerStatus, format_tokens
 from fedchain.rewards import Claim, ResultCache, claimable
 from fedchain.rounds import in_phase, open_for
@@ -250,7 +250,15 @@ class TrainerNode:
             metrics={} if privacy else {"train_loss": round(float(result.train_loss), 6)},
             details={"privacy": privacy.to_record()} if privacy else {},
         )
-        update = self.journal.write_update(task_id, round_, result.tensors, manifest)
+        try:
+            code = task.spec.update_dtype()  # the task's transport: float32, or a compact one
+        except ValueError as exc:
+            raise FedchainError(f"task {task_id} cannot be trained: {exc}") from None
+        if code != "F32" and not all(np.isfinite(from_compact(to_compact(t, code), code)).all()
+                                     for t in result.tensors.values()):
+            raise FedchainError(f"task {task_id}'s updates travel as {code} and this update has weights beyond its "
+                                "range; nothing was committed")
+        update = self.journal.write_update(task_id, round_, result.tensors, manifest, code)
         size = update.stat().st_size
         if size > task.spec.max_model_bytes:  # every aggregator would reject it: it is never uploaded
             update.unlink()

@@ -22,7 +22,26 @@ import numpy as np
 from fedchain.codec import DATA_KINDS, MANIFEST_KEY, MAX_HEADER_BYTES, CodecError, ModelManifest, loads_bounded
 
 DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
-          "U8": np.dtype("u1"), "F16": np.dtype("<f2")}
+          "U8": np.dtype("u1"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}  # BF16: stored as its bits
+COMPACT = ("F16", "BF16")  # the compact transports a task may choose for its updates (read back as float32)
+
+
+def to_compact(block: np.ndarray, code: str) -> np.ndarray:
+    """float32 values in a compact dtype's storage, rounded to nearest (ties to even): IEEE half for F16, the top
+    16 bits of the float32 for BF16. Values beyond the dtype's range become infinities."""
+    block = np.ascontiguousarray(block, dtype="<f4")
+    if code == "F16":
+        with np.errstate(over="ignore"):
+            return block.astype("<f2")
+    bits = block.view("<u4").astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
+
+
+def from_compact(stored: np.ndarray, code: str) -> np.ndarray:
+    """float32 values of a compact dtype's storage (exact)."""
+    if code == "F16":
+        return stored.astype(np.float32)
+    return (stored.astype("<u4") << 16).view("<f4")
 WRITE_BLOCK = 1 << 22  # bytes per write when a tensor is written out
 MAX_TENSORS = 4096  # tensors in one model file (a header of at most MAX_HEADER_BYTES holds far fewer anyway)
 
@@ -47,14 +66,21 @@ class LazyTensors(Mapping[str, np.ndarray]):
     def shape(self, name: str) -> tuple[int, ...]:
         return self._index[name][1]
 
+    def code(self, name: str) -> str:
+        """The tensor's dtype as stored (the safetensors code)."""
+        return self._index[name][0]
+
     def dtype(self, name: str) -> np.dtype:
-        return DTYPES[self._index[name][0]]
+        """The dtype ``read`` returns: float32 for a compact transport, the stored dtype otherwise."""
+        code = self._index[name][0]
+        return np.dtype(np.float32) if code in COMPACT else DTYPES[code]
 
     def size(self, name: str) -> int:
         return math.prod(self._index[name][1])
 
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Elements ``[start, stop)`` of tensor ``name`` flattened (C order), as a new writable array."""
+        """Elements ``[start, stop)`` of tensor ``name`` flattened (C order), as a new writable array (a compact
+        transport's values as float32)."""
         code, _, offset = self._index[name]
         dtype, size = DTYPES[code], self.size(name)
         stop = size if stop is None else min(stop, size)
@@ -71,7 +97,7 @@ class LazyTensors(Mapping[str, np.ndarray]):
                     if not n:
                         raise CodecError("not_safetensors", f"{self.path.name}: tensor {name} is cut short")
                     done += n
-        return out
+        return from_compact(out, code) if code in COMPACT else out
 
 
 def _tensor_index(header: dict, data_bytes: int) -> dict[str, tuple[str, tuple[int, ...], int]]:
@@ -142,20 +168,22 @@ def open_model_file(path: str | os.PathLike[str], max_bytes: int) -> tuple[LazyT
     manifest = ModelManifest.from_json(metadata[MANIFEST_KEY])
     index = _tensor_index(header, size - 8 - header_len)
     if manifest.kind not in DATA_KINDS:
+        allowed = ("F32", *COMPACT) if manifest.kind == "update" else ("F32",)  # only updates travel compact
         for name, (code, _, _) in index.items():
-            if code != "F32":
-                raise CodecError("bad_dtype", f"tensor {name[:80]} is {DTYPES[code]}, models are float32")
+            if code not in allowed:
+                raise CodecError("bad_dtype", f"tensor {name[:80]} is {code}, models are float32")
     return LazyTensors(path, 8 + header_len, index), manifest
 
 
-def model_header(shapes: Mapping[str, tuple[int, ...]], manifest: ModelManifest) -> bytes:
-    """The safetensors header (length prefix included) ``encode_model`` writes for float32 tensors of ``shapes``:
-    ``__metadata__`` first, then the tensors by name with consecutive offsets, padded with spaces to 8 bytes."""
+def model_header(shapes: Mapping[str, tuple[int, ...]], manifest: ModelManifest, code: str = "F32") -> bytes:
+    """The safetensors header (length prefix included) ``encode_model`` writes for float32 tensors of ``shapes``
+    (or safetensors writes for ``code``): ``__metadata__`` first, then the tensors by name with consecutive
+    offsets, padded with spaces to 8 bytes."""
     entries: dict[str, object] = {"__metadata__": {MANIFEST_KEY: manifest.to_json()}}
     offset = 0
     for name in sorted(shapes):
-        size = math.prod(shapes[name]) * 4
-        entries[name] = {"dtype": "F32", "shape": list(shapes[name]), "data_offsets": [offset, offset + size]}
+        size = math.prod(shapes[name]) * DTYPES[code].itemsize
+        entries[name] = {"dtype": code, "shape": list(shapes[name]), "data_offsets": [offset, offset + size]}
         offset += size
     text = json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode()
     text += b" " * (-len(text) % 8)
@@ -163,19 +191,22 @@ def model_header(shapes: Mapping[str, tuple[int, ...]], manifest: ModelManifest)
 
 
 def write_model_file(tensors: Mapping[str, np.ndarray], manifest: ModelManifest,
-                     path: str | os.PathLike[str]) -> Path:
+                     path: str | os.PathLike[str], code: str = "F32") -> Path:
     """Write float32 tensors and their manifest to ``path`` (atomically), tensor by tensor: the bytes of
-    ``encode_model(tensors, manifest)`` without holding them in memory. ``tensors`` may be ``LazyTensors``."""
+    ``encode_model(tensors, manifest)`` without holding them in memory. ``tensors`` may be ``LazyTensors``. An
+    update may be written in a compact transport (``code`` F16 or BF16: ``to_compact``)."""
     path = Path(path)
     if manifest.kind in DATA_KINDS:
         raise CodecError("bad_manifest", "write_model_file writes models; datasets go through encode_dataset")
+    if code != "F32" and (code not in COMPACT or manifest.kind != "update"):
+        raise CodecError("bad_dtype", f"{code} is not a transport for a {manifest.kind} file")
     shapes = {name: tensors.shape(name) if isinstance(tensors, LazyTensors) else tuple(np.shape(tensors[name]))
               for name in tensors}
     shapes = {name: shape or (1,) for name, shape in shapes.items()}  # as encode_model's ascontiguousarray does
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(model_header(shapes, manifest))
+            fh.write(model_header(shapes, manifest, code))
             for name in sorted(shapes):
                 size = math.prod(shapes[name])
                 step = WRITE_BLOCK // 4
@@ -186,7 +217,8 @@ def write_model_file(tensors: Mapping[str, np.ndarray], manifest: ModelManifest,
                         block = np.asarray(tensors[name]).reshape(-1)[start:start + step]
                     if block.dtype != np.float32:
                         raise CodecError("bad_dtype", f"tensor {name} is {block.dtype}, models are float32")
-                    fh.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+                    block = np.ascontiguousarray(block, dtype="<f4")
+                    fh.write((to_compact(block, code) if code in COMPACT else block).tobytes())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -26,6 +26,9 @@ DEFAULT_PROXIMAL_MU = 0.01  # FedProx's mu when a fedprox task does not set one
 # global model is more than this many times the global model's norm (at least 1) is rejected as absurd.
 UPDATE_BOUND_KEY = "max_update_ratio"
 DEFAULT_MAX_UPDATE_RATIO = 10.0
+# A protocol-level key too: the dtype trainers send their updates in (aggregators sum in float64 either way).
+UPDATE_DTYPE_KEY = "update_dtype"
+UPDATE_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}  # -> safetensors dtype
 
 # Solidity name of each field, in ABI order.
 SOLIDITY_NAMES = (
@@ -152,6 +155,14 @@ class TaskSpec:
         if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < float("inf"):
             raise ValueError(f"{UPDATE_BOUND_KEY} must be a positive number, got {ratio!r}")
         return float(ratio)
+
+    def update_dtype(self) -> str:
+        """The safetensors dtype of the task's update tensors (``UPDATE_DTYPE_KEY``; float32 unless the task chose
+        a compact transport)."""
+        name = self.strategy_config().get(UPDATE_DTYPE_KEY, "float32")
+        if name not in UPDATE_DTYPES:
+            raise ValueError(f"{UPDATE_DTYPE_KEY} must be one of {', '.join(UPDATE_DTYPES)}, got {name!r}")
+        return UPDATE_DTYPES[name]
 
     def durations(self) -> tuple[int, int, int, int]:
         """(commit, reveal, aggregator commit, aggregator reveal) seconds."""

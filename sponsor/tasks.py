@@ -46,6 +46,7 @@ def spec_problem(spec: TaskSpec) -> str | None:
         parse_architecture(spec.architecture)
         spec.strategy_config()
         spec.max_update_ratio()
+        spec.update_dtype()
         spec.proximal_mu()
     except ValueError as exc:
         return str(exc)

@@ -24,7 +24,7 @@ from aggregator.strategies.byzantine import CoordinateMedian, Krum, MultiKrum, N
 from aggregator.strategies.central_dp import STATE_KEY, CentralDP
 from aggregator.strategies.robust import RobustAverage
 from aggregator.strategies.server_opt import FedAdagrad, FedAdam, FedAvgM, FedYogi, ServerOptimizer
-from fedchain.taskspec import UPDATE_BOUND_KEY
+from fedchain.taskspec import UPDATE_BOUND_KEY, UPDATE_DTYPE_KEY
 
 STRATEGY_CLASSES: tuple[type[Strategy], ...] = (
     FedAvg, FedProx, CoordinateMedian, TrimmedMean, Krum, MultiKrum, NormBoundedAverage, RobustAverage,
@@ -63,6 +63,7 @@ def get_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy
     ``max_update_ratio`` is not a strategy's: it is read by the round, ``aggregator.validation.check_change``)."""
     params = dict(params or {})
     params.pop(UPDATE_BOUND_KEY, None)
+    params.pop(UPDATE_DTYPE_KEY, None)
     cls = REGISTRY.get(name.lower()) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(strategy_ids())}")

@@ -4,6 +4,7 @@ updates with their attested weights, byte for byte what an in-memory aggregation
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from aggregator.service import AggregatorNode
@@ -79,3 +80,38 @@ def test_the_tasks_own_file_bound_holds_for_trainers_and_aggregators(fedchain_ho
     byzantine.reveal_all(f, task_id, 1, reveals)  # and advances to the aggregators' commit
     comp = f.aggregator.compute(task_id, 1)
     assert {code.code for code in comp.rejected.values()} == {"ContentTooLarge"} and len(comp.rejected) == 2
+
+
+def test_a_task_with_float16_updates_runs_a_round_and_refuses_float32_ones(fedchain_home, tmp_path) -> None:
+    """A task may choose a compact transport: trainers send float16 updates (half the bytes), the aggregator sums
+    their float32 values in float64, and an update in another dtype is rejected."""
+    f = byzantine.federation(fedchain_home, trainers=3)
+    task_id = byzantine.create_task(f, strategy="fedavg", params={"update_dtype": "float16"})
+    honest = f.trainers[:2]
+    for trainer in honest:
+        trainer.train_and_commit(task_id)
+    other = f.people.trainers[2]
+    plain = byzantine.commit_tensors(f, task_id, other, *byzantine.train_shard(f, task_id, 2))  # float32
+    warp(byzantine.PHASE_SECONDS + 1)
+    byzantine.advance_to_task(f, task_id, 1, Phase.TRAINER_REVEAL)
+    for trainer in honest:
+        trainer.reveal(task_id, 1)
+    f.fed.tasks.revealUpdate(task_id, *plain, byzantine.SALT, sender=other)
+    byzantine.advance_to_task(f, task_id, 1, Phase.AGGREGATOR_COMMIT)
+    comp = f.aggregator.compute(task_id, 1)
+    assert {t: r.code for t, r in comp.rejected.items()} == {other.address.lower(): "bad_dtype"}
+    updates = []
+    for trainer in honest:
+        entry = f.fed.trainer_entry(task_id, 1, trainer.address)
+        path = f.store.verified_file(entry.cid, sha256=bytes(entry.update_digest), max_bytes=1 << 26, scratch=tmp_path)
+        lazy, _ = open_model_file(path, 1 << 26)
+        assert {lazy.code(k) for k in lazy} == {"F16"}
+        assert path.stat().st_size < 0.6 * len(f.store.get(plain[0], max_bytes=1 << 26))  # about half
+        updates.append(ClientUpdate(trainer.address.lower(), {k: lazy[k] for k in lazy},
+                                    comp.details.weights[trainer.address.lower()]))
+    glob = byzantine.global_model(f, task_id)
+    expected = FedAvg().aggregate(glob, updates).tensors
+    tensors, _ = decode_model(comp.blob, 1 << 26)
+    assert all(np.array_equal(tensors[k], expected[k]) for k in glob)
+    while f.fed.round(task_id, 1).phase < Phase.FINALIZED:
+        assert f.aggregator.step(task_id) is not None

@@ -13,7 +13,7 @@ from aggregator.strategies.ops import cosine, flatten, norm
 from aggregator.validation import RejectedUpdate, validate_update_file
 from client.trainer import TrainConfig, train_local
 from fedchain.architectures import expected_shapes, initial_tensors
-from fedchain.codec import ModelManifest, encode_model
+from fedchain.codec import CodecError, ModelManifest, encode_model
 from fedchain.data import dirichlet_partition, load_dataset
 from fedchain.modelfile import LazyTensors, model_file_bytes, open_model_file, write_model_file
 from tests.support.subproc import run_with_threads
@@ -181,3 +181,47 @@ print(b"".join(s.tobytes() for s in sketches(sketch_key(b"k"), models)).hex()[:4
 def test_sketches_are_identical_across_processes_and_thread_counts() -> None:
     one, two = run_with_threads(SKETCH_SNIPPET, 1), run_with_threads(SKETCH_SNIPPET, 2)
     assert one == two and len(one) == 4000
+
+
+# --- compact transport ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("code", "torch_dtype"), [("F16", "float16"), ("BF16", "bfloat16")])
+def test_compact_updates_round_to_nearest_and_read_back_as_float32(code, torch_dtype, tmp_path) -> None:
+    import torch
+
+    rng = np.random.default_rng(8)
+    tensors = {"w": rng.standard_normal((300, 70)).astype(np.float32),
+               "edge": np.array([1e-40, -0.0, 65504, 1e-7, 1 + 2**-9, 1 + 3 * 2**-9, 3.0e38 if code == "BF16" else 1],
+                                np.float32)}
+    manifest = ModelManifest(kind="update", architecture="x")
+    path = write_model_file(tensors, manifest, tmp_path / "u", code)
+    full = write_model_file(tensors, manifest, tmp_path / "f")
+    assert path.stat().st_size < 0.52 * full.stat().st_size  # half the bytes (plus the header)
+    lazy, _ = validate_update_file(path, {"w": (300, 70), "edge": (7,)}, 1 << 20, code)
+    for name, values in tensors.items():
+        expected = torch.from_numpy(values).to(getattr(torch, torch_dtype)).float().numpy()  # torch's rounding
+        assert lazy[name].dtype == np.float32 and np.array_equal(lazy[name], expected)
+    with pytest.raises(RejectedUpdate) as caught:  # a task's updates all travel in its one transport
+        validate_update_file(full, {"w": (300, 70), "edge": (7,)}, 1 << 20, code)
+    assert caught.value.code == "bad_dtype"
+    beyond = write_model_file({"w": tensors["w"], "edge": np.full(7, 3.4e38, np.float32)}, manifest,
+                              tmp_path / "big", code)
+    with pytest.raises(RejectedUpdate) as caught:  # weights beyond the transport's range arrive as infinities
+        validate_update_file(beyond, {"w": (300, 70), "edge": (7,)}, 1 << 20, code)
+    assert caught.value.code == "non_finite"
+    with pytest.raises(CodecError):  # models other than updates stay float32
+        write_model_file(tensors, ModelManifest(kind="aggregate", architecture="x"), tmp_path / "a", code)
+
+
+def test_compact_updates_aggregate_like_their_float32_values(tmp_path) -> None:
+    rng = np.random.default_rng(9)
+    glob = initial_tensors(ARCH, 3)
+    memory = _updates(rng, glob, 4)
+    files = []
+    for i, t in enumerate(memory):
+        path = write_model_file(t, ModelManifest(kind="update", architecture=ARCH), tmp_path / f"c{i}", "BF16")
+        files.append(validate_update_file(path, expected_shapes(ARCH), 1 << 20, "BF16")[0])
+    rounded = [{k: f[k] for k in f} for f in files]
+    for strategy in ("fedavg", "median", "robust"):
+        a = get_strategy(strategy).aggregate(glob, [ClientUpdate(f"0x{i}", f, 5) for i, f in enumerate(files)])
+        b = get_strategy(strategy).aggregate(glob, [ClientUpdate(f"0x{i}", f, 5) for i, f in enumerate(rounded)])
+        assert all(np.array_equal(a.tensors[k], b.tensors[k]) for k in glob)
