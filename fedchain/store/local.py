@@ -110,23 +110,24 @@ class LocalContentStore(ContentStore):
         return check_content(path.name, data, sha256=sha256, max_bytes=max_bytes)
 
     def _checked_file(self, cid: str, sha256: bytes | None, max_bytes: int, copy_to: Path | None) -> Path:
-        """The object file of ``cid`` after the size check and (streamed) digest check; copied on the way to
-        ``copy_to`` when given."""
+        """The object file of ``cid`` after the size check and, as it streams, the CID's and the digest's checks
+        (a file renamed or altered on disk is caught); copied on the way to ``copy_to`` when given."""
         if sha256 is not None and len(sha256) != 32:
             raise ValueError("sha256 must be a 32-byte digest")
         fh, path = self._open(cid, max_bytes)
         cid = path.name
         with fh:
-            if sha256 is None and copy_to is None:
-                return path
-            digest = hashlib.sha256()
+            digest, builder = hashlib.sha256(), CidBuilder()
             out = None if copy_to is None else tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below
                 dir=copy_to.parent, delete=False, prefix=f".{copy_to.name}.")
             try:
                 while block := fh.read(CHUNK_SIZE * 16):
                     digest.update(block)
+                    builder.update(block)
                     if out is not None:
                         out.write(block)
+                if builder.cid() != cid:
+                    raise DigestMismatch(f"the stored file {cid} holds content whose CID is {builder.cid()}")
                 if sha256 is not None and digest.digest() != bytes(sha256):
                     raise DigestMismatch(f"{cid}: sha256 is {digest.hexdigest()}, expected {bytes(sha256).hex()}")
                 if out is not None:
@@ -145,7 +146,7 @@ class LocalContentStore(ContentStore):
 
     def verified_file(self, cid: str, *, sha256: bytes | None = None, max_bytes: int, scratch: Path) -> Path:
         """The store's own object file (objects are never rewritten: a put of content already there writes
-        nothing), after the size and digest checks."""
+        nothing), after the size, CID and digest checks."""
         return self._checked_file(cid, sha256, max_bytes, None)
 
     def has(self, cid: str) -> bool:

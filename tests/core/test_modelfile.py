@@ -136,3 +136,12 @@ def test_the_local_store_checks_files_as_they_stream(tmp_path) -> None:
     assert fetch_manifest(store, cid, sha256(blob), len(blob)) == MANIFEST  # from the header alone
     with pytest.raises(DigestMismatch):
         fetch_manifest(store, cid, b"\1" * 32, len(blob))
+
+
+def test_a_stored_file_altered_on_disk_is_caught_by_its_cid(tmp_path) -> None:
+    store = LocalContentStore(tmp_path / "store")
+    blob = encode_model({"w": np.arange(10, dtype=np.float32)}, MANIFEST)
+    cid = store.put(blob)
+    (store.root / "objects" / cid).write_bytes(blob[:-4] + b"\0\0\0\0")  # same size, other bytes
+    with pytest.raises(DigestMismatch, match="CID"):
+        store.verified_file(cid, max_bytes=len(blob), scratch=tmp_path)  # even without a digest to compare
