@@ -20,7 +20,8 @@ smallest); ``fedavg_s <= 1.5 * read_s``; the federation row (2 rounds of a 100M-
 chain, 2 trainers, iris rows: tiny data, big model) completes on this 2-core, 24 GB machine.
 
 ``--quick``: P = 10M, N in {5, 10} locally and N = 5 on js-ipfs, and a 2-round federation of a 10M-parameter
-model. The full run takes about 25 minutes here, most of it moving 100M-parameter files through js-ipfs. ``--json``: every row with its figures and ``met``. Results: bench/results/large_models.md.
+model. The full run takes about 25 minutes here, most of it moving 100M-parameter files through js-ipfs.
+``--json``: every row with its figures and ``met``. Results: bench/results/large_models.md.
 """
 
 from __future__ import annotations
