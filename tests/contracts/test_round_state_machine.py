@@ -269,7 +269,7 @@ class RoundMachine(RuleBasedStateMachine):
         (quorum, max_aggs), digest = cfg["committee"], hashlib.sha256(b"initial").digest()
         params = ("mlp:64-32-10", "bafkreiinitial", digest, "bafkreivalidation", digest, cfg["budget"], cfg["rounds"],
                   cfg["min_trainers"], self.cfg["max_trainers"], quorum, max_aggs, *cfg["durations"], MIN_T_STAKE,
-                  MIN_A_STAKE, "fedavg", b"", 8_000, 10**13, 0)
+                  MIN_A_STAKE, "fedavg", b"", 8_000, 10**13, 0, 1 << 26)
         assert self.tx(self.env.sponsor, self.env.tm, "createTask", params, expect=None)
         self.balances[self.env.sponsor] -= cfg["budget"]
         self.balances[self.env.vault.address] += cfg["budget"]

@@ -15,6 +15,7 @@ from fedchain.codec import ModelManifest, encode_dataset, encode_model, sha256
 from fedchain.data import load_dataset, split_holdout
 from fedchain.protocol import ONE_TOKEN
 from fedchain.store import open_store
+from fedchain.taskspec import architecture_bound
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,7 +46,8 @@ def create_task(fed: Fedchain, sponsor, trainers: int, rounds: int, max_trainers
     fed.token.approve(fed.tasks.address, budget, sender=sponsor)
     params = (arch, store.put(model), sha256(model), store.put(val), sha256(val), budget, rounds, trainers,
               max_trainers or trainers,
-              1, 1, 120, 120, 120, 120, 10 * ONE_TOKEN, 10 * ONE_TOKEN, "fedavg", b"", 0, 0, 0)
+              1, 1, 120, 120, 120, 120, 10 * ONE_TOKEN, 10 * ONE_TOKEN, "fedavg", b"", 0, 0, 0,
+              architecture_bound(arch))
     receipt = fed.tasks.createTask(params, sender=sponsor)
     return int(next(iter(receipt.events.filter(fed.tasks.TaskCreated))).taskId)
 
