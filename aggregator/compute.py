@@ -15,12 +15,9 @@ again under their own keys (listed again from the chain after a restart).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
-import tempfile
 import time
-import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from aggregator.contribution import contributions
-from aggregator.fingerprints import SKETCH_DOMAIN, sketches
+from aggregator.fingerprints import round_sketch_key, sketches
 from aggregator.freeriders import REPLAY_LOOKBACK_ROUNDS, FreeRiderCheck, KnownUpdate
 from aggregator.scoring import evaluate, quantize_micro, quantize_ppm
 from aggregator.strategies import Aggregation, ClientUpdate, RoundContext, Strategy, ValidationSet, get_strategy
@@ -46,7 +43,7 @@ from fedchain.modelfile import LazyTensors, model_file_bytes, open_model_file, w
 from fedchain.protocol import Phase
 from fedchain.sealed import SealedDataset, is_sealed, read_sealed, section_of
 from fedchain.store import ContentError, ContentStore, StoreUnavailable
-from fedchain.store.base import file_sha256
+from fedchain.store.base import ScratchDir, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +95,6 @@ class RoundComputation:
         return self.details.rejected
 
 
-class ScratchDir:
-    """A private temporary directory, removed when nothing refers to it any more."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        if path is None:
-            path = Path(tempfile.mkdtemp(prefix="fedchain-rounds-"))
-            weakref.finalize(self, shutil.rmtree, path, True)
-        self.path = path
-
-
 class RoundComputer:
     """Computes rounds for one aggregator: a chain reader, a content store and a size bound for files."""
 
@@ -118,7 +105,8 @@ class RoundComputer:
         self.max_bytes = max_bytes
         self.dataset_bytes = min(max_bytes, settings().max_dataset_bytes)  # validation sets are read into memory
         self.central_dp_secret = central_dp_secret  # shared by the committee off chain; never logged
-        self.scratch = ScratchDir(scratch)  # downloads and results; a temporary one is removed after its last use
+        # downloads and results; a temporary directory is removed after its last use
+        self.scratch = ScratchDir(scratch, prefix="fedchain-rounds-")
         self._downloads = self.scratch.path / "downloads"
         self._results = self.scratch.path / "results"
         for directory in (self._downloads, self._results):
@@ -259,12 +247,8 @@ class RoundComputer:
         """The round's sketch key: a hash of the deployment, the round and every revealed update's digest in
         commit order, which nobody knows before the last reveal (``aggregator.fingerprints``)."""
         d = self.reader.deployment
-        digest = hashlib.sha256(SKETCH_DOMAIN + b"/key" + int(d.chain_id).to_bytes(32, "big")
-                                + bytes.fromhex(d.tasks[2:]) + inputs.task_id.to_bytes(32, "big")
-                                + inputs.round.to_bytes(32, "big") + bytes(inputs.global_model_digest))
-        for trainer, _, update_digest, _ in inputs.reveals:
-            digest.update(bytes.fromhex(trainer[2:]) + bytes(update_digest))
-        return digest.digest()
+        return round_sketch_key(int(d.chain_id), d.tasks, inputs.task_id, inputs.round, inputs.global_model_digest,
+                                [(trainer, digest) for trainer, _, digest, _ in inputs.reveals])
 
     def _check_manifest(self, task: TaskView, round_: int, reveal: Reveal, manifest: ModelManifest
                         ) -> dict[str, Any]:

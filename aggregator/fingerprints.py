@@ -39,6 +39,17 @@ def sketch_key(round_seed: bytes) -> bytes:
     return hashlib.sha256(SKETCH_DOMAIN + bytes(round_seed)).digest()
 
 
+def round_sketch_key(chain_id: int, task_manager: str, task_id: int, round_: int, global_digest: bytes,
+                     reveals: Sequence[tuple[str, bytes]]) -> bytes:
+    """A round's key: sha256 of the domain, the deployment, the round, the global model's digest and every reveal's
+    (trainer, update digest) in commit order (docs/PROTOCOL.md, Sketches)."""
+    digest = hashlib.sha256(SKETCH_DOMAIN + b"/key" + chain_id.to_bytes(32, "big") + bytes.fromhex(task_manager[2:])
+                            + task_id.to_bytes(32, "big") + round_.to_bytes(32, "big") + bytes(global_digest))
+    for trainer, update_digest in reveals:
+        digest.update(bytes.fromhex(trainer[2:]) + bytes(update_digest))
+    return digest.digest()
+
+
 def _hashes(key: bytes, block: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     stream = hashlib.shake_256(SKETCH_DOMAIN + key + block.to_bytes(8, "big")).digest(2 * count)
     raw = np.frombuffer(stream, dtype="<u2")

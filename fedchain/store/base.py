@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+import weakref
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -119,6 +121,16 @@ def check_content(cid: str, data: bytes, *, sha256: bytes | None, max_bytes: int
     return data
 
 
+class ScratchDir:
+    """A private temporary directory (or the given one), removed when nothing refers to it any more."""
+
+    def __init__(self, path: Path | None = None, prefix: str = "fedchain-") -> None:
+        if path is None:
+            path = Path(tempfile.mkdtemp(prefix=prefix))
+            weakref.finalize(self, shutil.rmtree, path, True)
+        self.path = path
+
+
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 22) -> bytes:
     """sha256 of a file, read one chunk at a time."""
     digest = hashlib.sha256()
@@ -140,6 +152,7 @@ __all__ = [
     "ContentStore",
     "ContentTooLarge",
     "DigestMismatch",
+    "ScratchDir",
     "StoreUnavailable",
     "check_content",
     "file_sha256",
