@@ -6,8 +6,9 @@ is kept keyed by everything the chain says about the round, so the reveal reuses
 restart it is recomputed, byte for byte the same.
 
 Updates are never held in memory whole: each is a file (the local store's own, or a download into the computer's
-scratch directory) read one tensor or one chunk at a time (``fedchain.modelfile``), and every file is bounded by
-the task's architecture (``model_file_bytes``) under the node's ``FEDCHAIN_MAX_MODEL_BYTES``. Replays and near
+scratch directory) read one tensor or one chunk at a time (``fedchain.modelfile``), and every
+file is bounded by the task's on-chain ``maxModelBytes``, its architecture's size and the node's
+``FEDCHAIN_MAX_MODEL_BYTES``. Replays and near
 copies are found through count sketches keyed by the round (``aggregator.fingerprints``); the structurally valid
 updates of a round are listed for the checks of the next ``REPLAY_LOOKBACK_ROUNDS`` rounds, which sketch them
 again under their own keys (listed again from the chain after a restart).
@@ -39,7 +40,7 @@ from fedchain.commitments import AggregateResult
 from fedchain.config import settings
 from fedchain.errors import FedchainError
 from fedchain.manifests import AggregateDetails, Rejection, ServerStateRef, aggregate_details, update_privacy
-from fedchain.modelfile import LazyTensors, model_file_bytes, open_model_file, write_model_file
+from fedchain.modelfile import LazyTensors, read_stored_model, write_model_file
 from fedchain.protocol import Phase
 from fedchain.sealed import SealedDataset, is_sealed, read_sealed, section_of
 from fedchain.store import ContentError, ContentStore, StoreUnavailable
@@ -122,19 +123,15 @@ class RoundComputer:
         return self.store.get(cid, sha256=digest, max_bytes=self.dataset_bytes)
 
     def model_bound(self, task: TaskView) -> int:
-        """The largest model file of the task this node reads: the task's on-chain ``maxModelBytes``, the
-        architecture's float32 data and a maximal header, and the node's ``FEDCHAIN_MAX_MODEL_BYTES``, whichever
-        is least (``ValueError`` for an architecture that does not parse)."""
-        shapes = expected_shapes(task.spec.architecture)
-        return min(self.max_bytes, task.spec.max_model_bytes, model_file_bytes(shapes))
+        """The largest model file of the task this node reads (``TaskSpec.file_bound``)."""
+        return task.spec.file_bound(self.max_bytes)
 
     def _model_file(self, cid: str, digest: bytes | None, bound: int) -> Path:
         return self.store.verified_file(cid, sha256=digest, max_bytes=bound, scratch=self._downloads)
 
     def _read_model(self, cid: str, digest: bytes | None, bound: int) -> tuple[dict[str, np.ndarray], ModelManifest]:
         """A model file's tensors in memory (the global model and the like), read tensor by tensor."""
-        tensors, manifest = open_model_file(self._model_file(cid, digest, bound), bound)
-        return {name: tensors[name] for name in tensors}, manifest
+        return read_stored_model(self.store, cid, digest, bound, self._downloads)
 
     def inputs(self, task: TaskView, round_: int) -> RoundInputs:
         revealed = self.reader.round_reveals(task.task_id, round_)

@@ -32,14 +32,14 @@ from client.task_config import task_train_config
 from client.trainer import TrainConfig, train_local
 from fedchain.ape.chain import Fedchain
 from fedchain.ape.rounds import try_advance, wait_for
-from fedchain.architectures import dataset_problem, expected_shapes
+from fedchain.architectures import dataset_problem
 from fedchain.chainview import RoundView, TaskView
 from fedchain.codec import ModelManifest
 from fedchain.commitments import ape_signer, derive_salt, trainer_commitment
 from fedchain.config import settings
 from fedchain.errors import FedchainError
 from fedchain.manifests import PrivacyRecord
-from fedchain.modelfile import from_compact, model_file_bytes, open_model_file, to_compact
+from fedchain.modelfile import from_compact, read_stored_model, to_compact
 from fedchain.protocol import Phase, TaskStatus, TrainerStatus, format_tokens
 from fedchain.rewards import Claim, ResultCache, claimable
 from fedchain.rounds import in_phase, open_for
@@ -205,13 +205,9 @@ class TrainerNode:
     def global_model(self, task: TaskView) -> dict[str, np.ndarray]:
         """The task's global model, streamed from the store (to a temporary file unless the store keeps one) and
         read tensor by tensor; bounded by the architecture's size under ``FEDCHAIN_MAX_MODEL_BYTES``."""
-        bound = min(self.max_bytes, task.spec.max_model_bytes,
-                    model_file_bytes(expected_shapes(task.spec.architecture)))
         with tempfile.TemporaryDirectory(prefix="fedchain-global-") as scratch:
-            path = self.store.verified_file(task.global_model_cid, sha256=task.global_model_digest, max_bytes=bound,
-                                            scratch=Path(scratch))
-            tensors, _ = open_model_file(path, bound)
-            return {name: tensors[name] for name in tensors}
+            return read_stored_model(self.store, task.global_model_cid, task.global_model_digest,
+                                     task.spec.file_bound(self.max_bytes), Path(scratch))[0]
 
     def _train(self, task: TaskView, round_: int) -> tuple[PendingUpdate, Path]:
         """Train this round's update and journal it (before any upload); the journal entry and the file."""

@@ -16,6 +16,7 @@ import struct
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -224,6 +225,15 @@ def write_model_file(tensors: Mapping[str, np.ndarray], manifest: ModelManifest,
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_stored_model(store: Any, cid: str, digest: bytes | None, bound: int, scratch: Path
+                      ) -> tuple[dict[str, np.ndarray], ModelManifest]:
+    """A stored model's tensors in memory, read tensor by tensor from the file the store hands over
+    (``ContentStore.verified_file``: checked against ``digest`` and ``bound``; a download goes to ``scratch``)."""
+    tensors, manifest = open_model_file(store.verified_file(cid, sha256=digest, max_bytes=bound, scratch=scratch),
+                                        bound)
+    return {name: tensors[name] for name in tensors}, manifest
 
 
 def model_file_bytes(shapes: Mapping[str, tuple[int, ...]]) -> int:

@@ -156,6 +156,14 @@ class TaskSpec:
             raise ValueError(f"{UPDATE_BOUND_KEY} must be a positive number, got {ratio!r}")
         return float(ratio)
 
+    def file_bound(self, node_max: int) -> int:
+        """The largest model file of this task a node reads: the least of the task's ``maxModelBytes``, the
+        architecture's bound and the node's own maximum (``ValueError`` for an architecture that does not parse)."""
+        from fedchain.architectures import expected_shapes
+        from fedchain.modelfile import model_file_bytes
+
+        return min(node_max, self.max_model_bytes, model_file_bytes(expected_shapes(self.architecture)))
+
     def update_dtype(self) -> str:
         """The safetensors dtype of the task's update tensors (``UPDATE_DTYPE_KEY``; float32 unless the task chose
         a compact transport)."""
